@@ -1,0 +1,3 @@
+from competitions.cli import entry_point
+
+entry_point()

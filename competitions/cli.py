@@ -1,0 +1,160 @@
+"""The `compete` command: `compete <verb> SLUG [options]`.
+
+Verbs parse their own options (jsonargparse), so `compete fit cifar-10 --help` lists every
+trainer/model/data setting of that competition. Errors the user can fix end with one line on
+stderr and a non-zero exit code (see competitions/errors.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from competitions.errors import CompeteError
+
+USAGE = """usage: compete <verb> [SLUG] [options]
+
+From Kaggle's downloaded files to a validated, fold-ensembled submission.
+
+verbs:
+  list                      the supported competitions, their metric and presets
+  fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
+  predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv
+                                                     compete predict cifar-10 --run runs/cifar-10/baseline
+  demo [--workdir DIR]      a miniature cifar-10 from scikit-learn's digits: fit, predict, score (~2 min on CPU)
+
+`compete <verb> --help` explains a verb; `compete fit SLUG --help` lists every option of SLUG,
+including the dotted overrides --trainer.*, --model.*, --data.* .
+exit codes: 0 ok, 1 usage or run error, 2 bad option, 3 bad competition data, 4 run exists, 5 invalid submission
+"""
+
+VERB_HELP = {
+    "fit": "usage: compete fit SLUG [--config PRESET|FILE] [--data-dir D] [--experiment NAME] [--folds all|0,2] "
+    "[--resume] [--trainer.* --model.* --data.*]\n\nrun `compete fit SLUG --help` for every option of SLUG",
+    "predict": "usage: compete predict SLUG --run DIR [--data-dir D] [--folds all|0,2] [--checkpoint best|last]\n\n"
+    "run `compete predict SLUG --help` for every option",
+}
+
+
+def _cmd_list(argv: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from competitions.registry import COMPETITIONS
+
+    table = Table(title="competitions")
+    columns = ["slug", "task", "metric", "id", "target", "classes", "submission", "presets"]
+    for column in columns:
+        table.add_column(column)
+    for spec in COMPETITIONS.values():
+        summary = spec.summary()
+        table.add_row(*(str(summary[c]) for c in columns))
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
+    return 0
+
+
+def _with_slug(run: Callable[..., object], verb: str) -> Callable[[list[str]], int]:
+    def command(argv: list[str]) -> int:
+        if not argv or argv[0].startswith("-"):
+            print(VERB_HELP[verb], file=sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr)
+            from competitions.registry import COMPETITIONS
+
+            print(f"\ncompetitions: {', '.join(COMPETITIONS)}")
+            return 0 if argv and argv[0] in ("-h", "--help") else 2
+        from competitions.registry import get_competition
+
+        spec = get_competition(argv[0])
+        run(spec, argv[1:])
+        return 0
+
+    return command
+
+
+def _cmd_fit(argv: list[str]) -> int:
+    from competitions.fit import run_fit
+
+    return _with_slug(run_fit, "fit")(argv)
+
+
+def _cmd_predict(argv: list[str]) -> int:
+    from competitions.predict import run_predict
+
+    return _with_slug(run_predict, "predict")(argv)
+
+
+def _cmd_demo(argv: list[str]) -> int:
+    from competitions.demo import run_demo_cli
+
+    return run_demo_cli(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "list": _cmd_list,
+    "fit": _cmd_fit,
+    "predict": _cmd_predict,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    if verb not in COMMANDS:
+        print(f"compete: unknown verb {verb!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("WANDB_SILENT", "true")
+    _quiet_library_noise()
+    try:
+        return COMMANDS[verb](rest)
+    except CompeteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished folds and files are intact; continue with --resume", file=sys.stderr)
+        return 130
+    except Exception as err:  # argument and Lightning configuration errors: one line, not a traceback
+        if _is_user_error(err):
+            print(f"error: {err}".splitlines()[0] if "\n" in str(err) and len(str(err)) > 400 else f"error: {err}",
+                  file=sys.stderr)
+            return 2
+        raise
+
+
+def _quiet_library_noise() -> None:
+    """Drop messages from libraries that say nothing about the user's run."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # Each fold directory holds its logs beside the checkpoints; that is by design.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+
+    class _NoAdverts(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "litlogger" not in record.getMessage()
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch"):
+        logging.getLogger(name).addFilter(_NoAdverts())
+
+
+def _is_user_error(err: Exception) -> bool:
+    from jsonargparse import ArgumentError
+
+    try:
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+    except ImportError:  # pragma: no cover
+        MisconfigurationException = ()  # noqa: N806
+    return isinstance(err, (ArgumentError, MisconfigurationException))
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,151 @@
+"""The k-fold loop behind `compete fit`: one fresh Trainer per fold, artifacts as in design.md.
+
+Under DDP Lightning re-runs the whole command in every process, so every rank walks the same
+loop; only global rank 0 writes files, and fold predictions are gathered from all ranks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from competitions.artifacts import read_json, write_csv, write_json
+from competitions.spec import CompetitionSpec
+
+
+def global_rank() -> int:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+def is_global_zero() -> bool:
+    return global_rank() == 0
+
+
+def gather_predictions(outputs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate predict_step outputs from every process; rows sorted by dataset index."""
+    import torch
+    import torch.distributed as dist
+
+    index = torch.cat([o["index"] for o in outputs]).cpu().numpy() if outputs else np.zeros(0, int)
+    values = torch.cat([o["probs"] for o in outputs]).float().cpu().numpy() if outputs else np.zeros((0, 0))
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, (index, values))
+        parts = [p for p in parts if len(p[0])]
+        index = np.concatenate([p[0] for p in parts])
+        values = np.concatenate([p[1] for p in parts])
+    index, first = np.unique(index, return_index=True)  # sorted, and samplers that pad are de-duplicated
+    return index, values[first]
+
+
+PROBABILITY_FORMAT = "%.8g"
+
+
+@dataclass
+class RunLayout:
+    """Where every artifact of one experiment lives (see design.md)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def folds(self) -> Path:
+        return self.root / "folds.csv"
+
+    @property
+    def cv(self) -> Path:
+        return self.root / "cv.json"
+
+    @property
+    def submission(self) -> Path:
+        return self.root / "submission.csv"
+
+    def fold_dir(self, k: int) -> Path:
+        return self.root / f"fold{k}"
+
+    def test_predictions(self, k: int) -> Path:
+        return self.root / "test" / f"fold{k}.csv"
+
+    def done_folds(self) -> list[int]:
+        return sorted(
+            int(p.parent.name.removeprefix("fold"))
+            for p in self.root.glob("fold*/metrics.json")
+            if (p.parent / "oof.csv").exists()
+        )
+
+
+def oof_frame(spec: CompetitionSpec, table: pd.DataFrame, fold: int, index: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    rows = table.iloc[index]
+    frame = pd.DataFrame(
+        {
+            "id": rows["id"].to_numpy(),
+            "fold": fold,
+            spec.target_column: rows["label"].to_numpy(),
+            "prediction": np.asarray(spec.classes)[probs.argmax(axis=1)],
+        }
+    )
+    return pd.concat([frame, pd.DataFrame(probs, columns=list(spec.classes))], axis=1)
+
+
+def score_oof(spec: CompetitionSpec, oof: pd.DataFrame) -> float:
+    lookup = {name: i for i, name in enumerate(spec.classes)}
+    y_true = oof[spec.target_column].map(lookup).to_numpy()
+    return spec.metric(y_true, oof[list(spec.classes)].to_numpy(dtype=float))
+
+
+def write_fold_results(
+    spec: CompetitionSpec,
+    layout: RunLayout,
+    fold: int,
+    oof: pd.DataFrame,
+    best_val: float | None,
+    epochs: int,
+    seconds: float,
+    train_rows: int,
+) -> dict:
+    fold_dir = layout.fold_dir(fold)
+    write_csv(fold_dir / "oof.csv", oof, float_format=PROBABILITY_FORMAT)
+    metrics = {
+        "fold": fold,
+        "metric": spec.metric.name,
+        "score": score_oof(spec, oof),
+        "best_val_" + spec.monitor.replace("/", "_"): best_val,
+        "epochs": epochs,
+        "train_rows": train_rows,
+        "val_rows": len(oof),
+        "seconds": round(seconds, 1),
+    }
+    write_json(fold_dir / "metrics.json", metrics)
+    return metrics
+
+
+def summarise_cv(spec: CompetitionSpec, layout: RunLayout, n_folds: int) -> dict:
+    """Per-fold scores, their mean and std, and the score of the pooled OOF predictions."""
+    done = layout.done_folds()
+    scores = {k: read_json(layout.fold_dir(k) / "metrics.json")["score"] for k in done}
+    pooled = pd.concat([pd.read_csv(layout.fold_dir(k) / "oof.csv", dtype={"id": str}) for k in done])
+    values = np.array(list(scores.values()))
+    summary = {
+        "metric": spec.metric.name,
+        "direction": spec.metric.direction,
+        "folds": {str(k): v for k, v in scores.items()},
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "oof": score_oof(spec, pooled),
+        "oof_rows": len(pooled),
+        "n_folds": n_folds,
+        "complete": len(done) == n_folds,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    write_json(layout.cv, summary)
+    return summary

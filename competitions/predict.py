@@ -1,0 +1,107 @@
+"""`compete predict SLUG --run DIR`: every fold checkpoint predicts the test set, folds are averaged,
+and a submission is written in the sample submission's order and validated before it is reported."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from jsonargparse import ArgumentParser, Namespace
+
+from competitions.artifacts import atomic_path, read_yaml, write_csv
+from competitions.errors import CompeteError
+from competitions.kfold import PROBABILITY_FORMAT, RunLayout, gather_predictions, is_global_zero
+from competitions.spec import CompetitionSpec
+from datamodules.folds import parse_fold_selection
+from submissions.ensemble import average_probabilities, to_submission
+from submissions.validate import read_submission_csv, validate_submission
+
+
+def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"compete predict {spec.slug}",
+        description="Predict the test set with every fold of a run, average the folds, write a validated submission.csv.",
+        exit_on_error=False,
+    )
+    parser.add_argument("--run", type=str, required=True, help=f"the run directory, e.g. runs/{spec.slug}/baseline")
+    parser.add_argument("--data-dir", type=str | None, default=None, help="competition folder (default: the one the run was trained on)")
+    parser.add_argument("--folds", type=str, default="all", help="folds to use: all, or e.g. 0,2")
+    parser.add_argument("--checkpoint", type=str, default="best", choices=["best", "last"], help="which checkpoint of each fold")
+    parser.add_argument("--trainer.accelerator", type=str | None, default=None, help="default: the run's")
+    parser.add_argument("--trainer.devices", type=int | str, default=1, help="processes to predict with")
+    parser.add_argument("--trainer.strategy", type=str, default="auto")
+    parser.add_argument("--trainer.precision", type=str | None, default=None, help="default: the run's")
+    parser.add_argument("--data.batch_size", type=int | None, default=None, help="default: the run's")
+    parser.add_argument("--data.num_workers", type=int | None, default=None, help="default: the run's")
+    return parser
+
+
+def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
+    import lightning as L
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    args: Namespace = predict_parser(spec).parse_args(argv)
+    layout = RunLayout(Path(args.run))
+    if not layout.config.exists():
+        raise CompeteError(f"{layout.config}: not found; --run must be a directory written by compete fit")
+    config = read_yaml(layout.config)
+    data_cfg = dict(config.get("data") or {})
+    for key in ("batch_size", "num_workers"):
+        if args.data[key] is not None:
+            data_cfg[key] = args.data[key]
+    data_dir = args.data_dir or config["data_dir"]
+    runs_root = layout.root.resolve().parent
+    datamodule = spec.datamodule_class()(data_dir=data_dir, cache_dir=str(runs_root / "cache"), **data_cfg)
+    datamodule.check_layout()
+    datamodule.predict_split = "test"
+
+    n_folds = int(config["n_folds"])
+    wanted = parse_fold_selection(args.folds, n_folds)
+    checkpoints = {k: layout.fold_dir(k) / f"{args.checkpoint}.ckpt" for k in wanted}
+    available = {k: p for k, p in checkpoints.items() if p.exists()}
+    if not available:
+        raise CompeteError(f"{layout.root}: no {args.checkpoint}.ckpt in any of fold{','.join(map(str, wanted))}")
+    if args.folds != "all" and len(available) < len(wanted):
+        missing = sorted(set(wanted) - set(available))
+        raise CompeteError(f"{checkpoints[missing[0]]}: not found (fold {missing[0]} was not trained)")
+
+    trainer_cfg = config.get("trainer") or {}
+    model_cls = spec.model_class()
+    frames = []
+    for fold, ckpt in available.items():
+        model = model_cls.load_from_checkpoint(ckpt, map_location="cpu")
+        trainer = L.Trainer(
+            accelerator=args.trainer.accelerator or trainer_cfg.get("accelerator", "auto"),
+            devices=args.trainer.devices,
+            strategy=args.trainer.strategy,
+            precision=args.trainer.precision or trainer_cfg.get("precision") or "32-true",
+            logger=False,
+            callbacks=[RichProgressBar()],
+            enable_checkpointing=False,
+        )
+        outputs = trainer.predict(model, datamodule=datamodule)
+        index, probs = gather_predictions(outputs)
+        frame = pd.DataFrame(probs, columns=list(spec.classes))
+        frame.insert(0, "id", datamodule.test_table["id"].to_numpy()[index])
+        if len(frame) != len(datamodule.test_table):
+            raise CompeteError(f"fold {fold}: predicted {len(frame)} of {len(datamodule.test_table)} test rows")
+        if trainer.is_global_zero:
+            write_csv(layout.test_predictions(fold), frame, float_format=PROBABILITY_FORMAT)
+        frames.append(frame)
+
+    if not is_global_zero():
+        return None
+    # Average what was written (the same rounding every reader of test/fold<k>.csv sees).
+    written = [pd.read_csv(layout.test_predictions(k), dtype={"id": str}) for k in available]
+    probs = average_probabilities(written, spec.classes)
+    sample_path = Path(data_dir) / spec.sample_submission
+    sample = read_submission_csv(sample_path)
+    submission = to_submission(spec, probs, sample)
+    with atomic_path(layout.submission) as tmp:
+        submission.to_csv(tmp, index=False, float_format=PROBABILITY_FORMAT)
+        # Validate the bytes that will be uploaded, not the in-memory frame.
+        validate_submission(spec, read_submission_csv(tmp), sample, str(layout.submission))
+    print(f"submission: {layout.submission} ({len(submission)} rows, folds {','.join(map(str, available))} averaged) "
+          f"- valid against {sample_path}", file=sys.stderr)
+    return layout.submission

@@ -1,0 +1,17 @@
+"""The registry of supported competitions, keyed by Kaggle slug."""
+
+from __future__ import annotations
+
+from competitions.cifar10 import CIFAR10
+from competitions.errors import CompeteError
+from competitions.spec import CompetitionSpec
+
+COMPETITIONS: dict[str, CompetitionSpec] = {spec.slug: spec for spec in (CIFAR10,)}
+
+
+def get_competition(slug: str) -> CompetitionSpec:
+    try:
+        return COMPETITIONS[slug]
+    except KeyError:
+        known = ", ".join(sorted(COMPETITIONS))
+        raise CompeteError(f"unknown competition {slug!r}; known: {known} (see `compete list`)") from None

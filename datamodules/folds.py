@@ -1,0 +1,92 @@
+"""Seeded, stratified k-fold assignment, written once per competition and reused by every run.
+
+Reusing one ``folds.csv`` makes the out-of-fold scores of different experiments comparable
+and lets their OOF predictions be blended without leakage.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from competitions.artifacts import write_csv
+from competitions.errors import DataError
+
+
+def make_folds(
+    ids: Sequence[str], strata: Sequence | None, n_folds: int, seed: int
+) -> pd.DataFrame:
+    """Assign each id a fold in ``0..n_folds-1``; stratified on ``strata`` when given."""
+    if n_folds < 2:
+        raise DataError(f"n_folds must be at least 2, got {n_folds}")
+    ids = np.asarray(ids)
+    if len(ids) < n_folds:
+        raise DataError(f"cannot split {len(ids)} training rows into {n_folds} folds")
+    fold = np.full(len(ids), -1, dtype=int)
+    if strata is not None:
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            # A class with fewer members than folds is still placed; sklearn's warning says so.
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = splitter.split(ids, np.asarray(strata))
+            for k, (_, val_idx) in enumerate(splits):
+                fold[val_idx] = k
+    else:
+        splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        for k, (_, val_idx) in enumerate(splitter.split(ids)):
+            fold[val_idx] = k
+    return pd.DataFrame({"id": ids, "fold": fold})
+
+
+def load_or_create_folds(
+    path: str | Path,
+    ids: Sequence[str],
+    strata: Sequence | None,
+    n_folds: int,
+    seed: int,
+    write: bool = True,
+) -> pd.DataFrame:
+    """Read ``path`` if it exists (checking it matches the data), else create and write it."""
+    path = Path(path)
+    if path.exists():
+        folds = pd.read_csv(path, dtype={"id": str})
+        if list(folds.columns[:2]) != ["id", "fold"]:
+            raise DataError(f"{path}: expected columns id,fold; found {','.join(folds.columns)}")
+        found = int(folds["fold"].nunique())
+        if found != n_folds:
+            raise DataError(
+                f"{path} splits the data into {found} folds but {n_folds} were asked for; "
+                f"pass --n-folds {found} to stay comparable with earlier runs, or delete {path} to re-split"
+            )
+        if set(folds["id"]) != set(map(str, ids)):
+            changed = len(set(folds["id"]) ^ set(map(str, ids)))
+            raise DataError(
+                f"{path} was made for a different training set ({changed} ids differ); "
+                f"delete it to re-split (earlier runs' OOF scores will no longer be comparable)"
+            )
+        return folds
+    folds = make_folds(ids, strata, n_folds, seed)
+    if strata is not None:
+        folds.insert(2, "stratum", np.asarray(strata))
+    if write:
+        write_csv(path, folds)
+    return folds
+
+
+def parse_fold_selection(text: str | None, n_folds: int) -> list[int]:
+    """``"all"`` -> every fold; ``"0,2"`` -> [0, 2]; checked against ``n_folds``."""
+    if text is None or str(text).strip().lower() == "all":
+        return list(range(n_folds))
+    try:
+        chosen = sorted({int(part) for part in str(text).split(",") if part.strip()})
+    except ValueError:
+        raise DataError(f"--folds must be 'all' or comma-separated fold numbers like 0,2; got {text!r}") from None
+    bad = [k for k in chosen if not 0 <= k < n_folds]
+    if bad or not chosen:
+        raise DataError(f"--folds {text}: folds must be between 0 and {n_folds - 1}")
+    return chosen

@@ -1,0 +1,173 @@
+"""Shared DataModule for image-classification competitions read in their Kaggle layout.
+
+Small images (cifar-10) are decoded once into a memory-mapped uint8 cache; the Dataset opens
+the memmap lazily in each DataLoader worker, so nothing large is pickled to the workers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from competitions.errors import DataError
+from datamodules.image_cache import decoded_images
+from datamodules.kfold import KFoldDataModule
+from datamodules.transforms import eval_transform, train_transform
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class CachedImageDataset(Dataset):
+    """Rows ``indices`` of an ``.npy`` image cache, with optional integer targets."""
+
+    def __init__(self, cache_file: Path, indices: np.ndarray, targets: np.ndarray | None, transform) -> None:
+        self.cache_file = Path(cache_file)
+        self.indices = np.asarray(indices)
+        self.targets = targets
+        self.transform = transform
+        self._images: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self._images is None:  # opened per worker process
+            self._images = np.load(self.cache_file, mmap_mode="r")
+        row = int(self.indices[i])
+        item = {"image": self.transform(image=np.array(self._images[row]))["image"], "index": row}
+        if self.targets is not None:
+            item["target"] = int(self.targets[row])
+        return item
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_images": None}
+
+
+class ImageClassificationDataModule(KFoldDataModule):
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 2,
+        image_size: int = 32,
+        crop_padding: int = 4,
+        hflip: bool = True,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        cache_dir: str | None = None,
+        decode_workers: int | None = None,
+    ) -> None:
+        """
+        Args:
+            image_size: side of the square images fed to the model (images are resized to it).
+            crop_padding: pixels of reflection padding before the random crop (0 = no crop).
+            hflip: random horizontal flips in training.
+            mean: per-channel normalisation mean (0-1 scale).
+            std: per-channel normalisation std (0-1 scale).
+            cache_dir: where decoded images are cached (default: <runs-dir>/<slug>/cache).
+            decode_workers: processes used to decode images into the cache (default: up to 8).
+        """
+        super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
+        self.image_size = image_size
+        self.crop_padding = crop_padding
+        self.hflip = hflip
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir / ".cache"
+        self.decode_workers = decode_workers
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+    def strata(self) -> np.ndarray:
+        return self.train_table["label"].to_numpy()
+
+    # ---- reading the competition's CSVs ------------------------------------------------
+    def read_csv(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
+        path = self.data_dir / name
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DataError(f"{path}: not a readable CSV ({err})") from None
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise DataError(
+                f"{path}: missing column {', '.join(map(repr, absent))} (found: {', '.join(frame.columns)})"
+            )
+        duplicated = frame[columns[0]].duplicated()
+        if duplicated.any():
+            row = int(np.flatnonzero(duplicated)[0])
+            raise DataError(f"{path} line {row + 2}: duplicate {columns[0]} {frame.iloc[row][columns[0]]!r}")
+        return frame
+
+    def encode_labels(self, frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+        """Class names -> indices; the first unknown or empty label is reported with its line."""
+        lookup = {name: i for i, name in enumerate(self.class_names)}
+        labels = frame[column]
+        unknown = ~labels.isin(lookup)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
+            known = ", ".join(self.class_names) if len(self.class_names) <= 12 else f"{len(self.class_names)} classes"
+            raise DataError(
+                f"{self.data_dir / source} line {row + 2}: {column} {labels.iloc[row]!r} is not one of the "
+                f"{len(self.class_names)} {self.spec.slug} classes ({known})"
+            )
+        return labels.map(lookup).to_numpy(dtype=np.int64)
+
+    # ---- the image caches --------------------------------------------------------------
+    def cache_file(self, split: str) -> Path:
+        table = self.train_table if split == "train" else self.test_table
+        size = (self.image_size, self.image_size)
+        return decoded_images(
+            table["path"].tolist(), size, self.cache_dir, f"{self.spec.slug}-{split}", workers=self.decode_workers
+        )
+
+    def _stage_split(self) -> str:
+        fn = getattr(getattr(getattr(self, "trainer", None), "state", None), "fn", None)
+        if fn is not None and fn.value == "predict":
+            return "test" if self.predict_split == "test" else "train"
+        return "train"
+
+    def prepare_data(self) -> None:
+        # Lightning calls this on one process per node, then lets the others read the cache.
+        self.cache_file(self._stage_split())
+
+    # ---- dataloaders -------------------------------------------------------------------
+    def _eval_tf(self):
+        return eval_transform(self.image_size, self.mean, self.std)
+
+    def train_dataset(self) -> CachedImageDataset:
+        tf = train_transform(self.image_size, self.crop_padding, self.hflip, self.mean, self.std)
+        return CachedImageDataset(self.cache_file("train"), self.train_indices(), self.train_table["target"].to_numpy(), tf)
+
+    def val_dataset(self) -> CachedImageDataset:
+        return CachedImageDataset(
+            self.cache_file("train"), self.val_indices(), self.train_table["target"].to_numpy(), self._eval_tf()
+        )
+
+    def test_dataset(self) -> CachedImageDataset:
+        return CachedImageDataset(self.cache_file("test"), np.arange(len(self.test_table)), None, self._eval_tf())
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_dataset(), shuffle=True, drop_last=True, **self._loader_kwargs())
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_dataset(), shuffle=False, **self._loader_kwargs())
+
+    def predict_dataloader(self) -> DataLoader:
+        dataset = self.val_dataset() if self.predict_split == "val" else self.test_dataset()
+        return DataLoader(dataset, shuffle=False, **self._loader_kwargs())
+
+    @functools.cached_property
+    def test_ids(self) -> list[str]:
+        return self.test_table["id"].tolist()

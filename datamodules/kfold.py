@@ -1,0 +1,116 @@
+"""The base of every competition DataModule: Kaggle-layout checks, the fold split, fold selection.
+
+The DataModule owns the split (``folds.csv``); the k-fold runner only says which fold to serve
+(``set_fold``) and which rows to predict (``predict_split``: the fold's validation rows for the
+out-of-fold predictions, or the test set).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import lightning as L
+import numpy as np
+import pandas as pd
+
+from competitions.errors import DataError
+from competitions.spec import CompetitionSpec
+from datamodules.folds import load_or_create_folds
+
+
+class KFoldDataModule(L.LightningDataModule):
+    spec: ClassVar[CompetitionSpec]
+
+    def __init__(self, data_dir: str = "data", batch_size: int = 128, num_workers: int = 2) -> None:
+        """
+        Args:
+            data_dir: the competition folder, as Kaggle ships it (default: data/<slug>).
+            batch_size: samples per batch and per process.
+            num_workers: DataLoader worker processes per training process.
+        """
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.fold: int | None = None
+        self.folds: pd.DataFrame | None = None
+        self.predict_split: Literal["val", "test"] = "test"
+
+    # ---- layout and tables -------------------------------------------------------------
+    def check_layout(self) -> None:
+        """Raise a DataError naming what is missing when ``data_dir`` is not this competition's folder."""
+        slug = self.spec.slug
+        if not self.data_dir.is_dir():
+            raise DataError(
+                f"{self.data_dir}: no such folder; download the data first "
+                f"(kaggle competitions download -c {slug}) or pass --data-dir"
+            )
+        missing = []
+        for name in self.spec.expected_files:
+            path = self.data_dir / name
+            if not (path.is_dir() if name.endswith("/") else path.is_file()):
+                missing.append(name)
+        if missing:
+            hints = [
+                f"found {archive}: {hint}"
+                for archive, hint in self.spec.archives.items()
+                if (self.data_dir / archive).exists()
+            ]
+            hint = f" ({'; '.join(hints)})" if hints else ""
+            raise DataError(
+                f"{self.data_dir} is not a {slug} folder: missing {', '.join(missing)}{hint}"
+            )
+
+    @functools.cached_property
+    def train_table(self) -> pd.DataFrame:
+        """One row per training example: at least ``id`` and ``target``, in the CSV's order."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def test_table(self) -> pd.DataFrame:
+        """One row per test example, in the sample submission's order: at least ``id``."""
+        raise NotImplementedError
+
+    def strata(self) -> np.ndarray | None:
+        """What the folds are stratified on (the class for classification)."""
+        return None
+
+    # ---- folds -------------------------------------------------------------------------
+    def ensure_folds(self, path: str | os.PathLike, n_folds: int, seed: int, write: bool = True) -> pd.DataFrame:
+        self.folds = load_or_create_folds(
+            path, self.train_table["id"].tolist(), self.strata(), n_folds, seed, write=write
+        )
+        return self.folds
+
+    def set_fold(self, fold: int) -> None:
+        if self.folds is None:
+            raise RuntimeError("call ensure_folds() before set_fold()")
+        self.fold = fold
+
+    def _fold_of_rows(self) -> np.ndarray:
+        fold_by_id = dict(zip(self.folds["id"], self.folds["fold"]))
+        return self.train_table["id"].map(fold_by_id).to_numpy()
+
+    def train_indices(self) -> np.ndarray:
+        return np.flatnonzero(self._fold_of_rows() != self.fold)
+
+    def val_indices(self) -> np.ndarray:
+        return np.flatnonzero(self._fold_of_rows() == self.fold)
+
+    def _loader_kwargs(self) -> dict:
+        workers = self.num_workers
+        return {
+            "batch_size": self.batch_size,
+            "num_workers": workers,
+            "persistent_workers": workers > 0,
+            "pin_memory": _cuda_available(),
+        }
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,118 @@
+"""Image classification on any timm backbone. ``forward`` returns logits; softmax only in predict."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_modules.optim import OptimizerName, SchedulerName, build_optimizer, build_scheduler, param_groups
+
+
+def adapt_stem_to_small_inputs(model: nn.Module) -> None:
+    """Give a ResNet-style model a 3x3 stride-1 stem without max-pool (the CIFAR ResNet stem).
+
+    ImageNet stems shrink a 32x32 image to 8x8 before the first block; this keeps 32x32.
+    """
+    conv = getattr(model, "conv1", None)
+    if not isinstance(conv, nn.Conv2d) or not hasattr(model, "maxpool"):
+        raise ValueError(
+            f"small_input_stem works with ResNet-style timm models (conv1 + maxpool); "
+            f"{type(model).__name__} has none: use a larger data.image_size instead"
+        )
+    model.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, 3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+
+
+class ImageClassifier(L.LightningModule):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        backbone: str = "resnet18",
+        pretrained: bool = False,
+        small_input_stem: bool = True,
+        drop_rate: float = 0.0,
+        optimizer: OptimizerName = "sgd",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        weight_decay: float = 5e-4,
+        scheduler: SchedulerName = "cosine",
+        warmup_epochs: float = 1.0,
+        min_lr_ratio: float = 0.0,
+        label_smoothing: float = 0.0,
+        scale_lr: Literal["none", "linear"] = "none",
+        class_names: list[str] | None = None,
+    ) -> None:
+        """
+        Args:
+            num_classes: set from the competition.
+            backbone: any timm model name (timm.list_models()).
+            pretrained: load timm's pretrained weights (needs internet or a local hub cache).
+            small_input_stem: replace a ResNet's ImageNet stem with a 3x3 stride-1 one for 32x32 inputs.
+            drop_rate: dropout before the classifier.
+            optimizer: sgd (with momentum, Nesterov by default) or adamw.
+            lr: peak learning rate (per process; see scale_lr).
+            momentum: SGD momentum.
+            nesterov: Nesterov momentum for SGD.
+            weight_decay: L2 on weights (not on biases or norm layers).
+            scheduler: cosine (with linear warm-up), onecycle, or constant (after warm-up).
+            warmup_epochs: warm-up length in epochs (fractions allowed).
+            min_lr_ratio: final LR of the cosine schedule as a fraction of lr.
+            label_smoothing: cross-entropy label smoothing.
+            scale_lr: "linear" multiplies lr by the number of processes (the linear scaling rule).
+            class_names: set from the competition; stored in the checkpoint.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = timm.create_model(backbone, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate)
+        if small_input_stem:
+            adapt_stem_to_small_inputs(self.model)
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["image"])
+        loss = self.loss(logits, batch["target"])
+        self.train_acc(logits, batch["target"])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self(batch["image"])
+        loss = F.cross_entropy(logits, batch["target"])
+        self.val_acc(logits, batch["target"])
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        probs = torch.softmax(self(batch["image"]).float(), dim=1)
+        return {"index": batch["index"], "probs": probs}
+
+    def effective_lr(self) -> float:
+        """The peak LR after the linear scaling rule (never written back into hparams)."""
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return self.hparams.lr * (world if self.hparams.scale_lr == "linear" else 1)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = build_optimizer(
+            param_groups(self, hp.weight_decay), hp.optimizer, self.effective_lr(), hp.momentum, hp.nesterov
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        warmup = int(round(hp.warmup_epochs * steps_per_epoch))
+        scheduler = build_scheduler(optimizer, hp.scheduler, total, warmup, hp.min_lr_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,74 @@
+"""Optimizers and learning-rate schedules shared by every LightningModule of the project."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+OptimizerName = Literal["sgd", "adamw"]
+SchedulerName = Literal["cosine", "onecycle", "constant"]
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and normalisation weights (1-d tensors): the usual recipe."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(
+    groups: list[dict],
+    name: OptimizerName,
+    lr: float,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    raise ValueError(f"unknown optimizer {name!r}; choose sgd or adamw")
+
+
+def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """LR multiplier: linear warm-up from ~0 to 1 over ``warmup`` steps, then cosine to ``min_ratio``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    name: SchedulerName,
+    total_steps: int,
+    warmup_steps: int,
+    min_lr_ratio: float = 0.0,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step schedule; ``onecycle`` uses its own warm-up share (``warmup_steps / total_steps``)."""
+    total_steps = max(1, total_steps)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps, min_lr_ratio)
+        )
+    if name == "onecycle":
+        max_lrs = [group["lr"] for group in optimizer.param_groups]
+        pct = min(0.5, max(warmup_steps / total_steps, 1 / total_steps))
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct, anneal_strategy="cos"
+        )
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        )
+    raise ValueError(f"unknown scheduler {name!r}; choose cosine, onecycle or constant")

@@ -1,0 +1,112 @@
+"""`compete fit` and `compete predict` end to end on a tiny cifar-10 in Kaggle's layout."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from competitions.cifar10 import CIFAR10_CLASSES
+from competitions.cli import main
+
+CLASSES = list(CIFAR10_CLASSES)
+
+
+def fit(data_dir, *extra: str) -> int:
+    return main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(data_dir), *extra])
+
+
+def test_fit_and_predict_write_every_artifact(cifar_dir, workdir):
+    assert fit(cifar_dir) == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    labels = pd.read_csv(cifar_dir / "trainLabels.csv", dtype=str)
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["data_dir"] == str(cifar_dir.resolve())
+    assert config["model"]["backbone"] == "test_resnet"  # from the debug preset
+    assert config["meta"]["versions"]["lightning"] and "commit" in config["meta"]["git"]
+    assert config["meta"]["command"].startswith("compete fit cifar-10")
+
+    folds = pd.read_csv(run / "folds.csv", dtype={"id": str})
+    assert sorted(folds["id"]) == sorted(labels["id"]) and set(folds["fold"]) == {0, 1}
+    # Stratified: every class is in both folds (the fixture has 4 of each).
+    assert (folds.groupby("stratum")["fold"].nunique() == 2).all()
+
+    pooled = []
+    for k in (0, 1):
+        fold_dir = run / f"fold{k}"
+        assert (fold_dir / "best.ckpt").stat().st_size > 0 and (fold_dir / "last.ckpt").exists()
+        oof = pd.read_csv(fold_dir / "oof.csv", dtype={"id": str})
+        assert sorted(oof["id"]) == sorted(folds.loc[folds["fold"] == k, "id"])  # every val row, once
+        np.testing.assert_allclose(oof[CLASSES].sum(axis=1), 1, atol=1e-5)
+        truth = labels.set_index("id").loc[oof["id"], "label"].to_numpy()
+        assert (oof["label"].to_numpy() == truth).all()
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        expected = float((oof[CLASSES].to_numpy().argmax(1) == [CLASSES.index(t) for t in truth]).mean())
+        assert metrics["score"] == pytest.approx(expected)
+        pooled.append(oof)
+
+    cv = json.loads((run / "cv.json").read_text())
+    scores = [cv["folds"]["0"], cv["folds"]["1"]]
+    assert cv["mean"] == pytest.approx(np.mean(scores)) and cv["std"] == pytest.approx(np.std(scores, ddof=1))
+    pooled = pd.concat(pooled)
+    hits = pooled[CLASSES].to_numpy().argmax(1) == [CLASSES.index(t) for t in pooled["label"]]
+    assert cv["oof"] == pytest.approx(hits.mean()) and cv["complete"] is True
+
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0
+    sample = pd.read_csv(cifar_dir / "sampleSubmission.csv", dtype=str)
+    fold_preds = [pd.read_csv(run / "test" / f"fold{k}.csv", dtype={"id": str}) for k in (0, 1)]
+    for frame in fold_preds:
+        assert frame["id"].tolist() == sample["id"].tolist()
+        np.testing.assert_allclose(frame[CLASSES].sum(axis=1), 1, atol=1e-5)
+    submission = pd.read_csv(run / "submission.csv", dtype=str)
+    assert list(submission.columns) == ["id", "label"]
+    assert submission["id"].tolist() == sample["id"].tolist()
+    mean = (fold_preds[0][CLASSES].to_numpy() + fold_preds[1][CLASSES].to_numpy()) / 2
+    assert submission["label"].tolist() == [CLASSES[i] for i in mean.argmax(1)]
+
+
+def test_dotted_overrides_reach_trainer_model_and_data(cifar_dir, workdir):
+    assert fit(cifar_dir, "--folds", "0", "--trainer.max_epochs=2", "--model.lr=0.01",
+               "--data.batch_size=8", "--experiment", "tuned") == 0
+    run = workdir / "runs" / "cifar-10" / "tuned"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["trainer"]["max_epochs"], config["model"]["lr"], config["data"]["batch_size"]) == (2, 0.01, 8)
+    assert json.loads((run / "fold0" / "metrics.json").read_text())["epochs"] == 2
+    assert not (run / "fold1").exists()
+    cv = json.loads((run / "cv.json").read_text())
+    assert cv["complete"] is False and list(cv["folds"]) == ["0"]
+
+
+def test_folds_file_is_shared_by_experiments(cifar_dir, workdir):
+    assert fit(cifar_dir, "--folds", "0", "--experiment", "a") == 0
+    assert fit(cifar_dir, "--folds", "0", "--experiment", "b", "--seed", "7") == 0
+    runs = workdir / "runs" / "cifar-10"
+    assert (runs / "a" / "folds.csv").read_bytes() == (runs / "b" / "folds.csv").read_bytes()
+    assert (runs / "folds.csv").read_bytes() == (runs / "a" / "folds.csv").read_bytes()
+
+
+def test_resume_finishes_missing_folds_and_keeps_finished_ones(cifar_dir, workdir, capsys):
+    assert fit(cifar_dir, "--folds", "0") == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    fold0 = (run / "fold0" / "metrics.json").read_bytes()
+    assert fit(cifar_dir, "--resume") == 0
+    assert "fold 0: already finished" in capsys.readouterr().err
+    assert (run / "fold0" / "metrics.json").read_bytes() == fold0
+    assert json.loads((run / "cv.json").read_text())["complete"] is True
+
+
+def test_lr_scales_linearly_with_processes():
+    import lightning as L
+
+    from lightning_modules.image_classifier import ImageClassifier
+
+    model = ImageClassifier(backbone="test_resnet", small_input_stem=False, lr=0.05, scale_lr="linear")
+    model.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    assert model.effective_lr() == pytest.approx(0.1)
+    assert model.hparams.lr == 0.05  # the config is never mutated
+    model.hparams.scale_lr = "none"
+    assert model.effective_lr() == pytest.approx(0.05)
