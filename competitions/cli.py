@@ -118,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as err:  # argument and Lightning configuration errors: one line, not a traceback
         if _is_user_error(err):
-            print(f"error: {err}".splitlines()[0] if "\n" in str(err) and len(str(err)) > 400 else f"error: {err}",
-                  file=sys.stderr)
+            print(
+                f"error: {err}".splitlines()[0] if "\n" in str(err) and len(str(err)) > 400 else f"error: {err}",
+                file=sys.stderr,
+            )
             return 2
         raise
 

@@ -66,8 +66,19 @@ def run_demo(workdir: str | Path = "demo", extra: list[str] | None = None) -> di
     data_dir, heldout_path = build_digits_competition(workdir)
     runs_dir = workdir / "runs"
     experiment = _free_experiment(runs_dir, "digits")
-    fit_args = ["fit", "cifar-10", "--config", "demo", "--data-dir", str(data_dir),
-                "--runs-dir", str(runs_dir), "--experiment", experiment, *(extra or [])]
+    fit_args = [
+        "fit",
+        "cifar-10",
+        "--config",
+        "demo",
+        "--data-dir",
+        str(data_dir),
+        "--runs-dir",
+        str(runs_dir),
+        "--experiment",
+        experiment,
+        *(extra or []),
+    ]
     print(f"$ compete {' '.join(fit_args)}", file=sys.stderr)
     if (code := main(fit_args)) != 0:
         raise SystemExit(code)
@@ -80,8 +91,15 @@ def run_demo(workdir: str | Path = "demo", extra: list[str] | None = None) -> di
     truth = pd.read_csv(heldout_path, dtype=str)
     accuracy = float((submission["label"].to_numpy() == truth["label"].to_numpy()).mean())
     cv = read_json(run / "cv.json")
-    result = {"cv_mean": cv["mean"], "cv_std": cv["std"], "cv_oof": cv["oof"], "heldout_accuracy": accuracy,
-              "seconds": time.time() - started, "run": str(run), "data_dir": str(data_dir)}
+    result = {
+        "cv_mean": cv["mean"],
+        "cv_std": cv["std"],
+        "cv_oof": cv["oof"],
+        "heldout_accuracy": accuracy,
+        "seconds": time.time() - started,
+        "run": str(run),
+        "data_dir": str(data_dir),
+    }
     print(
         f"\ncompete demo: {cv['n_folds']}-fold CV accuracy {cv['mean']:.4f} ± {cv['std']:.4f} "
         f"(pooled OOF {cv['oof']:.4f}); held-out test accuracy {accuracy:.4f} on {len(truth)} digits; "

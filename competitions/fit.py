@@ -18,6 +18,7 @@ from competitions.kfold import (
     gather_predictions,
     is_global_zero,
     oof_frame,
+    progress_bar,
     summarise_cv,
     write_fold_results,
 )
@@ -67,13 +68,23 @@ def fit_parser(spec: CompetitionSpec) -> ArgumentParser:
     parser.add_argument(
         "--config", action=ActionConfigFile, help=f"a YAML file, or a preset name: {', '.join(spec.presets())}"
     )
-    parser.add_argument("--data-dir", type=str, default=f"data/{spec.slug}", help="the competition folder as Kaggle ships it")
-    parser.add_argument("--experiment", type=str, default="baseline", help="run name: artifacts go to RUNS_DIR/SLUG/EXPERIMENT")
+    parser.add_argument(
+        "--data-dir", type=str, default=f"data/{spec.slug}", help="the competition folder as Kaggle ships it"
+    )
+    parser.add_argument(
+        "--experiment", type=str, default="baseline", help="run name: artifacts go to RUNS_DIR/SLUG/EXPERIMENT"
+    )
     parser.add_argument("--runs-dir", type=str, default="runs", help="root of all runs")
     parser.add_argument("--folds", type=str, default="all", help="folds to train: all, or e.g. 0,2")
     parser.add_argument("--n-folds", type=int, default=5, help="k of k-fold (must match an existing folds.csv)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the fold split and of training (fold k uses seed+k)")
-    parser.add_argument("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
+    parser.add_argument(
+        "--seed", type=int, default=42, help="seed of the fold split and of training (fold k uses seed+k)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an existing run: skip finished folds, resume others from last.ckpt",
+    )
     parser.add_argument("--meta", type=dict | None, default=None, help="(written by compete: git commit, versions)")
     parser.add_class_arguments(L.Trainer, "trainer", skip=TRAINER_SKIP, instantiate=False, sub_configs=True)
     parser.add_class_arguments(spec.model_class(), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
@@ -100,7 +111,7 @@ def _trainer_kwargs(cfg: Namespace) -> dict[str, Any]:
 
 def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     parser, cfg = parse_fit_args(spec, argv)
@@ -159,15 +170,18 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
         trainer = L.Trainer(
             **_trainer_kwargs(cfg),
             default_root_dir=str(fold_dir),
-            callbacks=[checkpoint, RichProgressBar()],
+            callbacks=[checkpoint, progress_bar()],
             logger=CSVLogger(save_dir=str(fold_dir), name="", version="logs"),
         )
         last = fold_dir / "last.ckpt"
         resume_from = str(last) if cfg.resume and last.exists() else None
         if rank_zero:
             how = f" (resuming {last})" if resume_from else ""
-            print(f"fold {fold}: training on {len(datamodule.train_indices())} rows, "
-                  f"validating on {len(datamodule.val_indices())}{how}", file=sys.stderr)
+            print(
+                f"fold {fold}: training on {len(datamodule.train_indices())} rows, "
+                f"validating on {len(datamodule.val_indices())}{how}",
+                file=sys.stderr,
+            )
         started = time.time()
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         seconds = time.time() - started
@@ -181,16 +195,25 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
         if trainer.is_global_zero:
             if not has_best:
                 trainer.save_checkpoint(fold_dir / "best.ckpt")
-                print(f"fold {fold}: no checkpoint was monitored (fast_dev_run?); saved the final weights as best.ckpt",
-                      file=sys.stderr)
+                print(
+                    f"fold {fold}: no checkpoint was monitored (fast_dev_run?); saved the final weights as best.ckpt",
+                    file=sys.stderr,
+                )
             best = checkpoint.best_model_score
             metrics = write_fold_results(
-                spec, layout, fold, oof_frame(spec, table, fold, index, probs),
-                float(best) if best is not None else None, trainer.current_epoch, seconds,
+                spec,
+                layout,
+                fold,
+                oof_frame(spec, table, fold, index, probs),
+                float(best) if best is not None else None,
+                trainer.current_epoch,
+                seconds,
                 len(datamodule.train_indices()),
             )
-            print(f"fold {fold}: OOF {spec.metric.name} = {metrics['score']:.4f} "
-                  f"({len(index)} rows, {seconds:.0f}s)", file=sys.stderr)
+            print(
+                f"fold {fold}: OOF {spec.metric.name} = {metrics['score']:.4f} ({len(index)} rows, {seconds:.0f}s)",
+                file=sys.stderr,
+            )
 
     if not is_global_zero():
         return None
@@ -212,8 +235,10 @@ def print_cv(spec: CompetitionSpec, layout: RunLayout, summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{spec.slug} / {layout.root.name}: {spec.metric.name} "
-                        f"({'higher' if spec.metric.direction == 'max' else 'lower'} is better)")
+    table = Table(
+        title=f"{spec.slug} / {layout.root.name}: {spec.metric.name} "
+        f"({'higher' if spec.metric.direction == 'max' else 'lower'} is better)"
+    )
     table.add_column("fold")
     table.add_column(spec.metric.name, justify="right")
     for k, score in summary["folds"].items():
@@ -223,6 +248,7 @@ def print_cv(spec: CompetitionSpec, layout: RunLayout, summary: dict) -> None:
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 100)
     console.print(table)
     if not summary["complete"]:
-        console.print(f"{len(summary['folds'])} of {summary['n_folds']} folds done; "
-                      f"finish with --resume --folds <the rest>")
+        console.print(
+            f"{len(summary['folds'])} of {summary['n_folds']} folds done; finish with --resume --folds <the rest>"
+        )
     console.print(f"artifacts: {layout.root}{os.sep}  (config.yaml, folds.csv, fold<k>/best.ckpt, oof.csv, cv.json)")

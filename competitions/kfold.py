@@ -48,6 +48,19 @@ def gather_predictions(outputs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 PROBABILITY_FORMAT = "%.8g"
 
 
+def progress_bar():
+    """Lightning's rich progress bar, without the logger's version number (always "logs" here)."""
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    class ProgressBar(RichProgressBar):
+        def get_metrics(self, trainer, pl_module):
+            metrics = super().get_metrics(trainer, pl_module)
+            metrics.pop("v_num", None)
+            return metrics
+
+    return ProgressBar()
+
+
 @dataclass
 class RunLayout:
     """Where every artifact of one experiment lives (see design.md)."""
@@ -84,7 +97,9 @@ class RunLayout:
         )
 
 
-def oof_frame(spec: CompetitionSpec, table: pd.DataFrame, fold: int, index: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+def oof_frame(
+    spec: CompetitionSpec, table: pd.DataFrame, fold: int, index: np.ndarray, probs: np.ndarray
+) -> pd.DataFrame:
     rows = table.iloc[index]
     frame = pd.DataFrame(
         {

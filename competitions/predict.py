@@ -11,7 +11,7 @@ from jsonargparse import ArgumentParser, Namespace
 
 from competitions.artifacts import atomic_path, read_yaml, write_csv
 from competitions.errors import CompeteError
-from competitions.kfold import PROBABILITY_FORMAT, RunLayout, gather_predictions, is_global_zero
+from competitions.kfold import PROBABILITY_FORMAT, RunLayout, gather_predictions, is_global_zero, progress_bar
 from competitions.spec import CompetitionSpec
 from datamodules.folds import parse_fold_selection
 from submissions.ensemble import average_probabilities, to_submission
@@ -25,9 +25,13 @@ def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
         exit_on_error=False,
     )
     parser.add_argument("--run", type=str, required=True, help=f"the run directory, e.g. runs/{spec.slug}/baseline")
-    parser.add_argument("--data-dir", type=str | None, default=None, help="competition folder (default: the one the run was trained on)")
+    parser.add_argument(
+        "--data-dir", type=str | None, default=None, help="competition folder (default: the one the run was trained on)"
+    )
     parser.add_argument("--folds", type=str, default="all", help="folds to use: all, or e.g. 0,2")
-    parser.add_argument("--checkpoint", type=str, default="best", choices=["best", "last"], help="which checkpoint of each fold")
+    parser.add_argument(
+        "--checkpoint", type=str, default="best", choices=["best", "last"], help="which checkpoint of each fold"
+    )
     parser.add_argument("--trainer.accelerator", type=str | None, default=None, help="default: the run's")
     parser.add_argument("--trainer.devices", type=int | str, default=1, help="processes to predict with")
     parser.add_argument("--trainer.strategy", type=str, default="auto")
@@ -39,7 +43,6 @@ def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
 
 def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
     import lightning as L
-    from lightning.pytorch.callbacks import RichProgressBar
 
     args: Namespace = predict_parser(spec).parse_args(argv)
     layout = RunLayout(Path(args.run))
@@ -77,7 +80,7 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
             strategy=args.trainer.strategy,
             precision=args.trainer.precision or trainer_cfg.get("precision") or "32-true",
             logger=False,
-            callbacks=[RichProgressBar()],
+            callbacks=[progress_bar()],
             enable_checkpointing=False,
         )
         outputs = trainer.predict(model, datamodule=datamodule)
@@ -102,6 +105,9 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
         submission.to_csv(tmp, index=False, float_format=PROBABILITY_FORMAT)
         # Validate the bytes that will be uploaded, not the in-memory frame.
         validate_submission(spec, read_submission_csv(tmp), sample, str(layout.submission))
-    print(f"submission: {layout.submission} ({len(submission)} rows, folds {','.join(map(str, available))} averaged) "
-          f"- valid against {sample_path}", file=sys.stderr)
+    print(
+        f"submission: {layout.submission} ({len(submission)} rows, folds {','.join(map(str, available))} averaged) "
+        f"- valid against {sample_path}",
+        file=sys.stderr,
+    )
     return layout.submission

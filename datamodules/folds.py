@@ -18,9 +18,7 @@ from competitions.artifacts import write_csv
 from competitions.errors import DataError
 
 
-def make_folds(
-    ids: Sequence[str], strata: Sequence | None, n_folds: int, seed: int
-) -> pd.DataFrame:
+def make_folds(ids: Sequence[str], strata: Sequence | None, n_folds: int, seed: int) -> pd.DataFrame:
     """Assign each id a fold in ``0..n_folds-1``; stratified on ``strata`` when given."""
     if n_folds < 2:
         raise DataError(f"n_folds must be at least 2, got {n_folds}")

@@ -69,9 +69,7 @@ def decoded_images(
     chunks = [([str(p) for p in paths[i : i + chunk]], size) for i in range(0, len(paths), chunk)]
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     with atomic_path(target) as tmp:
-        array = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[1], size[0], 3)
-        )
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[1], size[0], 3))
         with progress_bar(f"decoding {name} images", total=len(paths)) as advance:
             if workers > 1 and len(chunks) > 1:
                 with ProcessPoolExecutor(workers) as pool:

@@ -148,7 +148,9 @@ class ImageClassificationDataModule(KFoldDataModule):
 
     def train_dataset(self) -> CachedImageDataset:
         tf = train_transform(self.image_size, self.crop_padding, self.hflip, self.mean, self.std)
-        return CachedImageDataset(self.cache_file("train"), self.train_indices(), self.train_table["target"].to_numpy(), tf)
+        return CachedImageDataset(
+            self.cache_file("train"), self.train_indices(), self.train_table["target"].to_numpy(), tf
+        )
 
     def val_dataset(self) -> CachedImageDataset:
         return CachedImageDataset(
@@ -159,7 +161,11 @@ class ImageClassificationDataModule(KFoldDataModule):
         return CachedImageDataset(self.cache_file("test"), np.arange(len(self.test_table)), None, self._eval_tf())
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_dataset(), shuffle=True, drop_last=True, **self._loader_kwargs())
+        dataset = self.train_dataset()
+        # Drop the ragged last batch (a batch of one breaks BatchNorm), unless that leaves a process nothing.
+        world = getattr(getattr(self, "trainer", None), "world_size", 1) or 1
+        drop_last = len(dataset) // world >= self.batch_size
+        return DataLoader(dataset, shuffle=True, drop_last=drop_last, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_dataset(), shuffle=False, **self._loader_kwargs())

@@ -60,9 +60,7 @@ class KFoldDataModule(L.LightningDataModule):
                 if (self.data_dir / archive).exists()
             ]
             hint = f" ({'; '.join(hints)})" if hints else ""
-            raise DataError(
-                f"{self.data_dir} is not a {slug} folder: missing {', '.join(missing)}{hint}"
-            )
+            raise DataError(f"{self.data_dir} is not a {slug} folder: missing {', '.join(missing)}{hint}")
 
     @functools.cached_property
     def train_table(self) -> pd.DataFrame:
@@ -91,7 +89,7 @@ class KFoldDataModule(L.LightningDataModule):
         self.fold = fold
 
     def _fold_of_rows(self) -> np.ndarray:
-        fold_by_id = dict(zip(self.folds["id"], self.folds["fold"]))
+        fold_by_id = dict(zip(self.folds["id"], self.folds["fold"], strict=True))
         return self.train_table["id"].map(fold_by_id).to_numpy()
 
     def train_indices(self) -> np.ndarray:

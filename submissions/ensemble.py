@@ -11,7 +11,9 @@ from competitions.errors import SubmissionError
 from competitions.spec import CompetitionSpec
 
 
-def average_probabilities(frames: Sequence[pd.DataFrame], classes: Sequence[str], weights: Sequence[float] | None = None) -> pd.DataFrame:
+def average_probabilities(
+    frames: Sequence[pd.DataFrame], classes: Sequence[str], weights: Sequence[float] | None = None
+) -> pd.DataFrame:
     """Arithmetic mean of class probabilities across frames (``id`` + one column per class).
 
     Rows are aligned by id, in the first frame's order; every frame must cover the same ids.
@@ -21,7 +23,7 @@ def average_probabilities(frames: Sequence[pd.DataFrame], classes: Sequence[str]
     weights = np.ones(len(frames)) if weights is None else np.asarray(weights, dtype=float)
     base = frames[0]["id"]
     total = np.zeros((len(base), len(classes)))
-    for frame, weight in zip(frames, weights):
+    for frame, weight in zip(frames, weights, strict=True):
         aligned = frame.set_index("id").reindex(base)
         if aligned[list(classes)].isna().any().any():
             raise SubmissionError("fold predictions cover different ids; re-run compete predict for every fold")
@@ -41,7 +43,9 @@ def to_submission(spec: CompetitionSpec, probs: pd.DataFrame, sample: pd.DataFra
         raise SubmissionError(f"no prediction for test ids {', '.join(map(str, missing))}")
     values = aligned[classes].to_numpy(dtype=float)
     if spec.submission_kind == "label":
-        out = pd.DataFrame({id_col: sample[id_col].to_numpy(), spec.target_column: np.asarray(classes)[values.argmax(axis=1)]})
+        out = pd.DataFrame(
+            {id_col: sample[id_col].to_numpy(), spec.target_column: np.asarray(classes)[values.argmax(axis=1)]}
+        )
     elif spec.submission_kind == "probabilities":
         out = pd.DataFrame(values / values.sum(axis=1, keepdims=True), columns=classes)
         out.insert(0, id_col, sample[id_col].to_numpy())

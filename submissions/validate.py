@@ -36,7 +36,7 @@ def validate_submission(spec: CompetitionSpec, submission: pd.DataFrame, sample:
     if len(submission) != len(sample):
         raise SubmissionError(f"{name}: {len(submission)} rows, the sample submission has {len(sample)}")
     id_col = spec.id_column
-    wrong_id = (submission[id_col].to_numpy() != sample[id_col].to_numpy())
+    wrong_id = submission[id_col].to_numpy() != sample[id_col].to_numpy()
     if wrong_id.any():
         first = int(np.flatnonzero(wrong_id)[0])
         raise SubmissionError(

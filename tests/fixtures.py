@@ -39,6 +39,8 @@ def make_cifar10(root: Path, n_train: int = 40, n_test: int = 12) -> Path:
     for j in range(n_test):
         Image.fromarray(images[n_train + j]).save(data / "test" / f"{j + 1}.png")
     labels = np.asarray(CIFAR10_CLASSES)[digits]
-    pd.DataFrame({"id": np.arange(1, n_train + 1), "label": labels[:n_train]}).to_csv(data / "trainLabels.csv", index=False)
+    pd.DataFrame({"id": np.arange(1, n_train + 1), "label": labels[:n_train]}).to_csv(
+        data / "trainLabels.csv", index=False
+    )
     pd.DataFrame({"id": np.arange(1, n_test + 1), "label": "cat"}).to_csv(data / "sampleSubmission.csv", index=False)
     return data

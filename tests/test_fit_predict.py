@@ -70,8 +70,19 @@ def test_fit_and_predict_write_every_artifact(cifar_dir, workdir):
 
 
 def test_dotted_overrides_reach_trainer_model_and_data(cifar_dir, workdir):
-    assert fit(cifar_dir, "--folds", "0", "--trainer.max_epochs=2", "--model.lr=0.01",
-               "--data.batch_size=8", "--experiment", "tuned") == 0
+    assert (
+        fit(
+            cifar_dir,
+            "--folds",
+            "0",
+            "--trainer.max_epochs=2",
+            "--model.lr=0.01",
+            "--data.batch_size=8",
+            "--experiment",
+            "tuned",
+        )
+        == 0
+    )
     run = workdir / "runs" / "cifar-10" / "tuned"
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["trainer"]["max_epochs"], config["model"]["lr"], config["data"]["batch_size"]) == (2, 0.01, 8)

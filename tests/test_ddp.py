@@ -1,0 +1,61 @@
+"""Real Lightning DDP: two CPU processes (gloo) over two folds, launched the way a user launches it."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+@pytest.mark.ddp
+def test_two_process_ddp_fit_over_two_folds(cifar_dir, workdir):
+    env = {
+        **os.environ,
+        "COMPETE_VERBOSE": "1",
+        "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    env.pop("LOCAL_RANK", None)
+    command = [
+        sys.executable,
+        "-m",
+        "competitions",
+        "fit",
+        "cifar-10",
+        "--config",
+        "debug",
+        "--data-dir",
+        str(cifar_dir),
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+        "--data.batch_size=4",
+        "--model.scale_lr=linear",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert "Starting with 2 processes" in log and "distributed_backend=gloo" in log
+
+    # Every artifact was written by rank 0, exactly once.
+    writes = re.findall(r"\[rank (\d+)\] wrote (\S+)", log)
+    assert writes and {rank for rank, _ in writes} == {"0"}, writes
+    counts = collections.Counter(path for _, path in writes)
+    assert all(n == 1 for n in counts.values()), counts
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    for k in (0, 1):
+        assert any(p.endswith(f"fold{k}/oof.csv") for p in counts)
+        assert (run / f"fold{k}" / "best.ckpt").exists() and (run / f"fold{k}" / "last.ckpt").exists()
+        assert log.count(f"fold {k}: OOF accuracy") == 1
+
+    # Out-of-fold predictions were gathered from both processes: every training row, once.
+    labels = pd.read_csv(cifar_dir / "trainLabels.csv", dtype=str)
+    oof = pd.concat([pd.read_csv(run / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in (0, 1)])
+    assert sorted(oof["id"]) == sorted(labels["id"])
+    cv = json.loads((run / "cv.json").read_text())
+    assert cv["complete"] and cv["oof_rows"] == len(labels)

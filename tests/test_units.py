@@ -1,0 +1,69 @@
+"""Schedules, metrics, the model's forward contract and the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from competitions.errors import CompeteError
+from competitions.metrics import ACCURACY, LOG_LOSS, RMSE_LOG
+from competitions.registry import get_competition
+from lightning_modules.image_classifier import ImageClassifier
+from lightning_modules.optim import build_optimizer, build_scheduler, param_groups, warmup_cosine
+
+
+def test_warmup_then_cosine():
+    assert warmup_cosine(0, 100, 10, 0.0) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(10, 100, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(55, 100, 10, 0.0) == pytest.approx(0.5)
+    assert warmup_cosine(100, 100, 10, 0.1) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name", ["cosine", "onecycle", "constant"])
+def test_schedulers_warm_up_and_peak_at_lr(name):
+    model = torch.nn.Linear(4, 2)
+    opt = build_optimizer(param_groups(model, 1e-4), "sgd", lr=0.2)
+    sched = build_scheduler(opt, name, total_steps=50, warmup_steps=10)
+    lrs = []
+    for _ in range(50):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] < 0.1 and max(lrs) == pytest.approx(0.2, rel=1e-3)
+    if name != "constant":
+        assert lrs[-1] < 0.02
+
+
+def test_no_weight_decay_on_biases():
+    groups = param_groups(torch.nn.Linear(4, 2), 0.05)
+    assert [p.ndim for p in groups[0]["params"]] == [2] and groups[0]["weight_decay"] == 0.05
+    assert [p.ndim for p in groups[1]["params"]] == [1] and groups[1]["weight_decay"] == 0.0
+
+
+def test_metrics():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    y = np.array([0, 1, 1])
+    assert ACCURACY(y, probs) == pytest.approx(2 / 3)
+    assert LOG_LOSS(y, probs) == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4])))
+    assert RMSE_LOG(np.array([100.0, 1000.0]), np.array([100.0, 100.0])) == pytest.approx(np.log(10) / np.sqrt(2))
+    assert ACCURACY.better(0.9, 0.8) and LOG_LOSS.better(0.1, 0.2)
+
+
+def test_forward_returns_logits_and_predict_returns_probabilities():
+    model = ImageClassifier(num_classes=10, backbone="resnet18", small_input_stem=True).eval()
+    assert isinstance(model.model.maxpool, torch.nn.Identity) and model.model.conv1.stride == (1, 1)
+    images = torch.randn(3, 3, 32, 32)
+    logits = model(images)
+    assert logits.shape == (3, 10) and not torch.allclose(logits.sum(1), torch.ones(3))
+    out = model.predict_step({"image": images, "index": torch.arange(3)}, 0)
+    torch.testing.assert_close(out["probs"], torch.softmax(logits, 1))
+    with pytest.raises(ValueError, match="small_input_stem works with ResNet-style"):
+        ImageClassifier(backbone="test_vit", small_input_stem=True)
+
+
+def test_registry():
+    assert get_competition("cifar-10").metric.name == "accuracy"
+    with pytest.raises(CompeteError, match="unknown competition"):
+        get_competition("mnist")
