@@ -40,9 +40,13 @@ def resolve_presets(spec: CompetitionSpec, argv: list[str]) -> list[str]:
             value, slot = out[i + 1], i + 1
         elif arg.startswith("--config="):
             value, slot = arg.split("=", 1)[1], i
-        if value is None or Path(value).exists():
+        if value is None:
             continue
-        if spec.preset_path(value).exists():
+        # A bare name (no .yaml) is a preset even when a folder of that name exists (e.g. ./demo).
+        is_preset = spec.preset_path(value).exists() and not value.endswith((".yaml", ".yml"))
+        if not is_preset and Path(value).is_file():
+            continue
+        if is_preset:
             path = str(spec.preset_path(value))
             out[slot] = path if slot != i else f"--config={path}"
         else:

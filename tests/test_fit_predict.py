@@ -121,3 +121,13 @@ def test_lr_scales_linearly_with_processes():
     assert model.hparams.lr == 0.05  # the config is never mutated
     model.hparams.scale_lr = "none"
     assert model.effective_lr() == pytest.approx(0.05)
+
+
+def test_preset_name_wins_over_a_folder_of_the_same_name(cifar_dir, workdir):
+    (workdir / "debug").mkdir()  # `compete demo` leaves a ./demo folder; `--config demo` must still mean the preset
+    assert fit(cifar_dir, "--folds", "0") == 0
+    assert yaml.safe_load((workdir / "runs/cifar-10/baseline/config.yaml").read_text())["model"]["backbone"] == "test_resnet"
+    custom = workdir / "mine.yaml"
+    custom.write_text("model:\n  lr: 0.0123\n")
+    assert fit(cifar_dir, "--folds", "0", "--experiment", "file", "--config", str(custom)) == 0
+    assert yaml.safe_load((workdir / "runs/cifar-10/file/config.yaml").read_text())["model"]["lr"] == 0.0123
