@@ -73,7 +73,7 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
     model_cls = spec.model_class()
     frames = []
     for fold, ckpt in available.items():
-        model = model_cls.load_from_checkpoint(ckpt, map_location="cpu")
+        model = model_cls.load_from_checkpoint(ckpt, map_location="cpu", **model_cls.checkpoint_overrides())
         trainer = L.Trainer(
             accelerator=args.trainer.accelerator or trainer_cfg.get("accelerator", "auto"),
             devices=args.trainer.devices,

@@ -34,7 +34,6 @@ class ImageClassifier(L.LightningModule):
         self,
         num_classes: int = 10,
         backbone: str = "resnet18",
-        pretrained: bool = False,
         small_input_stem: bool = True,
         drop_rate: float = 0.0,
         optimizer: OptimizerName = "sgd",
@@ -53,7 +52,6 @@ class ImageClassifier(L.LightningModule):
         Args:
             num_classes: set from the competition.
             backbone: any timm model name (timm.list_models()).
-            pretrained: load timm's pretrained weights (needs internet or a local hub cache).
             small_input_stem: replace a ResNet's ImageNet stem with a 3x3 stride-1 one for 32x32 inputs.
             drop_rate: dropout before the classifier.
             optimizer: sgd (with momentum, Nesterov by default) or adamw.
@@ -70,22 +68,44 @@ class ImageClassifier(L.LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
-        self.model = timm.create_model(backbone, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate)
+        self.model = timm.create_model(backbone, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
         if small_input_stem:
             adapt_stem_to_small_inputs(self.model)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
 
+    @classmethod
+    def checkpoint_overrides(cls) -> dict:
+        """Constructor arguments to override when a checkpoint is re-loaded for prediction
+        (e.g. never fetch pretrained weights again: the checkpoint holds the trained ones)."""
+        return {}
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # ---- hooks the mixins extend (each mixin owns distinct hooks and calls through) ------
+    def mix_batch(self, images: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the training images and, when they were mixed, soft targets (else None)."""
+        return images, None
+
+    def train_loss(self, logits: torch.Tensor, target: torch.Tensor, soft_target: torch.Tensor | None) -> torch.Tensor:
         return F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
 
+    def optimizer_param_groups(self) -> list[dict]:
+        """Parameter groups; a group may carry ``lr_scale`` (its LR = peak LR x lr_scale)."""
+        return param_groups(self, self.hparams.weight_decay)
+
+    def predict_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self(images).float(), dim=1)
+
+    # ---- steps -----------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(batch["image"])
-        loss = self.loss(logits, batch["target"])
-        self.train_acc(logits, batch["target"])
+        target = batch["target"]
+        images, soft_target = self.mix_batch(batch["image"], target)
+        logits = self(images)
+        loss = self.train_loss(logits, target, soft_target)
+        # With mixed images, accuracy is measured against each image's dominant label.
+        self.train_acc(logits, soft_target.argmax(dim=1) if soft_target is not None else target)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
@@ -98,8 +118,7 @@ class ImageClassifier(L.LightningModule):
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        probs = torch.softmax(self(batch["image"]).float(), dim=1)
-        return {"index": batch["index"], "probs": probs}
+        return {"index": batch["index"], "probs": self.predict_probabilities(batch["image"])}
 
     def effective_lr(self) -> float:
         """The peak LR after the linear scaling rule (never written back into hparams)."""
@@ -108,11 +127,17 @@ class ImageClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = build_optimizer(
-            param_groups(self, hp.weight_decay), hp.optimizer, self.effective_lr(), hp.momentum, hp.nesterov
-        )
+        peak = self.effective_lr()
+        groups = self.optimizer_param_groups()
+        for group in groups:
+            group["lr"] = peak * group.pop("lr_scale", 1.0)
+        optimizer = build_optimizer(groups, hp.optimizer, peak, hp.momentum, hp.nesterov)
         total = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        batches = self.trainer.num_training_batches
+        if isinstance(batches, (int, float)) and 0 < batches < float("inf"):
+            steps_per_epoch = max(1, int(batches) // max(1, self.trainer.accumulate_grad_batches))
+        else:
+            steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
         warmup = int(round(hp.warmup_epochs * steps_per_epoch))
         scheduler = build_scheduler(optimizer, hp.scheduler, total, warmup, hp.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
