@@ -28,13 +28,13 @@ def is_global_zero() -> bool:
     return global_rank() == 0
 
 
-def gather_predictions(outputs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate predict_step outputs from every process; rows sorted by dataset index."""
+def gather_predictions(outputs: list[dict], key: str = "probs") -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate predict_step outputs (``index`` and ``key``) from every process; rows sorted by index."""
     import torch
     import torch.distributed as dist
 
     index = torch.cat([o["index"] for o in outputs]).cpu().numpy() if outputs else np.zeros(0, int)
-    values = torch.cat([o["probs"] for o in outputs]).float().cpu().numpy() if outputs else np.zeros((0, 0))
+    values = torch.cat([o[key] for o in outputs]).float().cpu().numpy() if outputs else np.zeros((0, 0))
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         parts: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(parts, (index, values))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from jsonargparse import ArgumentParser, Namespace
 
-from competitions.artifacts import atomic_path, read_yaml, write_csv
+from competitions.artifacts import atomic_path, read_yaml, write_csv, write_json
 from competitions.errors import CompeteError
 from competitions.kfold import PROBABILITY_FORMAT, RunLayout, gather_predictions, is_global_zero, progress_bar
 from competitions.spec import CompetitionSpec
@@ -31,6 +31,13 @@ def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
     parser.add_argument("--folds", type=str, default="all", help="folds to use: all, or e.g. 0,2")
     parser.add_argument(
         "--checkpoint", type=str, default="best", choices=["best", "last"], help="which checkpoint of each fold"
+    )
+    parser.add_argument(
+        "--tta",
+        type=str | None,
+        default=None,
+        help="test-time views: the run's model.tta (default), none, auto (chosen on the out-of-fold "
+        "predictions: a view group is kept only if it improves the pooled OOF score), or a list like hflip,five_crop",
     )
     parser.add_argument("--trainer.accelerator", type=str | None, default=None, help="default: the run's")
     parser.add_argument("--trainer.devices", type=int | str, default=1, help="processes to predict with")
@@ -71,10 +78,12 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
 
     trainer_cfg = config.get("trainer") or {}
     model_cls = spec.model_class()
-    frames = []
-    for fold, ckpt in available.items():
-        model = model_cls.load_from_checkpoint(ckpt, map_location="cpu", **model_cls.checkpoint_overrides())
-        trainer = L.Trainer(
+
+    def load(ckpt: Path):
+        return model_cls.load_from_checkpoint(ckpt, map_location="cpu", **model_cls.checkpoint_overrides())
+
+    def make_trainer() -> L.Trainer:
+        return L.Trainer(
             accelerator=args.trainer.accelerator or trainer_cfg.get("accelerator", "auto"),
             devices=args.trainer.devices,
             strategy=args.trainer.strategy,
@@ -83,6 +92,17 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
             callbacks=[progress_bar()],
             enable_checkpointing=False,
         )
+
+    tta = parse_tta(args.tta)
+    if tta == "auto":
+        tta = choose_tta(spec, layout, config, datamodule, available, load, make_trainer)
+    datamodule.predict_split = "test"
+    frames = []
+    for fold, ckpt in available.items():
+        model = load(ckpt)
+        if tta is not None:
+            model.tta_override = tta
+        trainer = make_trainer()
         outputs = trainer.predict(model, datamodule=datamodule)
         index, probs = gather_predictions(outputs)
         frame = pd.DataFrame(probs, columns=list(spec.classes))
@@ -111,3 +131,55 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
         file=sys.stderr,
     )
     return layout.submission
+
+
+def parse_tta(text: str | None) -> list[str] | str | None:
+    if text is None:
+        return None
+    text = text.strip().lower()
+    if text in ("none", "off", ""):
+        return []
+    if text == "auto":
+        return "auto"
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+AUTO_TTA_CANDIDATES = ("hflip", "vflip", "shift", "five_crop", "scale")
+
+
+def choose_tta(spec, layout, config, datamodule, checkpoints, load, make_trainer) -> list[str]:
+    """Pick the TTA views on the pooled out-of-fold predictions; record the choice in tta.json."""
+    import numpy as np
+    import torch
+
+    from lightning_modules.tta import expand_views, select_views
+
+    view_names = [v.name for v in expand_views(["identity", *AUTO_TTA_CANDIDATES])]
+    datamodule.ensure_folds(layout.folds, int(config["n_folds"]), int(config.get("seed", 0)), write=False)
+    datamodule.predict_split = "val"
+    rows, per_view = [], []
+    for fold, ckpt in checkpoints.items():
+        model = load(ckpt)
+        model.tta_override = ["identity", *AUTO_TTA_CANDIDATES]
+        model.return_view_probs = True
+        datamodule.set_fold(fold)
+        index, views = gather_predictions(make_trainer().predict(model, datamodule=datamodule), key="views")
+        rows.append(index)
+        per_view.append(views)
+    index = np.concatenate(rows)
+    y_true = datamodule.train_table["target"].to_numpy()[index]
+    merge = (config.get("model") or {}).get("tta_merge", "mean")
+    chosen, steps = select_views(
+        torch.as_tensor(np.concatenate(per_view)),
+        view_names,
+        AUTO_TTA_CANDIDATES,
+        score=lambda probs: spec.metric(y_true, probs.numpy()),
+        better=spec.metric.better,
+        merge=merge,
+    )
+    write_json(layout.root / "tta.json", {"metric": spec.metric.name, "merge": merge, "oof_rows": int(len(index)),
+                                          "steps": steps, "chosen": chosen})
+    base, final = steps[0]["score"], next(s["score"] for s in reversed(steps) if s["kept"])
+    print(f"tta auto: {'+'.join(chosen)} (pooled OOF {spec.metric.name} {base:.4f} without TTA -> {final:.4f}); "
+          f"recorded in {layout.root / 'tta.json'}", file=sys.stderr)
+    return chosen

@@ -126,3 +126,36 @@ class TTAMixin:
         if self.return_view_probs:
             out["views"] = per_view.transpose(0, 1)  # [batch, views, classes]
         return out
+
+
+def select_views(
+    per_view: torch.Tensor | Sequence,
+    view_names: Sequence[str],
+    candidates: Sequence[str],
+    score: Callable[[torch.Tensor], float],
+    better: Callable[[float, float], bool],
+    merge: str = "mean",
+) -> tuple[list[str], list[dict]]:
+    """Greedy forward selection of view groups on out-of-fold predictions.
+
+    ``per_view`` is [rows, views, classes] for the expanded ``view_names``. Starting from
+    ``identity``, each candidate group is kept only if adding it improves ``score`` of the merged
+    probabilities. Returns the chosen groups and one record per step.
+    """
+    per_view = torch.as_tensor(per_view)
+    members = {group: [v.name for v in expand_views([group])] for group in ["identity", *candidates]}
+
+    def merged_score(groups: list[str]) -> float:
+        idx = [view_names.index(name) for g in groups for name in members[g]]
+        return float(score(merge_probabilities(per_view[:, idx].transpose(0, 1), merge)))
+
+    chosen = ["identity"]
+    best = merged_score(chosen)
+    steps = [{"views": list(chosen), "score": best, "kept": True}]
+    for group in candidates:
+        trial = merged_score([*chosen, group])
+        kept = better(trial, best)
+        steps.append({"add": group, "score": trial, "kept": kept})
+        if kept:
+            chosen, best = [*chosen, group], trial
+    return chosen, steps
