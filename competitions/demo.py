@@ -58,6 +58,19 @@ def _free_experiment(runs_dir: Path, base: str) -> str:
     return name
 
 
+def demo_fit_args(data_dir: Path, runs_dir: Path, experiment: str, extra: list[str] | None = None) -> list[str]:
+    """The `compete fit` command line the demo (and the mixin benchmark) runs on the digits."""
+    return ["fit", "cifar-10", "--config", "demo", "--data-dir", str(data_dir), "--runs-dir", str(runs_dir),
+            "--experiment", experiment, *(extra or [])]  # fmt: skip
+
+
+def heldout_accuracy(submission: Path, heldout: Path) -> float:
+    """Accuracy of a submission's labels against the held-out labels (same id order)."""
+    predicted = pd.read_csv(submission, dtype=str)
+    truth = pd.read_csv(heldout, dtype=str)
+    return float((predicted["label"].to_numpy() == truth["label"].to_numpy()).mean())
+
+
 def run_demo(workdir: str | Path = "demo", extra: list[str] | None = None) -> dict:
     from competitions.cli import main
 
@@ -66,19 +79,7 @@ def run_demo(workdir: str | Path = "demo", extra: list[str] | None = None) -> di
     data_dir, heldout_path = build_digits_competition(workdir)
     runs_dir = workdir / "runs"
     experiment = _free_experiment(runs_dir, "digits")
-    fit_args = [
-        "fit",
-        "cifar-10",
-        "--config",
-        "demo",
-        "--data-dir",
-        str(data_dir),
-        "--runs-dir",
-        str(runs_dir),
-        "--experiment",
-        experiment,
-        *(extra or []),
-    ]
+    fit_args = demo_fit_args(data_dir, runs_dir, experiment, extra)
     print(f"$ compete {' '.join(fit_args)}", file=sys.stderr)
     if (code := main(fit_args)) != 0:
         raise SystemExit(code)
@@ -87,9 +88,8 @@ def run_demo(workdir: str | Path = "demo", extra: list[str] | None = None) -> di
     if (code := main(["predict", "cifar-10", "--run", str(run)])) != 0:
         raise SystemExit(code)
 
-    submission = pd.read_csv(run / "submission.csv", dtype=str)
+    accuracy = heldout_accuracy(run / "submission.csv", heldout_path)
     truth = pd.read_csv(heldout_path, dtype=str)
-    accuracy = float((submission["label"].to_numpy() == truth["label"].to_numpy()).mean())
     cv = read_json(run / "cv.json")
     result = {
         "cv_mean": cv["mean"],

@@ -177,9 +177,14 @@ def choose_tta(spec, layout, config, datamodule, checkpoints, load, make_trainer
         better=spec.metric.better,
         merge=merge,
     )
-    write_json(layout.root / "tta.json", {"metric": spec.metric.name, "merge": merge, "oof_rows": int(len(index)),
-                                          "steps": steps, "chosen": chosen})
+    write_json(
+        layout.root / "tta.json",
+        {"metric": spec.metric.name, "merge": merge, "oof_rows": int(len(index)), "steps": steps, "chosen": chosen},
+    )
     base, final = steps[0]["score"], next(s["score"] for s in reversed(steps) if s["kept"])
-    print(f"tta auto: {'+'.join(chosen)} (pooled OOF {spec.metric.name} {base:.4f} without TTA -> {final:.4f}); "
-          f"recorded in {layout.root / 'tta.json'}", file=sys.stderr)
+    print(
+        f"tta auto: {'+'.join(chosen)} (pooled OOF {spec.metric.name} {base:.4f} without TTA -> {final:.4f}); "
+        f"recorded in {layout.root / 'tta.json'}",
+        file=sys.stderr,
+    )
     return chosen

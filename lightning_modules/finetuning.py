@@ -73,13 +73,17 @@ class FineTuningMixin:
         own = self.model.state_dict()
         skipped = [k for k, v in body.items() if k in own and own[k].shape != v.shape]
         if skipped and not hp.small_input_stem:
-            raise CompeteError(f"{source}: {skipped[0]} has shape {tuple(body[skipped[0]].shape)}, "
-                               f"the model expects {tuple(own[skipped[0]].shape)}")
+            raise CompeteError(
+                f"{source}: {skipped[0]} has shape {tuple(body[skipped[0]].shape)}, "
+                f"the model expects {tuple(own[skipped[0]].shape)}"
+            )
         body = {k: v for k, v in body.items() if k not in skipped}
         missing, unexpected = self.model.load_state_dict(body, strict=False)
         missing = [k for k in missing if not k.startswith(head_name + ".") and k not in skipped]
         if missing or unexpected:
-            raise CompeteError(f"{source}: does not fit {hp.backbone} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise CompeteError(
+                f"{source}: does not fit {hp.backbone} (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
         if hp.head_init and "weight" in source_head:
             self.init_head_from_source(source_head["weight"], source_head.get("bias"))
 
@@ -95,8 +99,10 @@ class FineTuningMixin:
                 head.weight[target] = weight[source]
                 if bias is not None and head.bias is not None:
                     head.bias[target] = bias[source]
-        print(f"head: {len(self.head_matches)} of {len(names)} classes initialised from matching ImageNet-1k classes",
-              file=sys.stderr)
+        print(
+            f"head: {len(self.head_matches)} of {len(names)} classes initialised from matching ImageNet-1k classes",
+            file=sys.stderr,
+        )
 
     # ---- freezing ----------------------------------------------------------------------
     def head_parameters(self) -> set[int]:

@@ -62,8 +62,9 @@ def _flip(dim: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: x.flip(dim)
 
 
-def expand_views(names: Sequence[str], shift: int = 2, crop_fraction: float = 0.875,
-                 scales: Sequence[float] = (0.9, 1.1)) -> list[View]:
+def expand_views(
+    names: Sequence[str], shift: int = 2, crop_fraction: float = 0.875, scales: Sequence[float] = (0.9, 1.1)
+) -> list[View]:
     """Names -> views. Group names expand: ``shift`` (4 shifts), ``five_crop`` (5 crops), ``scale``."""
     views: dict[str, View] = {}
     for name in names:

@@ -8,6 +8,7 @@ import sys
 
 import pandas as pd
 
+from competitions.cifar10 import CIFAR10_CLASSES
 from competitions.demo import build_digits_competition
 
 
@@ -20,18 +21,7 @@ def test_demo_builds_the_exact_cifar10_layout(tmp_path):
     assert len(labels) + len(sample) == 1797
     assert sorted(p.name for p in (data_dir / "train").iterdir()) == sorted(f"{i}.png" for i in labels["id"])
     assert len(list((data_dir / "test").iterdir())) == len(sample)
-    assert set(labels["label"]) <= {
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    }
+    assert set(labels["label"]) == set(CIFAR10_CLASSES)
     assert not (data_dir / heldout.name).exists()  # the held-out labels stay outside the competition folder
 
 

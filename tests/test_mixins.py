@@ -93,14 +93,21 @@ def sample_photos() -> torch.Tensor:
     """scikit-learn's two real photos (china.jpg, flower.jpg) at 224x224, normalised as for Lite0."""
     from sklearn.datasets import load_sample_images
 
-    photos = [np.asarray(Image.fromarray(img).resize((224, 224), Image.BICUBIC), np.float32) / 255
-              for img in load_sample_images().images]
+    photos = [
+        np.asarray(Image.fromarray(img).resize((224, 224), Image.BICUBIC), np.float32) / 255
+        for img in load_sample_images().images
+    ]
     return (torch.tensor(np.stack(photos)).permute(0, 3, 1, 2) - 0.5) / 0.5
 
 
 def lite0(**kwargs) -> Cifar10Classifier:
-    args = {"backbone": "tf_efficientnet_lite0", "small_input_stem": False, "num_classes": 2,
-            "class_names": ["bell_cote", "daisy"], "pretrained_path": lite0_weights()}
+    args = {
+        "backbone": "tf_efficientnet_lite0",
+        "small_input_stem": False,
+        "num_classes": 2,
+        "class_names": ["bell_cote", "daisy"],
+        "pretrained_path": lite0_weights(),
+    }
     return Cifar10Classifier(**{**args, **kwargs}).eval()
 
 
@@ -170,8 +177,15 @@ class _Random(Dataset):
 
 def _fit(model, epochs, tmp_path, ckpt_path=None):
     loader = DataLoader(_Random(), batch_size=4)
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
+    )
     trainer.fit(model, loader, ckpt_path=ckpt_path)
     return trainer
 
@@ -199,15 +213,15 @@ def test_frozen_backbone_and_its_batchnorm_do_not_move(tmp_path):
 
 
 def test_resume_keeps_param_groups_and_unfreezes_on_schedule(tmp_path):
-    model = tiny(freeze_epochs=1, backbone_lr_ratio=0.1, optimizer="sgd", lr=0.1, scheduler="constant",
-                 warmup_epochs=0)
+    model = tiny(freeze_epochs=1, backbone_lr_ratio=0.1, optimizer="sgd", lr=0.1, scheduler="constant", warmup_epochs=0)
     trainer = _fit(model, 1, tmp_path)
     ckpt = tmp_path / "last.ckpt"
     trainer.save_checkpoint(ckpt)
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert saved["finetuning"]["backbone_frozen"] == (saved["epoch"] < 1)  # derived from the epoch
-    resumed = tiny(freeze_epochs=1, backbone_lr_ratio=0.1, optimizer="sgd", lr=0.1, scheduler="constant",
-                   warmup_epochs=0)
+    resumed = tiny(
+        freeze_epochs=1, backbone_lr_ratio=0.1, optimizer="sgd", lr=0.1, scheduler="constant", warmup_epochs=0
+    )
     before, _, head = _split(resumed)
     trainer2 = _fit(resumed, 2, tmp_path / "r", ckpt_path=str(ckpt))
     lrs = sorted({round(g["lr"], 6) for g in trainer2.optimizers[0].param_groups})
@@ -291,7 +305,6 @@ def test_auto_selection_keeps_only_views_that_help():
     weak = torch.tensor([[0.6, 0.4], [0.6, 0.4], [0.6, 0.4], [0.6, 0.4]])  # identity: 2 of 4 right
     bad = 1 - good
     per_view = torch.stack([weak, good, bad], dim=1)  # identity, hflip, vflip
-    chosen, steps = select_views(per_view, names, ["hflip", "vflip"], lambda p: ACCURACY(y, p.numpy()),
-                                 ACCURACY.better)
+    chosen, steps = select_views(per_view, names, ["hflip", "vflip"], lambda p: ACCURACY(y, p.numpy()), ACCURACY.better)
     assert chosen == ["identity", "hflip"] and steps[0]["score"] == 0.5 and steps[1]["score"] == 1.0
     assert steps[2] == {"add": "vflip", "score": pytest.approx(0.5), "kept": False}
