@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as err:  # argument and Lightning configuration errors: one line, not a traceback
         if _is_user_error(err):
-            print(
-                f"error: {err}".splitlines()[0] if "\n" in str(err) and len(str(err)) > 400 else f"error: {err}",
-                file=sys.stderr,
-            )
+            message = str(err)
+            if len(message) > 400:  # long library messages: their first line says what is wrong
+                message = message.splitlines()[0]
+            print(f"error: {message}", file=sys.stderr)
             return 2
         raise
 

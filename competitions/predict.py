@@ -64,7 +64,6 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
     runs_root = layout.root.resolve().parent
     datamodule = spec.datamodule_class()(data_dir=data_dir, cache_dir=str(runs_root / "cache"), **data_cfg)
     datamodule.check_layout()
-    datamodule.predict_split = "test"
 
     n_folds = int(config["n_folds"])
     wanted = parse_fold_selection(args.folds, n_folds)
@@ -97,7 +96,6 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
     if tta == "auto":
         tta = choose_tta(spec, layout, config, datamodule, available, load, make_trainer)
     datamodule.predict_split = "test"
-    frames = []
     for fold, ckpt in available.items():
         model = load(ckpt)
         if tta is not None:
@@ -111,7 +109,6 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
             raise CompeteError(f"fold {fold}: predicted {len(frame)} of {len(datamodule.test_table)} test rows")
         if trainer.is_global_zero:
             write_csv(layout.test_predictions(fold), frame, float_format=PROBABILITY_FORMAT)
-        frames.append(frame)
 
     if not is_global_zero():
         return None

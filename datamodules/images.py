@@ -82,6 +82,7 @@ class ImageClassificationDataModule(KFoldDataModule):
         self.std = tuple(std)
         self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir / ".cache"
         self.decode_workers = decode_workers
+        self._cache_files: dict[str, Path] = {}
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -126,11 +127,15 @@ class ImageClassificationDataModule(KFoldDataModule):
 
     # ---- the image caches --------------------------------------------------------------
     def cache_file(self, split: str) -> Path:
-        table = self.train_table if split == "train" else self.test_table
-        size = (self.image_size, self.image_size)
-        return decoded_images(
-            table["path"].tolist(), size, self.cache_dir, f"{self.spec.slug}-{split}", workers=self.decode_workers
-        )
+        """The decoded-image cache of ``split``, built on first use. Its key stats every image,
+        so it is looked up once per process, not on every dataset or prepare_data call."""
+        if split not in self._cache_files:
+            table = self.train_table if split == "train" else self.test_table
+            size = (self.image_size, self.image_size)
+            self._cache_files[split] = decoded_images(
+                table["path"].tolist(), size, self.cache_dir, f"{self.spec.slug}-{split}", workers=self.decode_workers
+            )
+        return self._cache_files[split]
 
     def _stage_split(self) -> str:
         fn = getattr(getattr(getattr(self, "trainer", None), "state", None), "fn", None)

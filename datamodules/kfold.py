@@ -37,6 +37,7 @@ class KFoldDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.fold: int | None = None
         self.folds: pd.DataFrame | None = None
+        self._row_folds: np.ndarray | None = None  # fold of each train_table row, set by ensure_folds
         self.predict_split: Literal["val", "test"] = "test"
 
     # ---- layout and tables -------------------------------------------------------------
@@ -81,6 +82,8 @@ class KFoldDataModule(L.LightningDataModule):
         self.folds = load_or_create_folds(
             path, self.train_table["id"].tolist(), self.strata(), n_folds, seed, write=write
         )
+        fold_by_id = dict(zip(self.folds["id"], self.folds["fold"], strict=True))
+        self._row_folds = self.train_table["id"].map(fold_by_id).to_numpy()
         return self.folds
 
     def set_fold(self, fold: int) -> None:
@@ -88,15 +91,11 @@ class KFoldDataModule(L.LightningDataModule):
             raise RuntimeError("call ensure_folds() before set_fold()")
         self.fold = fold
 
-    def _fold_of_rows(self) -> np.ndarray:
-        fold_by_id = dict(zip(self.folds["id"], self.folds["fold"], strict=True))
-        return self.train_table["id"].map(fold_by_id).to_numpy()
-
     def train_indices(self) -> np.ndarray:
-        return np.flatnonzero(self._fold_of_rows() != self.fold)
+        return np.flatnonzero(self._row_folds != self.fold)
 
     def val_indices(self) -> np.ndarray:
-        return np.flatnonzero(self._fold_of_rows() == self.fold)
+        return np.flatnonzero(self._row_folds == self.fold)
 
     def _loader_kwargs(self) -> dict:
         workers = self.num_workers

@@ -114,16 +114,14 @@ class FineTuningMixin:
     def train(self, mode: bool = True):
         super().train(mode)
         if mode and self.backbone_frozen():
-            head = self.model.get_classifier()
+            head = set(self.model.get_classifier().modules())
             for module in self.model.modules():
-                if isinstance(module, _BatchNorm) and module not in set(head.modules()):
+                if isinstance(module, _BatchNorm) and module not in head:
                     module.eval()
         return self
 
     def on_train_epoch_start(self) -> None:
-        super_hook = getattr(super(), "on_train_epoch_start", None)
-        if super_hook:
-            super_hook()
+        super().on_train_epoch_start()
         self.train(True)  # re-applies the BatchNorm rule for this epoch
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -154,7 +152,5 @@ class FineTuningMixin:
         return out
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super_hook = getattr(super(), "on_save_checkpoint", None)
-        if super_hook:
-            super_hook(checkpoint)
+        super().on_save_checkpoint(checkpoint)
         checkpoint["finetuning"] = {"backbone_frozen": self.backbone_frozen(), "head_matches": self.head_matches}
