@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class CompeteError(Exception):
     """A problem the user can fix: bad input, a missing file, a conflicting run.
@@ -28,3 +30,11 @@ class SubmissionError(CompeteError):
     """A submission CSV that Kaggle would reject (or score as garbage)."""
 
     exit_code = 5
+
+
+def warn(message: str) -> None:
+    """A problem the run works around: one line on stderr, from the main process only."""
+    from competitions.artifacts import process_rank
+
+    if process_rank() == 0:
+        print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -18,6 +18,7 @@ from competitions.kfold import (
     gather_predictions,
     is_global_zero,
     oof_frame,
+    prediction_key,
     progress_bar,
     summarise_cv,
     write_fold_results,
@@ -27,7 +28,7 @@ from datamodules.folds import parse_fold_selection
 
 # Trainer arguments the runner owns (one fresh Trainer per fold, its own checkpoints and logs).
 TRAINER_SKIP = {"callbacks", "logger", "default_root_dir", "enable_checkpointing", "plugins"}
-MODEL_SKIP = {"num_classes", "class_names"}
+MODEL_SKIP = {"num_classes", "class_names", "num_features", "target_mean", "target_std"}
 DATA_SKIP = {"data_dir", "cache_dir"}
 
 
@@ -89,6 +90,12 @@ def fit_parser(spec: CompetitionSpec) -> ArgumentParser:
         action="store_true",
         help="continue an existing run: skip finished folds, resume others from last.ckpt",
     )
+    parser.add_argument(
+        "--patience",
+        type=int | None,
+        default=None,
+        help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}",
+    )
     parser.add_argument("--meta", type=dict | None, default=None, help="(written by compete: git commit, versions)")
     parser.add_class_arguments(L.Trainer, "trainer", skip=TRAINER_SKIP, instantiate=False, sub_configs=True)
     parser.add_class_arguments(spec.model_class(), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
@@ -115,7 +122,7 @@ def _trainer_kwargs(cfg: Namespace) -> dict[str, Any]:
 
 def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     parser, cfg = parse_fit_args(spec, argv)
@@ -153,6 +160,7 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
         print(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {cfg.n_folds}", file=sys.stderr)
 
     table = datamodule.train_table
+    classes = datamodule.class_names
     for fold in selected:
         if fold in done:
             if rank_zero:
@@ -161,7 +169,7 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
         fold_dir = layout.fold_dir(fold)
         L.seed_everything(cfg.seed + fold, workers=True, verbose=False)
         datamodule.set_fold(fold)
-        model = spec.model_class()(num_classes=len(spec.classes), class_names=list(spec.classes), **cfg.model.as_dict())
+        model = spec.model_class()(**datamodule.model_kwargs(), **cfg.model.as_dict())
         checkpoint = ModelCheckpoint(
             dirpath=fold_dir,
             filename="best",
@@ -171,10 +179,13 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
             auto_insert_metric_name=False,
             enable_version_counter=False,
         )
+        callbacks = [checkpoint, progress_bar()]
+        if cfg.patience is not None:
+            callbacks.append(EarlyStopping(monitor=spec.monitor, mode=spec.monitor_mode, patience=cfg.patience))
         trainer = L.Trainer(
             **_trainer_kwargs(cfg),
             default_root_dir=str(fold_dir),
-            callbacks=[checkpoint, progress_bar()],
+            callbacks=callbacks,
             logger=CSVLogger(save_dir=str(fold_dir), name="", version="logs"),
         )
         last = fold_dir / "last.ckpt"
@@ -195,7 +206,7 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
         has_best = bool(checkpoint.best_model_path) and Path(checkpoint.best_model_path).exists()
         outputs = trainer.predict(model, datamodule=datamodule, ckpt_path="best" if has_best else None)
         datamodule.predict_split = "test"
-        index, probs = gather_predictions(outputs)
+        index, preds = gather_predictions(outputs, prediction_key(spec))
         if trainer.is_global_zero:
             if not has_best:
                 trainer.save_checkpoint(fold_dir / "best.ckpt")
@@ -206,9 +217,10 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
             best = checkpoint.best_model_score
             metrics = write_fold_results(
                 spec,
+                classes,
                 layout,
                 fold,
-                oof_frame(spec, table, fold, index, probs),
+                oof_frame(spec, classes, table, fold, index, preds),
                 float(best) if best is not None else None,
                 trainer.current_epoch,
                 seconds,
@@ -221,7 +233,7 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
 
     if not is_global_zero():
         return None
-    summary = summarise_cv(spec, layout, cfg.n_folds)
+    summary = summarise_cv(spec, classes, layout, cfg.n_folds)
     print_cv(spec, layout, summary)
     return summary
 

@@ -7,6 +7,7 @@ loop; only global rank 0 writes files, and fold predictions are gathered from al
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,29 +98,68 @@ class RunLayout:
         )
 
 
+def prediction_columns(spec: CompetitionSpec, classes: Sequence[str]) -> list[str]:
+    """The prediction columns of oof.csv and test/fold<k>.csv: one per class, or ``prediction``."""
+    return list(classes) if spec.task == "classification" else ["prediction"]
+
+
+def prediction_key(spec: CompetitionSpec) -> str:
+    """The key of ``predict_step``'s output holding the predictions."""
+    return "probs" if spec.task == "classification" else "value"
+
+
 def oof_frame(
-    spec: CompetitionSpec, table: pd.DataFrame, fold: int, index: np.ndarray, probs: np.ndarray
+    spec: CompetitionSpec,
+    classes: Sequence[str],
+    table: pd.DataFrame,
+    fold: int,
+    index: np.ndarray,
+    preds: np.ndarray,
 ) -> pd.DataFrame:
+    """One row per validation example: id, fold, the truth, the prediction (and class probabilities)."""
     rows = table.iloc[index]
+    if spec.task == "regression":
+        return pd.DataFrame(
+            {
+                "id": rows["id"].to_numpy(),
+                "fold": fold,
+                spec.target_column: rows["target"].to_numpy(dtype=float),
+                "prediction": np.asarray(preds, dtype=float).reshape(len(index)),
+            }
+        )
     frame = pd.DataFrame(
         {
             "id": rows["id"].to_numpy(),
             "fold": fold,
             spec.target_column: rows["label"].to_numpy(),
-            "prediction": np.asarray(spec.classes)[probs.argmax(axis=1)],
+            "prediction": np.asarray(classes)[preds.argmax(axis=1)],
         }
     )
-    return pd.concat([frame, pd.DataFrame(probs, columns=list(spec.classes))], axis=1)
+    return pd.concat([frame, pd.DataFrame(preds, columns=list(classes))], axis=1)
 
 
-def score_oof(spec: CompetitionSpec, oof: pd.DataFrame) -> float:
-    lookup = {name: i for i, name in enumerate(spec.classes)}
-    y_true = oof[spec.target_column].map(lookup).to_numpy()
-    return spec.metric(y_true, oof[list(spec.classes)].to_numpy(dtype=float))
+def oof_truth_and_predictions(
+    spec: CompetitionSpec, classes: Sequence[str], oof: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, predictions) as the metric takes them: class indices and probabilities, or values."""
+    if spec.task == "regression":
+        return oof[spec.target_column].to_numpy(dtype=float), oof["prediction"].to_numpy(dtype=float)
+    lookup = {name: i for i, name in enumerate(classes)}
+    return oof[spec.target_column].map(lookup).to_numpy(), oof[list(classes)].to_numpy(dtype=float)
+
+
+def score_oof(spec: CompetitionSpec, classes: Sequence[str], oof: pd.DataFrame) -> float:
+    return spec.metric(*oof_truth_and_predictions(spec, classes, oof))
+
+
+def read_oof(layout: RunLayout, folds: Sequence[int]) -> pd.DataFrame:
+    """The pooled out-of-fold predictions of ``folds``, ids as written."""
+    return pd.concat([pd.read_csv(layout.fold_dir(k) / "oof.csv", dtype={"id": str}) for k in folds])
 
 
 def write_fold_results(
     spec: CompetitionSpec,
+    classes: Sequence[str],
     layout: RunLayout,
     fold: int,
     oof: pd.DataFrame,
@@ -133,7 +173,7 @@ def write_fold_results(
     metrics = {
         "fold": fold,
         "metric": spec.metric.name,
-        "score": score_oof(spec, oof),
+        "score": score_oof(spec, classes, oof),
         "best_val_" + spec.monitor.replace("/", "_"): best_val,
         "epochs": epochs,
         "train_rows": train_rows,
@@ -144,11 +184,11 @@ def write_fold_results(
     return metrics
 
 
-def summarise_cv(spec: CompetitionSpec, layout: RunLayout, n_folds: int) -> dict:
+def summarise_cv(spec: CompetitionSpec, classes: Sequence[str], layout: RunLayout, n_folds: int) -> dict:
     """Per-fold scores, their mean and std, and the score of the pooled OOF predictions."""
     done = layout.done_folds()
     scores = {k: read_json(layout.fold_dir(k) / "metrics.json")["score"] for k in done}
-    pooled = pd.concat([pd.read_csv(layout.fold_dir(k) / "oof.csv", dtype={"id": str}) for k in done])
+    pooled = read_oof(layout, done)
     values = np.array(list(scores.values()))
     summary = {
         "metric": spec.metric.name,
@@ -156,7 +196,7 @@ def summarise_cv(spec: CompetitionSpec, layout: RunLayout, n_folds: int) -> dict
         "folds": {str(k): v for k, v in scores.items()},
         "mean": float(values.mean()),
         "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-        "oof": score_oof(spec, pooled),
+        "oof": score_oof(spec, classes, pooled),
         "oof_rows": len(pooled),
         "n_folds": n_folds,
         "complete": len(done) == n_folds,

@@ -11,10 +11,21 @@ from jsonargparse import ArgumentParser, Namespace
 
 from competitions.artifacts import atomic_path, read_yaml, write_csv, write_json
 from competitions.errors import CompeteError
-from competitions.kfold import PROBABILITY_FORMAT, RunLayout, gather_predictions, is_global_zero, progress_bar
+from competitions.kfold import (
+    PROBABILITY_FORMAT,
+    RunLayout,
+    gather_predictions,
+    is_global_zero,
+    oof_truth_and_predictions,
+    prediction_columns,
+    prediction_key,
+    progress_bar,
+    read_oof,
+)
 from competitions.spec import CompetitionSpec
 from datamodules.folds import parse_fold_selection
-from submissions.ensemble import average_probabilities, to_submission
+from submissions.calibrate import Calibration, fit_calibration
+from submissions.ensemble import average_predictions, to_submission
 from submissions.validate import read_submission_csv, validate_submission
 
 
@@ -38,6 +49,14 @@ def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
         default=None,
         help="test-time views: the run's model.tta (default), none, auto (chosen on the out-of-fold "
         "predictions: a view group is kept only if it improves the pooled OOF score), or a list like hflip,five_crop",
+    )
+    parser.add_argument(
+        "--calibrate",
+        type=str,
+        default="auto",
+        choices=["auto", "none"],
+        help="log-loss competitions: fit a temperature and a probability floor on the out-of-fold "
+        "predictions and apply them to the test probabilities (auto); none keeps the raw probabilities",
     )
     parser.add_argument("--trainer.accelerator", type=str | None, default=None, help="default: the run's")
     parser.add_argument("--trainer.devices", type=int | str, default=1, help="processes to predict with")
@@ -92,18 +111,26 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
             enable_checkpointing=False,
         )
 
+    classes = datamodule.class_names
+    columns = prediction_columns(spec, classes)
+    # The run's folds: a tabular model's preprocessing is fitted on its fold's training rows.
+    datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False)
     tta = parse_tta(args.tta)
+    if tta and not hasattr(model_cls, "tta_views"):
+        raise CompeteError(f"--tta {args.tta}: {spec.slug} models take no test-time augmentation")
     if tta == "auto":
         tta = choose_tta(spec, layout, config, datamodule, available, load, make_trainer)
     datamodule.predict_split = "test"
     for fold, ckpt in available.items():
         model = load(ckpt)
+        check_classes(model, classes, ckpt)
         if tta is not None:
             model.tta_override = tta
+        datamodule.set_fold(fold)
         trainer = make_trainer()
         outputs = trainer.predict(model, datamodule=datamodule)
-        index, probs = gather_predictions(outputs)
-        frame = pd.DataFrame(probs, columns=list(spec.classes))
+        index, preds = gather_predictions(outputs, prediction_key(spec))
+        frame = pd.DataFrame(preds.reshape(len(index), -1), columns=columns)
         frame.insert(0, "id", datamodule.test_table["id"].to_numpy()[index])
         if len(frame) != len(datamodule.test_table):
             raise CompeteError(f"fold {fold}: predicted {len(frame)} of {len(datamodule.test_table)} test rows")
@@ -114,20 +141,53 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
         return None
     # Average what was written (the same rounding every reader of test/fold<k>.csv sees).
     written = [pd.read_csv(layout.test_predictions(k), dtype={"id": str}) for k in available]
-    probs = average_probabilities(written, spec.classes)
+    calibration = None
+    if args.calibrate == "auto" and spec.metric.name == "log_loss":
+        calibration = calibrate(spec, classes, layout, list(available))
+        for frame in written:
+            frame[columns] = calibration.apply(frame[columns].to_numpy(dtype=float))
+    preds = average_predictions(written, columns, log_scale=spec.task == "regression")
     sample_path = Path(data_dir) / spec.sample_submission
     sample = read_submission_csv(sample_path)
-    submission = to_submission(spec, probs, sample)
+    submission = to_submission(spec, preds, sample, classes)
     with atomic_path(layout.submission) as tmp:
         submission.to_csv(tmp, index=False, float_format=PROBABILITY_FORMAT)
         # Validate the bytes that will be uploaded, not the in-memory frame.
-        validate_submission(spec, read_submission_csv(tmp), sample, str(layout.submission))
+        validate_submission(spec, read_submission_csv(tmp), sample, str(layout.submission), classes)
     print(
         f"submission: {layout.submission} ({len(submission)} rows, folds {','.join(map(str, available))} averaged) "
         f"- valid against {sample_path}",
         file=sys.stderr,
     )
     return layout.submission
+
+
+def check_classes(model, classes, ckpt: Path) -> None:
+    """A classifier's checkpoint must know the classes the data has now, in the same order."""
+    trained = list(getattr(model.hparams, "class_names", None) or [])
+    if classes and trained and trained != list(classes):
+        changed = next((a, b) for a, b in zip([*trained, None], [*classes, None], strict=False) if a != b)
+        raise CompeteError(
+            f"{ckpt}: trained on {len(trained)} classes, the data now has {len(classes)} "
+            f"(first difference: {changed[0]!r} vs {changed[1]!r}); was train.csv changed?"
+        )
+
+
+def calibrate(spec: CompetitionSpec, classes, layout: RunLayout, folds: list[int]) -> Calibration:
+    """Temperature and floor fitted on the pooled OOF predictions of ``folds``; written to calibration.json."""
+    done = [k for k in folds if (layout.fold_dir(k) / "oof.csv").exists()]
+    if not done:
+        raise CompeteError(f"{layout.root}: no fold<k>/oof.csv to calibrate on; pass --calibrate none")
+    y_true, probs = oof_truth_and_predictions(spec, classes, read_oof(layout, done))
+    calibration = fit_calibration(probs, y_true)
+    write_json(layout.root / "calibration.json", {"folds": done, **calibration.as_dict()})
+    print(
+        f"calibration on {calibration.oof_rows} OOF rows: temperature {calibration.temperature:.3f}, "
+        f"floor {calibration.clip:g}; OOF log loss {calibration.log_loss_before:.4f} -> "
+        f"{calibration.log_loss_after_temperature:.4f} (temperature) -> {calibration.log_loss_after:.4f} (floor)",
+        file=sys.stderr,
+    )
+    return calibration
 
 
 def parse_tta(text: str | None) -> list[str] | str | None:
@@ -152,7 +212,6 @@ def choose_tta(spec, layout, config, datamodule, checkpoints, load, make_trainer
     from lightning_modules.tta import expand_views, select_views
 
     view_names = [v.name for v in expand_views(["identity", *AUTO_TTA_CANDIDATES])]
-    datamodule.ensure_folds(layout.folds, int(config["n_folds"]), int(config.get("seed", 0)), write=False)
     datamodule.predict_split = "val"
     rows, per_view = [], []
     for fold, ckpt in checkpoints.items():

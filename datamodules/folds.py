@@ -15,17 +15,25 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from competitions.artifacts import write_csv
-from competitions.errors import DataError
+from competitions.errors import DataError, warn
 
 
-def make_folds(ids: Sequence[str], strata: Sequence | None, n_folds: int, seed: int) -> pd.DataFrame:
-    """Assign each id a fold in ``0..n_folds-1``; stratified on ``strata`` when given."""
+def make_folds(
+    ids: Sequence[str], strata: Sequence | None, n_folds: int, seed: int, source: str = "the training CSV"
+) -> pd.DataFrame:
+    """Assign each id a fold in ``0..n_folds-1``; stratified on ``strata`` when given.
+
+    A class with fewer examples than folds cannot be in every fold: it is placed anyway and
+    named in a warning; when no class has ``n_folds`` examples the split falls back to plain KFold.
+    """
     if n_folds < 2:
         raise DataError(f"n_folds must be at least 2, got {n_folds}")
     ids = np.asarray(ids)
     if len(ids) < n_folds:
         raise DataError(f"cannot split {len(ids)} training rows into {n_folds} folds")
     fold = np.full(len(ids), -1, dtype=int)
+    if strata is not None:
+        strata = rare_strata_warning(np.asarray(strata), n_folds, source)
     if strata is not None:
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         with warnings.catch_warnings():
@@ -41,6 +49,23 @@ def make_folds(ids: Sequence[str], strata: Sequence | None, n_folds: int, seed: 
     return pd.DataFrame({"id": ids, "fold": fold})
 
 
+def rare_strata_warning(strata: np.ndarray, n_folds: int, source: str) -> np.ndarray | None:
+    """Warn about classes with fewer examples than folds; None when stratifying is impossible."""
+    values, counts = np.unique(strata, return_counts=True)
+    rare = [(v, c) for v, c in zip(values, counts, strict=True) if c < n_folds]
+    if rare:
+        shown = ", ".join(f"{v!r} ({c})" for v, c in rare[:5]) + (f" and {len(rare) - 5} more" if len(rare) > 5 else "")
+        warn(
+            f"{source}: {len(rare)} label{'s' if len(rare) > 1 else ''} with fewer examples than the {n_folds} folds: "
+            f"{shown}; kept, but such a label is validated in fewer folds (a single example is never trained on "
+            "by the fold that validates it)"
+        )
+    if counts.max() < n_folds:
+        warn(f"{source}: no label has {n_folds} examples; the folds are not stratified")
+        return None
+    return strata
+
+
 def load_or_create_folds(
     path: str | Path,
     ids: Sequence[str],
@@ -48,6 +73,7 @@ def load_or_create_folds(
     n_folds: int,
     seed: int,
     write: bool = True,
+    source: str = "the training CSV",
 ) -> pd.DataFrame:
     """Read ``path`` if it exists (checking it matches the data), else create and write it."""
     path = Path(path)
@@ -68,7 +94,7 @@ def load_or_create_folds(
                 f"delete it to re-split (earlier runs' OOF scores will no longer be comparable)"
             )
         return folds
-    folds = make_folds(ids, strata, n_folds, seed)
+    folds = make_folds(ids, strata, n_folds, seed, source)
     if strata is not None:
         folds.insert(2, "stratum", np.asarray(strata))
     if write:

@@ -21,13 +21,24 @@ from competitions.errors import DataError
 from datamodules.progress import progress_bar
 
 
-def load_rgb(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read one image as HxWx3 uint8, resized to ``size`` (width, height) when given."""
+def load_rgb(path: str | Path, size: tuple[int, int] | None = None, resize: str = "squash") -> np.ndarray:
+    """Read one image as HxWx3 uint8, resized to ``size`` (width, height) when given.
+
+    ``squash`` resizes to ``size`` whatever the aspect ratio; ``crop`` keeps the aspect ratio
+    (shorter side to fit, then a centre crop), for photos of various sizes.
+    """
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
             if size is not None and image.size != tuple(size):
-                image = image.resize(tuple(size), Image.BILINEAR)
+                if resize == "crop":
+                    scale = max(size[0] / image.size[0], size[1] / image.size[1])
+                    scaled = (max(size[0], round(image.size[0] * scale)), max(size[1], round(image.size[1] * scale)))
+                    image = image.resize(scaled, Image.BILINEAR)
+                    left, top = (scaled[0] - size[0]) // 2, (scaled[1] - size[1]) // 2
+                    image = image.crop((left, top, left + size[0], top + size[1]))
+                else:
+                    image = image.resize(tuple(size), Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{path}: image listed in the competition files is missing") from None
@@ -35,13 +46,13 @@ def load_rgb(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarra
         raise DataError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
 
 
-def _decode_chunk(args: tuple[list[str], tuple[int, int]]) -> np.ndarray:
-    paths, size = args
-    return np.stack([load_rgb(p, size) for p in paths])
+def _decode_chunk(args: tuple[list[str], tuple[int, int], str]) -> np.ndarray:
+    paths, size, resize = args
+    return np.stack([load_rgb(p, size, resize) for p in paths])
 
 
-def cache_key(paths: Sequence[str | Path], size: tuple[int, int]) -> str:
-    digest = hashlib.sha1(f"{size}".encode())
+def cache_key(paths: Sequence[str | Path], size: tuple[int, int], resize: str = "squash") -> str:
+    digest = hashlib.sha1(f"{size}{'' if resize == 'squash' else resize}".encode())
     for path in paths:
         stat = os.stat(path)
         digest.update(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
@@ -55,6 +66,7 @@ def decoded_images(
     name: str,
     workers: int | None = None,
     chunk: int = 256,
+    resize: str = "squash",
 ) -> Path:
     """Return the path of an ``.npy`` file holding all ``paths`` decoded, building it if needed."""
     missing = [str(p) for p in paths if not os.path.exists(p)]
@@ -62,11 +74,11 @@ def decoded_images(
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DataError(f"{missing[0]}: image listed in the competition files is missing{more}")
     cache_dir = Path(cache_dir)
-    target = cache_dir / f"{name}-{size[0]}x{size[1]}-{cache_key(paths, size)}.npy"
+    target = cache_dir / f"{name}-{size[0]}x{size[1]}-{cache_key(paths, size, resize)}.npy"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    chunks = [([str(p) for p in paths[i : i + chunk]], size) for i in range(0, len(paths), chunk)]
+    chunks = [([str(p) for p in paths[i : i + chunk]], size, resize) for i in range(0, len(paths), chunk)]
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     with atomic_path(target) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[1], size[0], 3))

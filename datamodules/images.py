@@ -7,8 +7,10 @@ the memmap lazily in each DataLoader worker, so nothing large is pickled to the 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -63,16 +65,26 @@ class ImageClassificationDataModule(KFoldDataModule):
         std: Sequence[float] = IMAGENET_STD,
         cache_dir: str | None = None,
         decode_workers: int | None = None,
+        cache_size: int | None = None,
+        resize: Literal["squash", "crop"] = "squash",
+        crop_scale: float | None = None,
+        vflip: bool = False,
     ) -> None:
         """
         Args:
-            image_size: side of the square images fed to the model (images are resized to it).
-            crop_padding: pixels of reflection padding before the random crop (0 = no crop).
+            image_size: side of the square images fed to the model.
+            crop_padding: pixels of reflection padding before the random crop (0 = no crop; ignored with crop_scale).
             hflip: random horizontal flips in training.
             mean: per-channel normalisation mean (0-1 scale).
             std: per-channel normalisation std (0-1 scale).
             cache_dir: where decoded images are cached (default: <runs-dir>/<slug>/cache).
             decode_workers: processes used to decode images into the cache (default: up to 8).
+            cache_size: side of the square images kept in the decoded cache (default: image_size); larger
+                leaves room for random resized crops.
+            resize: how images become square in the cache: squash (any aspect) or crop (keep the aspect,
+                centre crop), for photos of various sizes.
+            crop_scale: train on random resized crops covering crop_scale..1 of the cached image (None: pad-and-crop).
+            vflip: random vertical flips in training (for subjects without an up, like leaves).
         """
         super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
         self.image_size = image_size
@@ -82,34 +94,35 @@ class ImageClassificationDataModule(KFoldDataModule):
         self.std = tuple(std)
         self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir / ".cache"
         self.decode_workers = decode_workers
+        self.cache_size = cache_size or image_size
+        if self.cache_size < image_size:
+            raise DataError(f"data.cache_size ({cache_size}) must be at least data.image_size ({image_size})")
+        self.resize = resize
+        self.crop_scale = crop_scale
+        self.vflip = vflip
         self._cache_files: dict[str, Path] = {}
 
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.spec.classes
 
+    def model_kwargs(self) -> dict:
+        return {"num_classes": len(self.class_names), "class_names": list(self.class_names)}
+
     def strata(self) -> np.ndarray:
         return self.train_table["label"].to_numpy()
 
-    # ---- reading the competition's CSVs ------------------------------------------------
-    def read_csv(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
-        path = self.data_dir / name
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except FileNotFoundError:
-            raise DataError(f"{path}: file not found") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise DataError(f"{path}: not a readable CSV ({err})") from None
-        absent = [c for c in columns if c not in frame.columns]
-        if absent:
-            raise DataError(
-                f"{path}: missing column {', '.join(map(repr, absent))} (found: {', '.join(frame.columns)})"
-            )
-        duplicated = frame[columns[0]].duplicated()
-        if duplicated.any():
-            row = int(np.flatnonzero(duplicated)[0])
-            raise DataError(f"{path} line {row + 2}: duplicate {columns[0]} {frame.iloc[row][columns[0]]!r}")
-        return frame
+    # ---- labels -----------------------------------------------------------------------
+    def check_images(self, frame: pd.DataFrame, paths: Sequence[str], source: str, column: str) -> None:
+        """Every listed image must exist: the first absent one is named with its CSV line."""
+        for row, path in enumerate(paths):
+            if not os.path.isfile(path):
+                absent = sum(not os.path.isfile(p) for p in paths)
+                more = f" ({absent - 1} more absent)" if absent > 1 else ""
+                raise DataError(
+                    f"{self.data_dir / source} line {row + 2}: {column} {frame[column].iloc[row]!r} has no image "
+                    f"file {path}{more}"
+                )
 
     def encode_labels(self, frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
         """Class names -> indices; the first unknown or empty label is reported with its line."""
@@ -131,9 +144,14 @@ class ImageClassificationDataModule(KFoldDataModule):
         so it is looked up once per process, not on every dataset or prepare_data call."""
         if split not in self._cache_files:
             table = self.train_table if split == "train" else self.test_table
-            size = (self.image_size, self.image_size)
+            size = (self.cache_size, self.cache_size)
             self._cache_files[split] = decoded_images(
-                table["path"].tolist(), size, self.cache_dir, f"{self.spec.slug}-{split}", workers=self.decode_workers
+                table["path"].tolist(),
+                size,
+                self.cache_dir,
+                f"{self.spec.slug}-{split}",
+                workers=self.decode_workers,
+                resize=self.resize,
             )
         return self._cache_files[split]
 
@@ -152,7 +170,9 @@ class ImageClassificationDataModule(KFoldDataModule):
         return eval_transform(self.image_size, self.mean, self.std)
 
     def train_dataset(self) -> CachedImageDataset:
-        tf = train_transform(self.image_size, self.crop_padding, self.hflip, self.mean, self.std)
+        tf = train_transform(
+            self.image_size, self.crop_padding, self.hflip, self.mean, self.std, self.crop_scale, self.vflip
+        )
         return CachedImageDataset(
             self.cache_file("train"), self.train_indices(), self.train_table["target"].to_numpy(), tf
         )

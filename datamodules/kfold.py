@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -63,6 +64,29 @@ class KFoldDataModule(L.LightningDataModule):
             hint = f" ({'; '.join(hints)})" if hints else ""
             raise DataError(f"{self.data_dir} is not a {slug} folder: missing {', '.join(missing)}{hint}")
 
+    # ---- reading the competition's CSVs ------------------------------------------------
+    def read_csv(self, name: str, columns: Sequence[str], unique: bool = True, **read_kwargs) -> pd.DataFrame:
+        """Read one of the competition's CSVs, checking its columns and (``unique``) that the first
+        of ``columns`` has no duplicates. Default: every cell a string, exactly as written."""
+        path = self.data_dir / name
+        read_kwargs = read_kwargs or {"dtype": str, "keep_default_na": False}
+        try:
+            frame = pd.read_csv(path, **read_kwargs)
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DataError(f"{path}: not a readable CSV ({err})") from None
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise DataError(
+                f"{path}: missing column {', '.join(map(repr, absent))} (found: {', '.join(frame.columns)})"
+            )
+        duplicated = frame[columns[0]].duplicated()
+        if unique and duplicated.any():
+            row = int(np.flatnonzero(duplicated)[0])
+            raise DataError(f"{path} line {row + 2}: duplicate {columns[0]} {frame.iloc[row][columns[0]]!r}")
+        return frame
+
     @functools.cached_property
     def train_table(self) -> pd.DataFrame:
         """One row per training example: at least ``id`` and ``target``, in the CSV's order."""
@@ -73,6 +97,16 @@ class KFoldDataModule(L.LightningDataModule):
         """One row per test example, in the sample submission's order: at least ``id``."""
         raise NotImplementedError
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes, in the model's output order (empty for regression)."""
+        return ()
+
+    def model_kwargs(self) -> dict:
+        """Constructor arguments the model takes from the data of the current fold
+        (classes for a classifier; input width and target scale for a tabular model)."""
+        return {}
+
     def strata(self) -> np.ndarray | None:
         """What the folds are stratified on (the class for classification)."""
         return None
@@ -80,11 +114,15 @@ class KFoldDataModule(L.LightningDataModule):
     # ---- folds -------------------------------------------------------------------------
     def ensure_folds(self, path: str | os.PathLike, n_folds: int, seed: int, write: bool = True) -> pd.DataFrame:
         self.folds = load_or_create_folds(
-            path, self.train_table["id"].tolist(), self.strata(), n_folds, seed, write=write
+            path, self.train_table["id"].tolist(), self.strata(), n_folds, seed, write=write, source=self.train_source()
         )
         fold_by_id = dict(zip(self.folds["id"], self.folds["fold"], strict=True))
         self._row_folds = self.train_table["id"].map(fold_by_id).to_numpy()
         return self.folds
+
+    def train_source(self) -> str:
+        """The training CSV, for messages."""
+        return str(self.data_dir / self.spec.train_csv)
 
     def set_fold(self, fold: int) -> None:
         if self.folds is None:

@@ -15,10 +15,17 @@ def train_transform(
     hflip: bool = True,
     mean: Sequence[float] = (0.485, 0.456, 0.406),
     std: Sequence[float] = (0.229, 0.224, 0.225),
+    crop_scale: float | None = None,
+    vflip: bool = False,
 ) -> A.Compose:
-    """Pad-and-random-crop plus optional horizontal flip: the standard small-image recipe."""
-    steps: list[A.BasicTransform] = [A.Resize(image_size, image_size)]
-    if crop_padding > 0:
+    """Pad-and-random-crop (small images) or a random resized crop covering ``crop_scale``..1 of
+    the image (photos), plus optional flips."""
+    steps: list[A.BasicTransform]
+    if crop_scale is not None:
+        steps = [A.RandomResizedCrop((image_size, image_size), scale=(crop_scale, 1.0), ratio=(3 / 4, 4 / 3))]
+    else:
+        steps = [A.Resize(image_size, image_size)]
+    if crop_scale is None and crop_padding > 0:
         padded = image_size + 2 * crop_padding
         steps += [
             A.PadIfNeeded(padded, padded, border_mode=cv2.BORDER_REFLECT_101),
@@ -26,6 +33,8 @@ def train_transform(
         ]
     if hflip:
         steps.append(A.HorizontalFlip(p=0.5))
+    if vflip:
+        steps.append(A.VerticalFlip(p=0.5))
     steps += [A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()]
     return A.Compose(steps)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,18 @@ def _rows(mask: np.ndarray, limit: int = 5) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}{more}"
 
 
-def validate_submission(spec: CompetitionSpec, submission: pd.DataFrame, sample: pd.DataFrame, name: str) -> None:
-    """Raise SubmissionError naming the first offending rows; return None when Kaggle would accept it."""
+def validate_submission(
+    spec: CompetitionSpec,
+    submission: pd.DataFrame,
+    sample: pd.DataFrame,
+    name: str,
+    classes: Sequence[str] | None = None,
+) -> None:
+    """Raise SubmissionError naming the first offending rows; return None when Kaggle would accept it.
+
+    ``classes``: the known labels (default: the competition's; classify-leaves reads them from train.csv).
+    """
+    classes = tuple(spec.classes if classes is None else classes)
     if list(submission.columns) != list(sample.columns):
         raise SubmissionError(
             f"{name}: columns {list(submission.columns)[:8]} differ from the sample submission's {list(sample.columns)[:8]}"
@@ -49,12 +60,12 @@ def validate_submission(spec: CompetitionSpec, submission: pd.DataFrame, sample:
         raise SubmissionError(f"{name}: missing values at {_rows(empty)}")
     if spec.submission_kind == "label":
         labels = submission[spec.target_column]
-        unknown = (~labels.isin(spec.classes)).to_numpy()
+        unknown = (~labels.isin(classes)).to_numpy()
         if unknown.any():
             first = int(np.flatnonzero(unknown)[0])
             raise SubmissionError(
                 f"{name}: unknown {spec.target_column} {labels.iloc[first]!r} at {_rows(unknown)} "
-                f"(known: {', '.join(spec.classes[:12])}{', ...' if len(spec.classes) > 12 else ''})"
+                f"(known: {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})"
             )
         return
     numbers = values.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
@@ -74,8 +85,10 @@ def validate_submission(spec: CompetitionSpec, submission: pd.DataFrame, sample:
             raise SubmissionError(f"{name}: non-positive predictions at {_rows(nonpositive)} (the metric takes logs)")
 
 
-def validate_file(spec: CompetitionSpec, path: str | Path, sample_path: str | Path) -> pd.DataFrame:
+def validate_file(
+    spec: CompetitionSpec, path: str | Path, sample_path: str | Path, classes: Sequence[str] | None = None
+) -> pd.DataFrame:
     submission = read_submission_csv(path)
     sample = read_submission_csv(sample_path)
-    validate_submission(spec, submission, sample, str(path))
+    validate_submission(spec, submission, sample, str(path), classes)
     return submission

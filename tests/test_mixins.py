@@ -139,7 +139,7 @@ def test_lukemelas_named_weights_load_one_for_one():
 
 
 def test_all_120_dog_breeds_map_to_imagenet_dog_rows():
-    from tests.dog_breeds import DOG_BREEDS
+    from competitions.dog_breed import DOG_BREEDS
 
     breeds = list(DOG_BREEDS)
     assert len(breeds) == 120 and breeds == sorted(breeds)
@@ -153,7 +153,7 @@ def test_all_120_dog_breeds_map_to_imagenet_dog_rows():
 def test_breed_list_matches_the_competition_notes():
     from pathlib import Path
 
-    from tests.dog_breeds import DOG_BREEDS
+    from competitions.dog_breed import DOG_BREEDS
 
     notes = Path(__file__).resolve().parents[2] / "shared" / "competitions.md"
     if notes.exists():  # shared/ sits beside the checkout on developer machines and in CI

@@ -8,7 +8,7 @@ import pytest
 
 from competitions.cifar10 import CIFAR10, CIFAR10_CLASSES
 from competitions.errors import SubmissionError
-from submissions.ensemble import average_probabilities, to_submission
+from submissions.ensemble import average_predictions, to_submission
 from submissions.validate import validate_file, validate_submission
 
 CLASSES = list(CIFAR10_CLASSES)
@@ -24,12 +24,12 @@ def _probs(ids, seed):
 def test_average_aligns_rows_by_id():
     a = _probs(["1", "2", "3"], 0)
     b = _probs(["3", "1", "2"], 1)
-    mean = average_probabilities([a, b], CLASSES)
+    mean = average_predictions([a, b], CLASSES)
     assert mean["id"].tolist() == ["1", "2", "3"]
     expected = (a.set_index("id")[CLASSES] + b.set_index("id").loc[["1", "2", "3"], CLASSES]) / 2
     np.testing.assert_allclose(mean[CLASSES].to_numpy(), expected.to_numpy())
     with pytest.raises(SubmissionError, match="different ids"):
-        average_probabilities([a, _probs(["1", "2", "9"], 2)], CLASSES)
+        average_predictions([a, _probs(["1", "2", "9"], 2)], CLASSES)
 
 
 def test_submission_follows_the_sample_order_and_keeps_ids_as_written():

@@ -1,5 +1,16 @@
-"""The 120 dog-breed-identification classes, alphabetical, as in sample_submission.csv's columns."""
+"""dog-breed-identification: 120 breeds, photos of various sizes, multi-class log loss.
 
+Layout in shared/competitions.md: labels.csv (id,breed), train/<id>.jpg, test/<id>.jpg,
+sample_submission.csv (id + one probability column per breed, alphabetical).
+"""
+
+from __future__ import annotations
+
+from competitions.metrics import LOG_LOSS
+from competitions.spec import CompetitionSpec
+
+# The 120 classes, alphabetical, as in sample_submission.csv's columns. Every one names an
+# ImageNet-1k class, so a pretrained classifier's dog rows can initialise the new head.
 DOG_BREEDS = (
     "affenpinscher",
     "afghan_hound",
@@ -121,4 +132,24 @@ DOG_BREEDS = (
     "whippet",
     "wire-haired_fox_terrier",
     "yorkshire_terrier",
+)
+
+DOG_BREED = CompetitionSpec(
+    slug="dog-breed-identification",
+    title="Dog Breed Identification",
+    task="classification",
+    metric=LOG_LOSS,
+    expected_files=("train/", "test/", "labels.csv", "sample_submission.csv"),
+    train_csv="labels.csv",
+    id_column="id",
+    target_column="breed",
+    sample_submission="sample_submission.csv",
+    submission_kind="probabilities",
+    datamodule="datamodules.dog_breed:DogBreedDataModule",
+    model="lightning_modules.dog_breed:DogBreedClassifier",
+    monitor="val/loss",
+    monitor_mode="min",
+    classes=DOG_BREEDS,
+    archives={"dog-breed-identification.zip": "unzip dog-breed-identification.zip first"},
+    url="https://www.kaggle.com/c/dog-breed-identification",
 )
