@@ -98,7 +98,8 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
     model_cls = spec.model_class()
 
     def load(ckpt: Path):
-        return model_cls.load_from_checkpoint(ckpt, map_location="cpu", **model_cls.checkpoint_overrides())
+        overrides = getattr(model_cls, "checkpoint_overrides", dict)()
+        return model_cls.load_from_checkpoint(ckpt, map_location="cpu", **overrides)
 
     def make_trainer() -> L.Trainer:
         return L.Trainer(

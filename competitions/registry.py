@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from competitions.cifar10 import CIFAR10
+from competitions.classify_leaves import CLASSIFY_LEAVES
+from competitions.dog_breed import DOG_BREED
 from competitions.errors import CompeteError
+from competitions.house_prices import AMES, CALIFORNIA
 from competitions.spec import CompetitionSpec
 
-COMPETITIONS: dict[str, CompetitionSpec] = {spec.slug: spec for spec in (CIFAR10,)}
+COMPETITIONS: dict[str, CompetitionSpec] = {
+    spec.slug: spec for spec in (CIFAR10, CLASSIFY_LEAVES, DOG_BREED, AMES, CALIFORNIA)
+}
 
 
 def get_competition(slug: str) -> CompetitionSpec:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.optim import OptimizerName, SchedulerName, build_optimizer, build_scheduler, param_groups
+from lightning_modules.optim import OptimizerName, SchedulerName, configure_optimization, param_groups
 
 
 def adapt_stem_to_small_inputs(model: nn.Module) -> None:
@@ -127,17 +127,14 @@ class ImageClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        peak = self.effective_lr()
-        groups = self.optimizer_param_groups()
-        for group in groups:
-            group["lr"] = peak * group.pop("lr_scale", 1.0)
-        optimizer = build_optimizer(groups, hp.optimizer, peak, hp.momentum, hp.nesterov)
-        total = int(self.trainer.estimated_stepping_batches)
-        batches = self.trainer.num_training_batches
-        if isinstance(batches, (int, float)) and 0 < batches < float("inf"):
-            steps_per_epoch = max(1, int(batches) // max(1, self.trainer.accumulate_grad_batches))
-        else:
-            steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        warmup = int(round(hp.warmup_epochs * steps_per_epoch))
-        scheduler = build_scheduler(optimizer, hp.scheduler, total, warmup, hp.min_lr_ratio)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimization(
+            self,
+            self.optimizer_param_groups(),
+            hp.optimizer,
+            self.effective_lr(),
+            hp.scheduler,
+            hp.warmup_epochs,
+            hp.min_lr_ratio,
+            hp.momentum,
+            hp.nesterov,
+        )

@@ -72,3 +72,31 @@ def build_scheduler(
             optimizer, lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
         )
     raise ValueError(f"unknown scheduler {name!r}; choose cosine, onecycle or constant")
+
+
+def configure_optimization(
+    module,
+    groups: list[dict],
+    optimizer: OptimizerName,
+    peak_lr: float,
+    scheduler: SchedulerName,
+    warmup_epochs: float,
+    min_lr_ratio: float = 0.0,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+) -> dict:
+    """``configure_optimizers``' return value: the optimizer and a per-step schedule whose warm-up is
+    given in epochs. A group may carry ``lr_scale`` (its LR = peak LR x lr_scale)."""
+    for group in groups:
+        group["lr"] = peak_lr * group.pop("lr_scale", 1.0)
+    opt = build_optimizer(groups, optimizer, peak_lr, momentum, nesterov)
+    trainer = module.trainer
+    total = int(trainer.estimated_stepping_batches)
+    batches = trainer.num_training_batches
+    if isinstance(batches, (int, float)) and 0 < batches < float("inf"):
+        steps_per_epoch = max(1, int(batches) // max(1, trainer.accumulate_grad_batches))
+    else:
+        steps_per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
+    warmup = int(round(warmup_epochs * steps_per_epoch))
+    schedule = build_scheduler(opt, scheduler, total, warmup, min_lr_ratio)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
