@@ -46,11 +46,11 @@ def _cmd_list(argv: list[str]) -> int:
     table = Table(title="competitions")
     columns = ["slug", "task", "metric", "id", "target", "classes", "submission", "presets"]
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("slug", "metric", "presets"))
     for spec in COMPETITIONS.values():
         summary = spec.summary()
         table.add_row(*(str(summary[c]) for c in columns))
-    Console(width=None if sys.stdout.isatty() else 120).print(table)
+    Console(width=None if sys.stdout.isatty() else 180).print(table)
     return 0
 
 

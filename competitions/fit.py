@@ -134,6 +134,7 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
     )
     datamodule.check_layout()
     datamodule.train_table  # noqa: B018 - reads and checks the labels before any work starts
+    datamodule.test_table  # noqa: B018 - and the test files: better now than after hours of training
 
     rank_zero = is_global_zero()
     if rank_zero and layout.root.exists() and any(layout.root.iterdir()) and not cfg.resume:

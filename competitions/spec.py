@@ -55,10 +55,10 @@ class CompetitionSpec:
         return {
             "slug": self.slug,
             "task": self.task,
-            "metric": f"{self.metric.name} ({'higher' if self.metric.direction == 'max' else 'lower'} is better)",
+            "metric": f"{self.metric.name} ({'higher' if self.metric.direction == 'max' else 'lower'} wins)",
             "id": self.id_column,
             "target": self.target_column,
-            "classes": len(self.classes) or "-",
+            "classes": len(self.classes) or ("from data" if self.task == "classification" else "-"),
             "submission": self.submission_kind,
             "presets": ", ".join(self.presets()),
         }

@@ -47,7 +47,7 @@ class FeatureConfig:
     max_onehot: int = 30  # a categorical column with more distinct values is target-encoded
     min_frequency: int = 5  # rarer categories (and unseen ones) share one "infrequent" column
     top_items: int = 20  # multi-label columns: the most frequent items kept
-    scaling: str = "quantile"  # numeric columns: quantile (to a normal; robust to skew) or standard
+    scaling: str = "log"  # numeric columns: quantile (to a normal), log (signed log1p, standardised) or standard
     seed: int = 0
     roles: dict[str, str] = field(default_factory=dict)  # filled by infer_roles
 
@@ -126,21 +126,32 @@ def typed_frame(frame: pd.DataFrame, roles: dict[str, str], text_features: bool 
     return pd.DataFrame(out, index=frame.index)
 
 
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """sign(x) * log(1 + |x|): long-tailed amounts become roughly normal, and a price proportional to
+    an amount stays linear in its log."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
 def split_items(text: str) -> list[str]:
     return [item.strip().lower() for item in text.split(",") if item.strip()]
 
 
-def build_preprocessor(typed: pd.DataFrame, roles: dict[str, str], config: FeatureConfig) -> ColumnTransformer:
-    """The transformer to fit on one fold's training rows (``typed`` only names the columns)."""
+def build_preprocessor(
+    typed: pd.DataFrame, roles: dict[str, str], config: FeatureConfig, n_rows: int = 1000
+) -> ColumnTransformer:
+    """The transformer to fit on ``n_rows`` training rows of one fold (``typed`` only names the columns)."""
     numeric = [c for c in typed.columns if pd.api.types.is_numeric_dtype(typed[c])]
     categorical = [c for c, r in roles.items() if r == "categorical"]
     high_card = [c for c, r in roles.items() if r == "high_card"]
     multi_label = [c for c, r in roles.items() if r == "multi_label"]
-    scaler = (
-        QuantileTransformer(output_distribution="normal", n_quantiles=200, random_state=config.seed)
-        if config.scaling == "quantile"
-        else StandardScaler()
-    )
+    if config.scaling == "quantile":
+        scaler = QuantileTransformer(
+            output_distribution="normal", n_quantiles=min(200, n_rows), random_state=config.seed
+        )
+    elif config.scaling == "log":
+        scaler = make_pipeline(FunctionTransformer(signed_log1p, feature_names_out="one-to-one"), StandardScaler())
+    else:
+        scaler = StandardScaler()
     parts = []
     if numeric:
         parts.append(
@@ -172,7 +183,7 @@ def fit_transform(
     y_train: np.ndarray,
 ) -> tuple[ColumnTransformer, np.ndarray]:
     """Fit on ``train_rows`` of ``typed`` (target: ``y_train``); return the transformer and their features."""
-    transformer = build_preprocessor(typed, roles, config)
+    transformer = build_preprocessor(typed, roles, config, len(train_rows))
     features = transformer.fit_transform(typed.iloc[train_rows], y_train)
     return transformer, np.asarray(features, dtype=np.float32)
 

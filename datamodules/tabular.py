@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,7 @@ class TabularDataModule(KFoldDataModule):
         max_onehot: int = 30,
         min_frequency: int = 5,
         top_items: int = 20,
-        scaling: str = "quantile",
+        scaling: Literal["quantile", "log", "standard"] = "log",
         cache_dir: str | None = None,
     ) -> None:
         """
@@ -77,7 +77,8 @@ class TabularDataModule(KFoldDataModule):
             max_onehot: columns not listed above with more distinct values than this are target-encoded.
             min_frequency: categories seen fewer times in the training fold share one column with unseen ones.
             top_items: items kept per multi-label column.
-            scaling: numeric columns: quantile (mapped to a normal; robust to skew and outliers) or standard.
+            scaling: numeric columns: quantile (mapped to a normal; robust to skew and outliers), log (signed
+                log1p then standardised; keeps a price proportional to an amount linear) or standard.
             cache_dir: unused (tabular data is small).
         """
         super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
@@ -95,11 +96,14 @@ class TabularDataModule(KFoldDataModule):
             top_items=top_items,
             scaling=scaling,
         )
-        self._fold_features: tuple[int, np.ndarray, np.ndarray, np.ndarray, dict] | None = None
+        self._fold_features: tuple | None = None  # (fold, train features, test features, target scale, transformer)
 
     # ---- the CSVs ----------------------------------------------------------------------
     def _read(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
-        frame = self.read_csv(name, columns, keep_default_na=False, na_values=NA_VALUES, dtype={columns[0]: str})
+        """Ids and the target as written (strings); features typed by pandas, then by role."""
+        frame = self.read_csv(
+            name, columns, keep_default_na=False, na_values=NA_VALUES, dtype=dict.fromkeys(columns, str)
+        )
         frame[columns[0]] = frame[columns[0]].astype(str)
         return frame
 
@@ -175,6 +179,12 @@ class TabularDataModule(KFoldDataModule):
             self._fold_features = (self.fold, train_x, test_x, scale, transformer)
         _, train_x, test_x, scale, _ = self._fold_features
         return train_x, test_x, self.log_target(), scale
+
+    @property
+    def preprocessor(self):
+        """The ColumnTransformer fitted on the current fold's training rows."""
+        self.fold_features()
+        return self._fold_features[4]
 
     def model_kwargs(self) -> dict:
         train_x, _, _, scale = self.fold_features()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import make_cifar10
+from tests.fixtures import make_cifar10, make_dog_breed, make_leaves
+from tests.fixtures_tabular import make_ames, make_california
 
 # Never talk to the network from tests; keep W&B offline and quiet.
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -31,3 +32,31 @@ def workdir(tmp_path, monkeypatch) -> Path:
     """Run in a temp working directory, as a user would in their project folder."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# The other competitions: one template per session, a fresh copy per test.
+MAKERS = {
+    "classify-leaves": make_leaves,
+    "dog-breed-identification": make_dog_breed,
+    "house-prices-advanced-regression-techniques": lambda root: make_ames(root, n_train=120, n_test=40),
+    "california-house-prices": lambda root: make_california(root, n_train=160, n_test=50),
+}
+
+
+@pytest.fixture(scope="session")
+def competition_templates(tmp_path_factory) -> dict[str, Path]:
+    return {}
+
+
+@pytest.fixture
+def competition_dir(competition_templates, tmp_path_factory, tmp_path):
+    """``competition_dir(slug)``: a fresh, writable copy of the tiny ``slug`` folder in Kaggle's layout."""
+
+    def make(slug: str) -> Path:
+        if slug not in competition_templates:
+            competition_templates[slug] = MAKERS[slug](tmp_path_factory.mktemp(slug))
+        target = tmp_path / "data" / slug
+        shutil.copytree(competition_templates[slug], target)
+        return target
+
+    return make

@@ -44,3 +44,52 @@ def make_cifar10(root: Path, n_train: int = 40, n_test: int = 12) -> Path:
     )
     pd.DataFrame({"id": np.arange(1, n_test + 1), "label": "cat"}).to_csv(data / "sampleSubmission.csv", index=False)
     return data
+
+
+LEAF_SPECIES = ("maclura_pomifera", "ulmus_rubra", "broussonettia_papyrifera", "quercus_montana")
+
+
+def make_leaves(root: Path, n_train: int = 32, n_test: int = 12) -> Path:
+    """``root/classify-leaves``: images/0.jpg... (224x224 JPEG, train then test in one folder),
+    train.csv (image,label), test.csv (image), sample_submission.csv (image,label)."""
+    data = Path(root) / "classify-leaves"
+    (data / "images").mkdir(parents=True)
+    images, digits = digit_images(n_train + n_test, seed=1)
+    names = [f"images/{i}.jpg" for i in range(n_train + n_test)]
+    for name, image in zip(names, images, strict=True):
+        Image.fromarray(image).resize((224, 224), Image.BILINEAR).save(data / name, quality=90)
+    labels = np.asarray(LEAF_SPECIES)[digits[:n_train] % len(LEAF_SPECIES)]
+    pd.DataFrame({"image": names[:n_train], "label": labels}).to_csv(data / "train.csv", index=False)
+    pd.DataFrame({"image": names[n_train:]}).to_csv(data / "test.csv", index=False)
+    pd.DataFrame({"image": names[n_train:], "label": LEAF_SPECIES[0]}).to_csv(
+        data / "sample_submission.csv", index=False
+    )
+    return data
+
+
+DOG_FIXTURE_BREEDS = ("boston_bull", "dingo", "pekinese", "whippet")
+
+
+def make_dog_breed(root: Path, n_train: int = 32, n_test: int = 12) -> Path:
+    """``root/dog-breed-identification``: train/<id>.jpg and test/<id>.jpg of various sizes with
+    32-character hex ids (some with leading zeros), labels.csv (id,breed), sample_submission.csv
+    (id + 120 probability columns, alphabetical)."""
+    from competitions.dog_breed import DOG_BREEDS
+
+    data = Path(root) / "dog-breed-identification"
+    (data / "train").mkdir(parents=True)
+    (data / "test").mkdir()
+    rng = np.random.default_rng(2)
+    images, digits = digit_images(n_train + n_test, seed=2)
+    ids = ["".join(f"{int(v):08x}" for v in rng.integers(0, 16**8, 4)) for _ in images]
+    ids[0], ids[n_train] = "00" + ids[0][2:], "0" + ids[n_train][1:]  # ids keep their leading zeros
+    for i, (image_id, image) in enumerate(zip(ids, images, strict=True)):
+        width, height = int(rng.integers(36, 80)), int(rng.integers(36, 80))  # photos come in every size
+        folder = "train" if i < n_train else "test"
+        Image.fromarray(image).resize((width, height), Image.BILINEAR).save(data / folder / f"{image_id}.jpg")
+    breeds = np.asarray(DOG_FIXTURE_BREEDS)[digits[:n_train] % len(DOG_FIXTURE_BREEDS)]
+    pd.DataFrame({"id": ids[:n_train], "breed": breeds}).to_csv(data / "labels.csv", index=False)
+    sample = pd.DataFrame(1 / len(DOG_BREEDS), index=range(n_test), columns=list(DOG_BREEDS))
+    sample.insert(0, "id", ids[n_train:])
+    sample.to_csv(data / "sample_submission.csv", index=False)
+    return data

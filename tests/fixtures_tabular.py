@@ -232,6 +232,7 @@ def california_frame(n: int, seed: int, first_day: str = "2020-01-01", days: int
         + rng.normal(0, 0.12, n)
     )
     price = np.exp(log_price)
+    assessed = np.round(price * rng.uniform(0.3, 0.9, n))  # assessed at the last sale, years ago
     # Bedrooms holds numbers and, now and then, a list of rooms.
     bedrooms = beds.astype(str).astype(object)
     wordy = rng.random(n) < 0.08
@@ -281,8 +282,10 @@ def california_frame(n: int, seed: int, first_day: str = "2020-01-01", days: int
             "Appliances included": _item_lists(rng, ITEMS["Appliances included"], n),
             "Laundry features": _item_lists(rng, ITEMS["Laundry features"], n),
             "Parking features": _item_lists(rng, ITEMS["Parking features"], n),
-            "Tax assessed value": np.where(rng.random(n) < 0.1, np.nan, np.round(price * rng.uniform(0.3, 0.9, n))),
-            "Annual tax amount": np.where(rng.random(n) < 0.1, np.nan, np.round(price * 0.0115, 2)),
+            "Tax assessed value": np.where(rng.random(n) < 0.1, np.nan, assessed),
+            "Annual tax amount": np.where(
+                rng.random(n) < 0.1, np.nan, np.round(assessed * 0.0115 * np.exp(rng.normal(0, 0.05, n)), 2)
+            ),
             "Listed On": listed.strftime("%Y-%m-%d"),
             "Listed Price": np.round(price * np.exp(rng.normal(0, 0.08, n)), -2),
             "Last Sold On": last_sold,

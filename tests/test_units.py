@@ -67,3 +67,24 @@ def test_registry():
     assert get_competition("cifar-10").metric.name == "accuracy"
     with pytest.raises(CompeteError, match="unknown competition"):
         get_competition("mnist")
+
+
+def test_every_competition_has_a_debug_and_a_default_preset_and_parses():
+    from competitions.fit import parse_fit_args
+    from competitions.registry import COMPETITIONS
+
+    assert set(COMPETITIONS) == {
+        "cifar-10",
+        "classify-leaves",
+        "dog-breed-identification",
+        "house-prices-advanced-regression-techniques",
+        "california-house-prices",
+    }
+    for spec in COMPETITIONS.values():
+        assert {"debug", "default"} <= set(spec.presets()), spec.slug
+        for preset in ("default", "debug"):
+            _, cfg = parse_fit_args(spec, ["--config", preset])
+            if preset == "debug":  # a CPU smoke test
+                assert cfg.trainer.accelerator == "cpu" and cfg.n_folds == 2, spec.slug
+    assert get_competition("dog-breed-identification").metric.name == "log_loss"
+    assert get_competition("california-house-prices").target_column == "Sold Price"

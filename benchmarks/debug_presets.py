@@ -1,0 +1,56 @@
+"""Every competition's `debug` preset on CPU: build the test fixture in Kaggle's layout, then time
+`compete fit --config debug` and `compete predict`, and print the CV score.
+
+    python benchmarks/debug_presets.py [--workdir /tmp/debug-presets] [SLUG ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from competitions.cli import main as compete  # noqa: E402
+from tests.conftest import MAKERS  # noqa: E402
+from tests.fixtures import make_cifar10  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("slugs", nargs="*", default=["cifar-10", *MAKERS])
+    parser.add_argument("--workdir", default="/tmp/debug-presets")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    makers = {"cifar-10": make_cifar10, **MAKERS}
+    print(f"{'competition':<46}{'train rows':>11}{'fit s':>8}{'predict s':>10}  CV (pooled OOF)")
+    for slug in args.slugs:
+        data = makers[slug](workdir / "data")
+        run = workdir / "runs" / slug / "baseline"
+        log = io.StringIO()
+        with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
+            started = time.time()
+            code = compete(
+                ["fit", slug, "--config", "debug", "--data-dir", str(data), "--runs-dir", str(workdir / "runs")]
+            )
+            fitted = time.time()
+            code = code or compete(["predict", slug, "--run", str(run)])
+            done = time.time()
+        if code:
+            print(log.getvalue()[-2000:], file=sys.stderr)
+            return code
+        cv = json.loads((run / "cv.json").read_text())
+        rows = sum(json.loads((run / f"fold{k}" / "metrics.json").read_text())["val_rows"] for k in (0, 1))
+        print(f"{slug:<46}{rows:>11}{fitted - started:>8.1f}{done - fitted:>10.1f}  {cv['metric']} {cv['oof']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""`compete fit` + `compete predict` with the debug preset on each competition, in its exact Kaggle layout:
+the submission has the sample submission's columns, ids and order."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competitions.cli import main
+from competitions.dog_breed import DOG_BREEDS
+from competitions.metrics import multiclass_log_loss, rmse_log
+from tests.fixtures import LEAF_SPECIES
+
+
+def fit_and_predict(slug: str, data_dir, workdir, *extra: str):
+    assert main(["fit", slug, "--config", "debug", "--data-dir", str(data_dir), *extra]) == 0
+    run = workdir / "runs" / slug / "baseline"
+    assert main(["predict", slug, "--run", str(run)]) == 0
+    return run, pd.read_csv(run / "submission.csv", dtype=str, keep_default_na=False)
+
+
+def test_classify_leaves(competition_dir, workdir):
+    data = competition_dir("classify-leaves")
+    run, submission = fit_and_predict("classify-leaves", data, workdir)
+    test = pd.read_csv(data / "test.csv", dtype=str)
+    sample = pd.read_csv(data / "sample_submission.csv", dtype=str)
+    assert list(submission.columns) == list(sample.columns) == ["image", "label"]
+    assert submission["image"].tolist() == test["image"].tolist()  # test.csv's order, paths as written
+    assert set(submission["label"]) <= set(LEAF_SPECIES)
+    # The classes come from train.csv (sorted) and travel with the checkpoint.
+    oof = pd.read_csv(run / "fold0" / "oof.csv")
+    assert [c for c in oof.columns if c in LEAF_SPECIES] == sorted(LEAF_SPECIES)
+    import torch
+
+    hparams = torch.load(run / "fold0" / "best.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
+    assert hparams["class_names"] == sorted(LEAF_SPECIES) and hparams["num_classes"] == len(LEAF_SPECIES)
+
+
+def test_dog_breed_identification_with_calibration(competition_dir, workdir):
+    data = competition_dir("dog-breed-identification")
+    run, submission = fit_and_predict("dog-breed-identification", data, workdir)
+    sample = pd.read_csv(data / "sample_submission.csv", dtype=str)
+    assert list(submission.columns) == list(sample.columns) == ["id", *DOG_BREEDS]
+    assert submission["id"].tolist() == sample["id"].tolist()
+    assert submission["id"].str.len().eq(32).all() and submission["id"].iloc[0].startswith("0")
+    probs = submission[list(DOG_BREEDS)].astype(float).to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+
+    # Temperature and floor were fitted on the pooled OOF predictions and did not make them worse.
+    calibration = json.loads((run / "calibration.json").read_text())
+    oof = pd.concat([pd.read_csv(run / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in (0, 1)])
+    y = oof["breed"].map({b: i for i, b in enumerate(DOG_BREEDS)}).to_numpy()
+    before = multiclass_log_loss(y, oof[list(DOG_BREEDS)].to_numpy())
+    assert calibration["log_loss_before"] == pytest.approx(before, rel=1e-6)
+    assert calibration["log_loss_after"] <= calibration["log_loss_before"] + 1e-9
+    assert probs.min() >= calibration["clip"] / (1 + 120 * calibration["clip"]) - 1e-9
+    cv = json.loads((run / "cv.json").read_text())
+    assert cv["metric"] == "log_loss" and cv["oof"] == pytest.approx(before, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("slug", "target"),
+    [("house-prices-advanced-regression-techniques", "SalePrice"), ("california-house-prices", "Sold Price")],
+)
+def test_house_prices(competition_dir, workdir, slug, target):
+    data = competition_dir(slug)
+    run, submission = fit_and_predict(slug, data, workdir)
+    test = pd.read_csv(data / "test.csv", dtype={"Id": str})
+    assert list(submission.columns) == ["Id", target]
+    assert submission["Id"].tolist() == test["Id"].tolist()
+    prices = submission[target].astype(float)
+    assert (prices > 0).all()
+    train = pd.read_csv(data / "train.csv")
+    # Prices are back on the original scale: the same order of magnitude as the training prices.
+    assert 0.2 < np.median(prices) / train[target].median() < 5
+
+    # The submission is the geometric mean of the folds (the mean on the log scale).
+    folds = [pd.read_csv(run / "test" / f"fold{k}.csv", dtype={"id": str}) for k in (0, 1)]
+    expected = np.exp((np.log(folds[0]["prediction"]) + np.log(folds[1]["prediction"])) / 2)
+    np.testing.assert_allclose(prices, expected, rtol=1e-6)
+
+    oof = pd.concat([pd.read_csv(run / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in (0, 1)])
+    assert sorted(oof["id"], key=int) == sorted(train["Id"].astype(str), key=int)
+    cv = json.loads((run / "cv.json").read_text())
+    assert cv["oof"] == pytest.approx(rmse_log(oof[target].to_numpy(), oof["prediction"].to_numpy()), rel=1e-6)
+
+
+def test_early_stopping_ends_a_fold(competition_dir, workdir):
+    slug = "house-prices-advanced-regression-techniques"
+    data = competition_dir(slug)
+    args = ["fit", slug, "--config", "debug", "--data-dir", str(data), "--folds", "0"]
+    args += ["--trainer.max_epochs=200", "--patience=2", "--model.lr=0.3", "--model.scheduler=constant"]
+    assert main(args) == 0
+    metrics = json.loads((workdir / "runs" / slug / "baseline" / "fold0" / "metrics.json").read_text())
+    assert metrics["epochs"] < 200
