@@ -1,7 +1,10 @@
 """Every competition's `debug` preset on CPU: build the test fixture in Kaggle's layout, then time
 `compete fit --config debug` and `compete predict`, and print the CV score.
 
-    python benchmarks/debug_presets.py [--workdir /tmp/debug-presets] [SLUG ...]
+    python benchmarks/debug_presets.py [--workdir /tmp/debug-presets] [--larger] [SLUG ...]
+
+--larger: the house-price fixtures at the real Ames size (1,460 / 1,459 rows) and 4,000 / 2,000
+california rows, and 400 / 100 images for cifar-10, classify-leaves and dog-breed-identification.
 """
 
 from __future__ import annotations
@@ -19,17 +22,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from competitions.cli import main as compete  # noqa: E402
 from tests.conftest import MAKERS  # noqa: E402
-from tests.fixtures import make_cifar10  # noqa: E402
+from tests.fixtures import make_cifar10, make_dog_breed, make_leaves  # noqa: E402
+from tests.fixtures_tabular import make_ames, make_california  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("slugs", nargs="*", default=["cifar-10", *MAKERS])
     parser.add_argument("--workdir", default="/tmp/debug-presets")
+    parser.add_argument("--larger", action="store_true", help="larger fixtures (see above)")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     shutil.rmtree(workdir, ignore_errors=True)
     makers = {"cifar-10": make_cifar10, **MAKERS}
+    if args.larger:
+        makers = {
+            "cifar-10": lambda root: make_cifar10(root, 400, 100),
+            "classify-leaves": lambda root: make_leaves(root, 400, 100),
+            "dog-breed-identification": lambda root: make_dog_breed(root, 400, 100),
+            "house-prices-advanced-regression-techniques": make_ames,
+            "california-house-prices": make_california,
+        }
     print(f"{'competition':<46}{'train rows':>11}{'fit s':>8}{'predict s':>10}  CV (pooled OOF)")
     for slug in args.slugs:
         data = makers[slug](workdir / "data")

@@ -7,38 +7,17 @@ The photos come in many sizes: the decoded cache keeps each one's aspect ratio (
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import pandas as pd
 
 from competitions.dog_breed import DOG_BREED
-from datamodules.images import IMAGENET_MEAN, IMAGENET_STD, ImageClassificationDataModule
+from datamodules.images import ImageClassificationDataModule
 
 
 class DogBreedDataModule(ImageClassificationDataModule):
-    spec = DOG_BREED
+    """The recipe's settings (cache_size 256, resize crop, 224 px crops) are in the YAML presets."""
 
-    def __init__(
-        self,
-        data_dir: str = "data/dog-breed-identification",
-        batch_size: int = 64,
-        num_workers: int = 4,
-        image_size: int = 224,
-        crop_padding: int = 0,
-        hflip: bool = True,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
-        cache_dir: str | None = None,
-        decode_workers: int | None = None,
-        cache_size: int | None = 256,
-        resize: str = "crop",
-        crop_scale: float | None = 0.35,
-        vflip: bool = False,
-    ) -> None:
-        super().__init__(
-            data_dir, batch_size, num_workers, image_size, crop_padding, hflip, mean, std, cache_dir,
-            decode_workers, cache_size, resize, crop_scale, vflip,
-        )  # fmt: skip
+    spec = DOG_BREED
 
     @functools.cached_property
     def train_table(self) -> pd.DataFrame:

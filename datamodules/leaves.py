@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from competitions.classify_leaves import CLASSIFY_LEAVES
 from competitions.errors import DataError
-from datamodules.images import IMAGENET_MEAN, IMAGENET_STD, ImageClassificationDataModule
+from datamodules.images import ImageClassificationDataModule
 
 
 class LeavesDataModule(ImageClassificationDataModule):
-    spec = CLASSIFY_LEAVES
+    """The recipe's settings (224 px, random resized crops, both flips) are in the YAML presets."""
 
-    def __init__(
-        self,
-        data_dir: str = "data/classify-leaves",
-        batch_size: int = 64,
-        num_workers: int = 4,
-        image_size: int = 224,
-        crop_padding: int = 0,
-        hflip: bool = True,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
-        cache_dir: str | None = None,
-        decode_workers: int | None = None,
-        cache_size: int | None = None,
-        resize: str = "squash",
-        crop_scale: float | None = 0.5,
-        vflip: bool = True,
-    ) -> None:
-        super().__init__(
-            data_dir, batch_size, num_workers, image_size, crop_padding, hflip, mean, std, cache_dir,
-            decode_workers, cache_size, resize, crop_scale, vflip,
-        )  # fmt: skip
+    spec = CLASSIFY_LEAVES
 
     @functools.cached_property
     def class_names(self) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from competitions.artifacts import process_rank
 from competitions.errors import DataError
 from competitions.spec import CompetitionSpec
 from datamodules.features import FeatureConfig, fit_transform, infer_roles, role_summary, typed_frame
@@ -149,7 +150,8 @@ class TabularDataModule(KFoldDataModule):
     def roles(self) -> dict[str, str]:
         features = self.raw_train.drop(columns=[self.spec.id_column, self.spec.target_column])
         roles = infer_roles(features, self.config)
-        print(f"features: {role_summary(roles)} columns ({self.spec.train_csv})", file=sys.stderr)
+        if process_rank() == 0:
+            print(f"features: {role_summary(roles)} columns ({self.spec.train_csv})", file=sys.stderr)
         return roles
 
     @functools.cached_property

@@ -96,3 +96,28 @@ def test_early_stopping_ends_a_fold(competition_dir, workdir):
     assert main(args) == 0
     metrics = json.loads((workdir / "runs" / slug / "baseline" / "fold0" / "metrics.json").read_text())
     assert metrics["epochs"] < 200
+
+
+def test_dog_head_starts_as_the_imagenet_classifier_restricted_to_the_120_breeds():
+    """With real pretrained weights, the new 120-way head's logits are exactly the ImageNet
+    classifier's logits of the same breeds: a dog classifier before the first training step."""
+    import timm
+    import torch
+
+    from lightning_modules.dog_breed import DogBreedClassifier
+    from lightning_modules.pretrained import align_to_model, read_state_dict
+    from tests.test_mixins import lite0_weights, sample_photos
+
+    model = DogBreedClassifier(
+        backbone="tf_efficientnet_lite0",
+        small_input_stem=False,
+        num_classes=120,
+        class_names=list(DOG_BREEDS),
+        pretrained_path=lite0_weights(),
+    ).eval()
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    reference.load_state_dict(align_to_model(reference, read_state_dict(lite0_weights()), "lite0"))
+    rows = [model.head_matches[i] for i in range(120)]
+    photos = sample_photos()
+    with torch.no_grad():
+        torch.testing.assert_close(model(photos), reference(photos)[:, rows], atol=1e-4, rtol=1e-4)

@@ -70,3 +70,19 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_text().strip().startswith("{") and '"score": 1' in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["cv.json"]
+
+
+def test_crop_resize_keeps_the_aspect_ratio_and_the_centre(tmp_path):
+    from datamodules.image_cache import load_rgb
+
+    # A 100x50 photo whose red channel encodes the column: red = 2 * x.
+    pixels = np.zeros((50, 100, 3), np.uint8)
+    pixels[..., 0] = (np.arange(100) * 2)[None, :]
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    cropped = load_rgb(tmp_path / "wide.png", (20, 20), resize="crop")
+    squashed = load_rgb(tmp_path / "wide.png", (20, 20))
+    assert cropped.shape == squashed.shape == (20, 20, 3)
+    # Crop: shorter side to 20 (100x50 -> 40x20), then the centre 20 columns: original x 25..75.
+    assert 40 <= cropped[10, 0, 0] <= 65 and 135 <= cropped[10, -1, 0] <= 160
+    # Squash: the whole width, x 0..99.
+    assert squashed[10, 0, 0] <= 15 and squashed[10, -1, 0] >= 185
