@@ -174,8 +174,11 @@ class TabularDataModule(KFoldDataModule):
             train_typed, test_typed = self.typed
             rows = self.train_indices()
             y = self.log_target()
-            transformer, _ = fit_transform(train_typed, self.roles, self.config, rows, y[rows])
+            transformer, fitted_rows = fit_transform(train_typed, self.roles, self.config, rows, y[rows])
             train_x = np.asarray(transformer.transform(train_typed), dtype=np.float32)
+            # The training rows keep their fit_transform features: target encoding is cross-fitted
+            # there, so no training row's encoding has seen its own price (transform would use it).
+            train_x[rows] = fitted_rows
             test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
             scale = {"target_mean": float(y[rows].mean()), "target_std": float(y[rows].std() or 1.0)}
             self._fold_features = (self.fold, train_x, test_x, scale, transformer)

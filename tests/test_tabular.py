@@ -105,3 +105,22 @@ def test_every_scaling_gives_finite_features(competition_dir, tmp_path, scaling)
     datamodule = _fold0(AmesDataModule(data_dir=str(data), scaling=scaling), tmp_path / "folds.csv")
     train_x, test_x, _, _ = datamodule.fold_features()
     assert np.isfinite(train_x).all() and np.isfinite(test_x).all()
+
+
+def test_target_encoding_of_training_rows_never_sees_their_own_price(competition_dir, tmp_path):
+    """A column unique to each row is pure noise. Encoded with the fold's own prices it would look
+    like a perfect predictor on the training rows; cross-fitted, it carries nothing."""
+    data = competition_dir(AMES)
+    for name in ("train.csv", "test.csv"):
+        frame = pd.read_csv(data / name, keep_default_na=False, dtype=str)
+        frame["Token"] = [f"{name}-{i}" for i in range(len(frame))]
+        frame.to_csv(data / name, index=False)
+    datamodule = _fold0(AmesDataModule(data_dir=str(data), high_card=["Token"]), tmp_path / "folds.csv")
+    train_x, _, log_price, _ = datamodule.fold_features()
+    token = train_x[:, datamodule.preprocessor.output_indices_["high_card"]][:, 0]
+    rows = datamodule.train_indices()
+    assert abs(np.corrcoef(token[rows], log_price[rows])[0, 1]) < 0.3
+    # What the leak would have looked like: the same encoder applied to its own training rows.
+    leaked = datamodule.preprocessor.transform(datamodule.typed[0].iloc[rows])
+    leaked = leaked[:, datamodule.preprocessor.output_indices_["high_card"]][:, 0]
+    assert np.corrcoef(leaked, log_price[rows])[0, 1] > 0.5
