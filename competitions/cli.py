@@ -22,11 +22,17 @@ verbs:
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
   predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv
                                                      compete predict cifar-10 --run runs/cifar-10/baseline
+  validate SLUG FILE        check a submission CSV as Kaggle would  compete validate cifar-10 runs/cifar-10/baseline/submission.csv
+  download SLUG             Kaggle API download + unzip (+ .7z) + layout check   compete download classify-leaves
+  submit SLUG FILE -m MSG   validate, check today's limit, upload, wait for the public score, record it in the ledger
+                                                     compete submit cifar-10 runs/cifar-10/baseline/submission.csv -m "resnet18"
+  submissions SLUG          the ledger joined with Kaggle's list      compete submissions cifar-10
   demo [--workdir DIR]      a miniature cifar-10 from scikit-learn's digits: fit, predict, score (~2 min on CPU)
 
 `compete <verb> --help` explains a verb; `compete fit SLUG --help` lists every option of SLUG,
 including the dotted overrides --trainer.*, --model.*, --data.* .
-exit codes: 0 ok, 1 usage or run error, 2 bad option, 3 bad competition data, 4 run exists, 5 invalid submission
+exit codes: 0 ok, 1 usage or run error, 2 bad option, 3 bad competition data, 4 run exists, 5 invalid submission,
+            6 Kaggle refused, failed or could not be reached
 """
 
 VERB_HELP = {
@@ -34,6 +40,10 @@ VERB_HELP = {
     "[--resume] [--trainer.* --model.* --data.*]\n\nrun `compete fit SLUG --help` for every option of SLUG",
     "predict": "usage: compete predict SLUG --run DIR [--data-dir D] [--folds all|0,2] [--checkpoint best|last]\n\n"
     "run `compete predict SLUG --help` for every option",
+    "validate": "usage: compete validate SLUG FILE.csv [--data-dir D]",
+    "download": "usage: compete download SLUG [--data-dir D] [--keep-archives]",
+    "submit": "usage: compete submit SLUG FILE.csv -m MESSAGE [--dry-run] [--again] [--data-dir D] [--timeout S]",
+    "submissions": "usage: compete submissions SLUG [--runs-dir DIR] [--offline]",
 }
 
 
@@ -83,6 +93,15 @@ def _cmd_predict(argv: list[str]) -> int:
     return _with_slug(run_predict, "predict")(argv)
 
 
+def _submission_verb(name: str) -> Callable[[list[str]], int]:
+    def command(argv: list[str]) -> int:
+        from submissions import commands
+
+        return _with_slug(getattr(commands, f"run_{name}"), name)(argv)
+
+    return command
+
+
 def _cmd_demo(argv: list[str]) -> int:
     from competitions.demo import run_demo_cli
 
@@ -93,6 +112,10 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "list": _cmd_list,
     "fit": _cmd_fit,
     "predict": _cmd_predict,
+    "validate": _submission_verb("validate"),
+    "download": _submission_verb("download"),
+    "submit": _submission_verb("submit"),
+    "submissions": _submission_verb("submissions"),
     "demo": _cmd_demo,
 }
 

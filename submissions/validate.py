@@ -54,6 +54,11 @@ def validate_submission(
             f"{name}: ids differ from the sample submission's at {_rows(wrong_id)} "
             f"(line {first + 2}: {submission[id_col].iloc[first]!r}, expected {sample[id_col].iloc[first]!r})"
         )
+    if submission.equals(sample):
+        raise SubmissionError(
+            f"{name}: identical to the sample submission (a placeholder); it would spend a daily submission on a "
+            "baseline score"
+        )
     values = submission.drop(columns=[id_col])
     empty = (values.apply(lambda c: c.str.strip() == "")).any(axis=1).to_numpy()
     if empty.any():

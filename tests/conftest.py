@@ -12,6 +12,7 @@ from tests.fixtures_tabular import make_ames, make_california
 # Never talk to the network from tests; keep W&B offline and quiet.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its import-time version check calls the network
 
 
 @pytest.fixture(scope="session")

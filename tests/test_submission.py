@@ -80,3 +80,56 @@ def test_validate_file_reads_ids_as_text(tmp_path):
         validate_file(CIFAR10, sub, sample)
     with pytest.raises(SubmissionError, match="file not found"):
         validate_file(CIFAR10, tmp_path / "none.csv", sample)
+
+
+def test_a_copy_of_the_sample_submission_is_refused():
+    with pytest.raises(SubmissionError, match="identical to the sample submission"):
+        validate_submission(CIFAR10, SAMPLE.copy(), SAMPLE, "sub.csv")
+
+
+def _dog_frames():
+    from competitions.dog_breed import DOG_BREEDS
+
+    sample = pd.DataFrame({"id": ["0a1", "0b2", "0c3"], **{b: [f"{1 / 120:.8f}"] * 3 for b in DOG_BREEDS}})
+    good = sample.copy()
+    good[list(DOG_BREEDS)] = "0"
+    for i, breed in enumerate(DOG_BREEDS[:3]):
+        good.loc[i, breed] = "1"
+    return sample, good
+
+
+@pytest.mark.parametrize(
+    "breaks, message",
+    [
+        (lambda s: s.assign(affenpinscher=["1", "0", "nan"]), "non-numeric, NaN or infinite values at line 4"),
+        (lambda s: s.assign(affenpinscher=["1", "inf", "0"]), "non-numeric, NaN or infinite values at line 3"),
+        (lambda s: s.assign(affenpinscher=["1", "0", "-0.1"]), r"outside \[0, 1\] at line 4"),
+        (lambda s: s.assign(affenpinscher=["1", "0.5", "0"]), "do not sum to 1 at line 3"),
+        (lambda s: s.drop(columns=["whippet"]), "columns"),
+    ],
+)
+def test_probability_rules(breaks, message):
+    from competitions.dog_breed import DOG_BREED
+
+    sample, good = _dog_frames()
+    validate_submission(DOG_BREED, good, sample, "sub.csv")
+    with pytest.raises(SubmissionError, match=message):
+        validate_submission(DOG_BREED, breaks(good), sample, "sub.csv")
+
+
+@pytest.mark.parametrize(
+    "breaks, message",
+    [
+        (lambda s: s.assign(SalePrice=["100", "0", "5"]), "non-positive predictions at line 3"),
+        (lambda s: s.assign(SalePrice=["100", "cheap", "5"]), "non-numeric, NaN or infinite values at line 3"),
+        (lambda s: s.assign(SalePrice=["100", "", "5"]), "missing values at line 3"),
+    ],
+)
+def test_value_rules(breaks, message):
+    from competitions.house_prices import AMES
+
+    sample = pd.DataFrame({"Id": ["1461", "1462", "1463"], "SalePrice": ["180921.2"] * 3})
+    good = sample.assign(SalePrice=["125000.5", "98000", "310000"])
+    validate_submission(AMES, good, sample, "sub.csv")
+    with pytest.raises(SubmissionError, match=message):
+        validate_submission(AMES, breaks(good), sample, "sub.csv")

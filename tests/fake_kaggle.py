@@ -1,0 +1,237 @@
+"""A fake Kaggle API server on 127.0.0.1, for driving the real `kaggle` client offline.
+
+The client is pointed at it with ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` (it then calls
+``http://localhost/api/v1/...``) and ``HTTP_PROXY``/``HTTPS_PROXY`` set to this server, so every
+request arrives here in absolute form; CONNECT (the start of any HTTPS request) is refused, so
+nothing can reach the real Kaggle. Every request is recorded in ``server.requests``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SERVICE = "/api/v1/competitions.CompetitionApiService/"
+
+
+@dataclass
+class Recorded:
+    method: str
+    url: str
+    host: str
+    path: str
+    body: bytes
+    authorization: str
+
+
+@dataclass
+class FakeKaggle:
+    """State and behaviour of the fake: competitions' files, submissions, limits, injected errors."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # slug -> the competition zip
+    allowed_per_day: int = 5
+    used_today: int = 0
+    polls_until_complete: int = 2  # ListSubmissions calls before a new submission is scored
+    score: str = "0.91234"
+    final_status: str = "COMPLETE"
+    error_description: str = ""
+    errors: dict[str, tuple[int, str]] = field(default_factory=dict)  # method -> (status, message), once
+    persistent_errors: dict[str, tuple[int, str]] = field(default_factory=dict)  # method -> (status, message)
+    valid_keys: set[str] = field(default_factory=lambda: {"test-key"})
+    upload_delay: float = 0.0  # seconds the blob upload hangs (to kill a client mid-upload)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # token -> bytes
+    submissions: list[dict] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    port: int = 0
+    _polls: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ---- API methods -------------------------------------------------------------------
+    def call(self, method: str, body: dict) -> tuple[int, dict | None, dict]:
+        """(status, JSON body or None, extra headers)."""
+        slug = body.get("competitionName", "")
+        if method == "StartSubmissionUpload":
+            token = f"blob-{len(self.uploads) + 1}"
+            self.uploads[token] = b""
+            return 200, {"token": token, "createUrl": f"http://localhost/upload/{token}"}, {}
+        if method == "CreateSubmission":
+            token = body.get("blobFileTokens", "")
+            if token not in self.uploads:
+                return 400, {"code": 400, "message": f"unknown blob token {token!r}"}, {}
+            if self.used_today >= self.allowed_per_day:
+                return 429, {"code": 429, "message": "Submission limit reached for today"}, {}
+            self.used_today += 1
+            ref = 1000 + len(self.submissions)
+            self.submissions.append(
+                {
+                    "ref": ref,
+                    "competition": slug,
+                    "fileName": body.get("_fileName", "submission.csv"),
+                    "date": "2026-11-22T08:00:00Z",
+                    "description": body.get("submissionDescription", ""),
+                    "status": "PENDING",
+                    "publicScore": "",
+                    "privateScore": "",
+                    "token": token,
+                }
+            )
+            self._polls[ref] = 0
+            return 200, {"message": "Successfully submitted to the competition", "ref": ref}, {}
+        if method == "GetSubmissionLimits":
+            left = max(0, self.allowed_per_day - self.used_today)
+            return 200, {"numToday": self.used_today, "numTotal": len(self.submissions), "numAllowedNow": left}, {}
+        if method == "ListSubmissions":
+            listed = []
+            for sub in reversed(self.submissions):
+                if sub["competition"] != slug:
+                    continue
+                self._polls[sub["ref"]] += 1
+                if sub["status"] == "PENDING" and self._polls[sub["ref"]] >= self.polls_until_complete:
+                    sub["status"] = self.final_status
+                    if self.final_status == "COMPLETE":
+                        sub["publicScore"] = self.score
+                    else:
+                        sub["errorDescription"] = self.error_description
+                listed.append({k: v for k, v in sub.items() if k not in ("competition", "token")})
+            return 200, {"submissions": listed, "nextPageToken": ""}, {}
+        if method in ("DownloadDataFiles", "DownloadDataFile"):
+            if slug not in self.files:
+                return 404, {"code": 404, "message": f"Competition {slug} not found"}, {}
+            return 302, None, {"Location": f"http://localhost/files/{slug}.zip"}
+        return 404, {"code": 404, "message": f"no such method {method}"}, {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _record(self, body: bytes) -> Recorded:
+        url = self.path
+        parts = urlsplit(url)
+        rec = Recorded(
+            self.command,
+            url,
+            parts.hostname or self.headers.get("Host", ""),
+            parts.path if parts.scheme else url,
+            body,
+            self.headers.get("Authorization", ""),
+        )
+        with self.server.fake._lock:
+            self.server.fake.requests.append(rec)
+        return rec
+
+    def _send(self, status: int, payload: dict | bytes | None = None, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode() if isinstance(payload, dict) else (payload or b"")
+        self.send_response(status)
+        if isinstance(payload, dict):
+            self.send_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _authorised(self, rec: Recorded) -> bool:
+        if not rec.authorization.startswith("Basic "):
+            return False
+        user_key = base64.b64decode(rec.authorization[6:]).decode()
+        return user_key.split(":", 1)[-1] in self.server.fake.valid_keys
+
+    def do_CONNECT(self) -> None:  # noqa: N802 - HTTPS through the proxy: never
+        self._record(b"")
+        self._send(405, {"code": 405, "message": "the fake Kaggle server refuses CONNECT"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        rec = self._record(self._read_body())
+        fake = self.server.fake
+        if rec.host != "localhost" or not rec.path.startswith(SERVICE):
+            self._send(404, {"code": 404, "message": f"unexpected request {rec.url}"})
+            return
+        method = rec.path[len(SERVICE) :]
+        if not self._authorised(rec):
+            self._send(401, {"code": 401, "message": "Unauthenticated"})
+            return
+        with fake._lock:
+            if method in fake.errors:
+                status, message = fake.errors.pop(method)
+                self._send(status, {"code": status, "message": message})
+                return
+            if method in fake.persistent_errors:
+                status, message = fake.persistent_errors[method]
+                self._send(status, {"code": status, "message": message})
+                return
+            status, payload, headers = fake.call(method, json.loads(rec.body or b"{}"))
+        self._send(status, payload, headers)
+
+    def do_PUT(self) -> None:  # noqa: N802 - the blob upload
+        rec = self._record(self._read_body())
+        if self.server.fake.upload_delay:
+            time.sleep(self.server.fake.upload_delay)
+        token = rec.path.rsplit("/", 1)[-1]
+        fake = self.server.fake
+        if rec.host != "localhost" or not rec.path.startswith("/upload/") or token not in fake.uploads:
+            self._send(404, {"code": 404, "message": f"unexpected upload {rec.url}"})
+            return
+        fake.uploads[token] = rec.body
+        self._send(200, {})
+
+    def do_GET(self) -> None:  # noqa: N802 - the data download
+        rec = self._record(b"")
+        slug = rec.path.removeprefix("/files/").removesuffix(".zip")
+        data = self.server.fake.files.get(slug)
+        if rec.host != "localhost" or data is None:
+            self._send(404, {"code": 404, "message": f"unexpected download {rec.url}"})
+            return
+        headers = {"Content-Type": "application/zip", "Last-Modified": formatdate(usegmt=True)}
+        self._send(200, data, headers)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeKaggle
+
+
+@contextlib.contextmanager
+def serve(fake: FakeKaggle) -> Iterator[FakeKaggle]:
+    """Run ``fake`` on 127.0.0.1 on a free port (``fake.port``) for the duration of the block."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.fake = fake
+    fake.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def client_environment(port: int, home: str) -> dict[str, str]:
+    """Environment variables that send the real client to the fake server and nowhere else."""
+    proxy = f"http://127.0.0.1:{port}"
+    return {
+        "KAGGLE_API_ENVIRONMENT": "LOCALHOST",
+        "HTTP_PROXY": proxy,
+        "HTTPS_PROXY": proxy,
+        "http_proxy": proxy,
+        "https_proxy": proxy,
+        "NO_PROXY": "",
+        "no_proxy": "",
+        "HOME": home,
+        "KAGGLE_CONFIG_DIR": f"{home}/.kaggle",
+    }

@@ -1,0 +1,273 @@
+"""`compete download / submit / submissions` with the real `kaggle` client against a fake Kaggle on
+127.0.0.1 (tests/fake_kaggle.py). HOME and KAGGLE_CONFIG_DIR live in a temp dir; every socket the
+process opens is checked to be loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from competitions.cli import main
+from tests.fake_kaggle import FakeKaggle, client_environment, serve
+
+AMES = "house-prices-advanced-regression-techniques"
+KEY = "test-key"
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Fail the test if anything connects anywhere but this machine."""
+    original = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        assert host in ("127.0.0.1", "::1", "localhost") or str(host).startswith("/"), f"connection to {host}"
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def kaggle_home(tmp_path, monkeypatch, loopback_only):
+    """An isolated HOME with a kaggle.json, and the client pointed at a running fake server."""
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True)
+    credentials = home / ".kaggle" / "kaggle.json"
+    credentials.write_text(json.dumps({"username": "tester", "key": KEY}))
+    credentials.chmod(0o600)
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakeKaggle()
+    with serve(fake):
+        for key, value in client_environment(fake.port, str(home)).items():
+            monkeypatch.setenv(key, value)
+        yield fake, home
+
+
+@pytest.fixture
+def ames_submission(competition_dir, workdir):
+    """A valid Ames submission inside a run directory (config.yaml + cv.json), as `compete predict` leaves it."""
+    data = competition_dir(AMES)
+    run = workdir / "runs" / AMES / "mlp"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"data_dir: {data}\n")
+    cv = {"metric": "rmse_log", "mean": 0.1234, "std": 0.0042, "oof": 0.1236}
+    (run / "cv.json").write_text(json.dumps(cv))
+    sample = pd.read_csv(data / "sample_submission.csv", dtype=str)
+    sample["SalePrice"] = [f"{150000 + 10 * i}.5" for i in range(len(sample))]
+    sample.to_csv(run / "submission.csv", index=False)
+    return run / "submission.csv"
+
+
+def submit(path, *extra: str) -> int:
+    return main(["submit", AMES, str(path), "-m", "mlp 5-fold", "--poll", "0.01", "--timeout", "5", *extra])
+
+
+def ledger(workdir) -> list[dict]:
+    return [json.loads(line) for line in (workdir / "runs" / AMES / "ledger.jsonl").read_text().splitlines()]
+
+
+def test_submit_uploads_the_exact_bytes_and_records_the_score(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    assert submit(ames_submission) == 0
+    out, err = capsys.readouterr()
+    assert list(fake.uploads.values()) == [ames_submission.read_bytes()]
+    assert "public score 0.91234" in out and "CV rmse_log 0.1234 ± 0.0042 (pooled OOF 0.1236)" in out
+    [entry] = ledger(workdir)
+    assert entry["status"] == "COMPLETE" and entry["public_score"] == "0.91234" and entry["ref"] == 1000
+    assert entry["experiment"] == "mlp" and entry["cv"]["mean"] == 0.1234 and entry["message"] == "mlp 5-fold"
+    import hashlib
+
+    assert entry["sha256"] == hashlib.sha256(ames_submission.read_bytes()).hexdigest()
+    # Everything went to the fake, through the proxy, to the local API name; the key never shows.
+    assert {r.host for r in fake.requests} == {"localhost"}
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests if r.method == "POST"][:3] == [
+        "GetSubmissionLimits",
+        "StartSubmissionUpload",
+        "CreateSubmission",
+    ]
+    assert KEY not in out + err + (workdir / "runs" / AMES / "ledger.jsonl").read_text()
+
+
+def test_the_same_file_is_not_uploaded_twice_by_accident(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    assert submit(ames_submission) == 0
+    capsys.readouterr()
+    assert submit(ames_submission) == 1
+    assert "already submitted" in capsys.readouterr().err and len(fake.uploads) == 1
+    assert submit(ames_submission, "--again") == 0
+    assert len(fake.uploads) == 2 and [e["status"] for e in ledger(workdir)] == ["COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "expected"),
+    [
+        ("GetSubmissionLimits", 403, "accept the competition rules at https://www.kaggle.com/c/" + AMES + "/rules"),
+        ("GetSubmissionLimits", 404, f"no competition '{AMES}' visible to you (404)"),
+        ("CreateSubmission", 429, "limit was reached (429)"),
+        ("StartSubmissionUpload", 500, "server failed (500)"),
+        ("StartSubmissionUpload", 503, "server failed (503)"),
+    ],
+)
+def test_kaggle_errors_end_with_one_line_and_are_recorded(
+    kaggle_home, ames_submission, workdir, capsys, method, status, expected
+):
+    fake, _ = kaggle_home
+    fake.errors[method] = (status, f"fake {status}")
+    assert submit(ames_submission) == 6
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and expected in lines[0], err
+    assert "Traceback" not in err and not fake.submissions
+    [entry] = ledger(workdir)
+    assert entry["status"] == "error" and expected in entry["error"]
+
+
+def test_wrong_key_is_a_401(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    fake.valid_keys = {"another-key"}
+    assert submit(ames_submission) == 6
+    err = capsys.readouterr().err
+    assert "refused the credentials (401)" in err and KEY not in err
+    assert ledger(workdir)[0]["status"] == "error"
+
+
+def test_no_credentials(kaggle_home, ames_submission, workdir, capsys):
+    fake, home = kaggle_home
+    (home / ".kaggle" / "kaggle.json").unlink()
+    assert submit(ames_submission) == 6
+    assert "no Kaggle credentials" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_connection_refused(kaggle_home, ames_submission, workdir, capsys, monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for key, value in client_environment(port, os.environ["HOME"]).items():
+        monkeypatch.setenv(key, value)
+    assert submit(ames_submission) == 6
+    assert "cannot reach Kaggle" in capsys.readouterr().err
+    assert ledger(workdir)[0]["status"] == "error"
+
+
+def test_no_submissions_left_today(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    fake.used_today = fake.allowed_per_day
+    assert submit(ames_submission) == 6
+    assert "no submissions left today" in capsys.readouterr().err
+    assert not fake.uploads and ledger(workdir)[0]["status"] == "error"
+
+
+def test_a_submission_kaggle_cannot_score(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    fake.final_status, fake.error_description = "ERROR", "Submission must have 1459 rows"
+    assert submit(ames_submission) == 6
+    assert "Submission must have 1459 rows" in capsys.readouterr().err
+    assert ledger(workdir)[0]["status"] == "ERROR"
+
+
+def test_dry_run_and_invalid_files_send_nothing(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    assert submit(ames_submission, "--dry-run") == 0
+    assert "dry run: valid" in capsys.readouterr().out
+    sample = ames_submission.parents[3] / "data" / AMES / "sample_submission.csv"
+    assert main(["submit", AMES, str(sample), "-m", "oops", "--data-dir", str(sample.parent)]) == 5
+    assert "identical to the sample submission" in capsys.readouterr().err
+    assert fake.requests == [] and not (workdir / "runs" / AMES / "ledger.jsonl").exists()
+
+
+def test_submissions_joins_the_ledger_with_kaggles_list(kaggle_home, ames_submission, workdir, capsys):
+    fake, _ = kaggle_home
+    fake.polls_until_complete = 99  # still pending when submit stops waiting
+    assert main(["submit", AMES, str(ames_submission), "-m", "mlp", "--poll", "0.01", "--timeout", "0.05"]) == 0
+    assert ledger(workdir)[0]["status"] == "PENDING"
+    fake.polls_until_complete = 0
+    fake.submissions.append({**fake.submissions[0], "ref": 777, "description": "from the website"})
+    fake._polls[777] = 0
+    capsys.readouterr()
+    assert main(["submissions", AMES]) == 0
+    out = capsys.readouterr().out
+    assert "1000" in out and "0.91234" in out and "(not in ledger)" in out and "777" in out
+    assert ledger(workdir)[0]["status"] == "COMPLETE"  # the score learnt now is written back
+
+
+def test_ledger_survives_a_crash_mid_upload(kaggle_home, ames_submission, workdir):
+    """Kill -9 the submitting process while its upload hangs: the ledger is whole, the attempt is
+    marked uploading, and the next submit of that file refuses instead of uploading again."""
+    fake, home = kaggle_home
+    fake.upload_delay = 30
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "competitions", "submit", AMES, str(ames_submission), "-m", "crash"]
+    process = subprocess.Popen(command, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(r.method == "PUT" for r in fake.requests):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    [entry] = ledger(workdir)
+    assert entry["status"] == "uploading" and entry["message"] == "crash"
+    fake.upload_delay = 0
+    assert submit(ames_submission) == 1  # refuses: the first upload may have gone through
+    assert not fake.submissions and len(ledger(workdir)) == 1
+
+
+def _cifar_zip() -> bytes:
+    """cifar-10.zip as Kaggle ships it: train.7z, test.7z, trainLabels.csv, sampleSubmission.csv."""
+    import py7zr
+
+    from tests.fixtures import make_cifar10
+
+    root = Path(os.environ["HOME"]) / "build"
+    data = make_cifar10(root, n_train=6, n_test=3)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for folder in ("train", "test"):
+            target = root / f"{folder}.7z"
+            with py7zr.SevenZipFile(target, "w") as seven:
+                seven.writeall(data / folder, folder)
+            archive.write(target, f"{folder}.7z")
+        for name in ("trainLabels.csv", "sampleSubmission.csv"):
+            archive.write(data / name, name)
+    return buffer.getvalue()
+
+
+def test_download_unzips_extracts_7z_and_is_idempotent(kaggle_home, workdir, capsys):
+    fake, _ = kaggle_home
+    fake.files["cifar-10"] = _cifar_zip()
+    target = workdir / "data" / "cifar-10"
+    assert main(["download", "cifar-10", "--data-dir", str(target)]) == 0
+    assert sorted(p.name for p in target.iterdir()) == ["sampleSubmission.csv", "test", "train", "trainLabels.csv"]
+    assert sorted(p.name for p in (target / "train").iterdir()) == [f"{i}.png" for i in range(1, 7)]
+    assert len(list((target / "test").iterdir())) == 3
+    requests_before = len(fake.requests)
+    capsys.readouterr()
+    assert main(["download", "cifar-10", "--data-dir", str(target)]) == 0
+    assert "already complete" in capsys.readouterr().out and len(fake.requests) == requests_before
+
+
+def test_download_of_an_unknown_competition_is_a_404(kaggle_home, workdir, capsys):
+    assert main(["download", AMES, "--data-dir", str(workdir / "data" / AMES)]) == 6
+    assert "(404)" in capsys.readouterr().err
+
+
+def test_validate_command(ames_submission, capsys):
+    assert main(["validate", AMES, str(ames_submission)]) == 0
+    assert "valid" in capsys.readouterr().out
+    frame = pd.read_csv(ames_submission, dtype=str)
+    frame.loc[3, "SalePrice"] = "-1"
+    frame.to_csv(ames_submission, index=False)
+    assert main(["validate", AMES, str(ames_submission)]) == 5
+    assert "non-positive predictions at line 5" in capsys.readouterr().err
