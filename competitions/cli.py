@@ -22,6 +22,8 @@ verbs:
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
   predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv
                                                      compete predict cifar-10 --run runs/cifar-10/baseline
+  ensemble SLUG RUN RUN...  blend experiments (--weights equal|cv|oof) into one validated submission
+                                                     compete ensemble cifar-10 runs/cifar-10/a runs/cifar-10/b
   validate SLUG FILE        check a submission CSV as Kaggle would  compete validate cifar-10 runs/cifar-10/baseline/submission.csv
   download SLUG             Kaggle API download + unzip (+ .7z) + layout check   compete download classify-leaves
   submit SLUG FILE -m MSG   validate, check today's limit, upload, wait for the public score, record it in the ledger
@@ -41,6 +43,7 @@ VERB_HELP = {
     "predict": "usage: compete predict SLUG --run DIR [--data-dir D] [--folds all|0,2] [--checkpoint best|last]\n\n"
     "run `compete predict SLUG --help` for every option",
     "validate": "usage: compete validate SLUG FILE.csv [--data-dir D]",
+    "ensemble": "usage: compete ensemble SLUG RUN_DIR RUN_DIR... [--weights equal|cv|oof] [--name NAME]",
     "download": "usage: compete download SLUG [--data-dir D] [--keep-archives]",
     "submit": "usage: compete submit SLUG FILE.csv -m MESSAGE [--dry-run] [--again] [--data-dir D] [--timeout S]",
     "submissions": "usage: compete submissions SLUG [--runs-dir DIR] [--offline]",
@@ -93,6 +96,12 @@ def _cmd_predict(argv: list[str]) -> int:
     return _with_slug(run_predict, "predict")(argv)
 
 
+def _cmd_ensemble(argv: list[str]) -> int:
+    from submissions.blend import run_ensemble
+
+    return _with_slug(run_ensemble, "ensemble")(argv)
+
+
 def _submission_verb(name: str) -> Callable[[list[str]], int]:
     def command(argv: list[str]) -> int:
         from submissions import commands
@@ -112,6 +121,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "list": _cmd_list,
     "fit": _cmd_fit,
     "predict": _cmd_predict,
+    "ensemble": _cmd_ensemble,
     "validate": _submission_verb("validate"),
     "download": _submission_verb("download"),
     "submit": _submission_verb("submit"),

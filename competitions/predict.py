@@ -62,6 +62,14 @@ def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
     parser.add_argument("--trainer.devices", type=int | str, default=1, help="processes to predict with")
     parser.add_argument("--trainer.strategy", type=str, default="auto")
     parser.add_argument("--trainer.precision", type=str | None, default=None, help="default: the run's")
+    parser.add_argument(
+        "--threads",
+        type=int | None,
+        default=None,
+        help="CPU threads per process (default: torch's choice; under DDP on CPU Lightning gives each process "
+        "cores/processes). CPU kernels round differently with other thread counts: fix this to get bit-identical "
+        "predictions from runs with different numbers of processes",
+    )
     parser.add_argument("--data.batch_size", type=int | None, default=None, help="default: the run's")
     parser.add_argument("--data.num_workers", type=int | None, default=None, help="default: the run's")
     return parser
@@ -71,6 +79,13 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
     import lightning as L
 
     args: Namespace = predict_parser(spec).parse_args(argv)
+    if args.threads:
+        import os
+
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # DDP's re-launched processes inherit it
+        torch.set_num_threads(args.threads)
     layout = RunLayout(Path(args.run))
     if not layout.config.exists():
         raise CompeteError(f"{layout.config}: not found; --run must be a directory written by compete fit")

@@ -196,8 +196,7 @@ class ImageClassificationDataModule(KFoldDataModule):
         return DataLoader(self.val_dataset(), shuffle=False, **self._loader_kwargs())
 
     def predict_dataloader(self) -> DataLoader:
-        dataset = self.val_dataset() if self.predict_split == "val" else self.test_dataset()
-        return DataLoader(dataset, shuffle=False, **self._loader_kwargs())
+        return self.prediction_loader(self.val_dataset() if self.predict_split == "val" else self.test_dataset())
 
     @functools.cached_property
     def test_ids(self) -> list[str]:

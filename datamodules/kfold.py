@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 import lightning as L
 import numpy as np
 import pandas as pd
+from torch.utils.data import DataLoader, DistributedSampler
 
 from competitions.errors import DataError
 from competitions.spec import CompetitionSpec
@@ -135,6 +136,17 @@ class KFoldDataModule(L.LightningDataModule):
     def val_indices(self) -> np.ndarray:
         return np.flatnonzero(self._row_folds == self.fold)
 
+    def prediction_loader(self, dataset) -> DataLoader:
+        """In order, one batch after another. Under DDP each process takes whole batches in turn
+        (see BatchAlignedSampler), so every batch holds the same rows as in a one-process run and
+        the predictions come out bit for bit the same."""
+        trainer = getattr(self, "trainer", None)
+        world = getattr(trainer, "world_size", 1) or 1
+        if world > 1:
+            sampler = BatchAlignedSampler(dataset, world, trainer.global_rank, self.batch_size)
+            return DataLoader(dataset, sampler=sampler, **self._loader_kwargs())
+        return DataLoader(dataset, shuffle=False, **self._loader_kwargs())
+
     def _loader_kwargs(self) -> dict:
         workers = self.num_workers
         return {
@@ -143,6 +155,28 @@ class KFoldDataModule(L.LightningDataModule):
             "persistent_workers": workers > 0,
             "pin_memory": _cuda_available(),
         }
+
+
+class BatchAlignedSampler(DistributedSampler):
+    """Rank r of W gets batches r, r+W, r+2W, ... of the sequential order, whole.
+
+    Lightning's DistributedSampler deals out single rows (rank 0: rows 0, 2, 4, ...), so each
+    batch holds different rows than in a one-process run, and CPU/GPU kernels give last-bit
+    different results for different batches. Here the batches themselves are dealt out. Being a
+    DistributedSampler, Lightning uses it as it is.
+    """
+
+    def __init__(self, dataset, num_replicas: int, rank: int, batch_size: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        n = len(dataset)
+        starts = range(0, n, batch_size)[rank::num_replicas]
+        self.indices = [i for start in starts for i in range(start, min(start + batch_size, n))]
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def _cuda_available() -> bool:

@@ -213,4 +213,4 @@ class TabularDataModule(KFoldDataModule):
         return DataLoader(self._dataset("val"), shuffle=False, **self._loader_kwargs())
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset(self.predict_split), shuffle=False, **self._loader_kwargs())
+        return self.prediction_loader(self._dataset(self.predict_split))

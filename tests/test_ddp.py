@@ -79,3 +79,38 @@ def test_two_process_ddp_fit_of_the_tabular_model(competition_dir, workdir):
     oof = pd.concat([pd.read_csv(run / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in (0, 1)])
     train = pd.read_csv(data / "train.csv", dtype={"Id": str})
     assert sorted(oof["id"]) == sorted(train["Id"]) and (oof["prediction"] > 0).all()
+
+
+@pytest.mark.ddp
+def test_ddp_predict_writes_byte_identical_files(cifar_dir, workdir):
+    """`compete predict` on 2 processes writes the same bytes as on one: fold files and submission."""
+    from competitions.cli import main
+
+    assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir)]) == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    # Batches of 5 over 12 test images: 3 batches, dealt to 2 processes. One thread per process in
+    # both runs: CPU kernels round differently with other thread counts (GPUs do not care).
+    predict = ["predict", "cifar-10", "--run", str(run), "--data.batch_size=5", "--threads=1"]
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert main(predict) == 0
+    finally:
+        torch.set_num_threads(threads)
+        os.environ.pop("OMP_NUM_THREADS", None)
+    single = {p.relative_to(run): p.read_bytes() for p in [*run.glob("test/fold*.csv"), run / "submission.csv"]}
+    for path in single:
+        (run / path).unlink()
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("LOCAL_RANK", None)
+    command = [sys.executable, "-m", "competitions", *predict, "--trainer.devices=2", "--trainer.strategy=ddp"]
+    command += ["--trainer.accelerator=cpu"]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert "Starting with 2 processes" in log or "distributed_backend=gloo" in log
+    assert len(single) == 3
+    for path, expected in single.items():
+        assert (run / path).read_bytes() == expected, path
