@@ -235,3 +235,34 @@ def client_environment(port: int, home: str) -> dict[str, str]:
         "HOME": home,
         "KAGGLE_CONFIG_DIR": f"{home}/.kaggle",
     }
+
+
+def main() -> None:
+    """Run the fake by hand, to try `compete download/submit` offline:
+
+    python -m tests.fake_kaggle --zip cifar-10=/path/cifar-10.zip   (prints the variables to export)
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--zip", action="append", default=[], help="SLUG=FILE: the zip `download` gets")
+    parser.add_argument("--home", default="/tmp/fake-kaggle-home", help="the HOME the client should use")
+    args = parser.parse_args()
+    files = {}
+    for item in args.zip:
+        slug, _, path = item.partition("=")
+        with open(path, "rb") as handle:
+            files[slug] = handle.read()
+    fake = FakeKaggle(files=files)
+    with serve(fake):
+        env = {**client_environment(fake.port, args.home), "KAGGLE_USERNAME": "tester", "KAGGLE_KEY": "test-key"}
+        print("\n".join(f"export {k}={v!r}" for k, v in env.items()), flush=True)
+        print(f"# fake Kaggle on 127.0.0.1:{fake.port}; Ctrl-C to stop", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
