@@ -29,6 +29,9 @@ verbs:
   submit SLUG FILE -m MSG   validate, check today's limit, upload, wait for the public score, record it in the ledger
                                                      compete submit cifar-10 runs/cifar-10/baseline/submission.csv -m "resnet18"
   submissions SLUG          the ledger joined with Kaggle's list      compete submissions cifar-10
+  runs SLUG [--plot F.png]  the experiments, best first: CV, public score, what differs   compete runs cifar-10
+  show SLUG [--n 32]        a grid of augmented training images as training sees them
+                                                     compete show classify-leaves --model.cutmix_alpha=1
   demo [--workdir DIR]      a miniature cifar-10 from scikit-learn's digits: fit, predict, score (~2 min on CPU)
 
 `compete <verb> --help` explains a verb; `compete fit SLUG --help` lists every option of SLUG,
@@ -47,6 +50,8 @@ VERB_HELP = {
     "download": "usage: compete download SLUG [--data-dir D] [--keep-archives]",
     "submit": "usage: compete submit SLUG FILE.csv -m MESSAGE [--dry-run] [--again] [--data-dir D] [--timeout S]",
     "submissions": "usage: compete submissions SLUG [--runs-dir DIR] [--offline]",
+    "runs": "usage: compete runs SLUG [--runs-dir DIR] [--plot FILE.png]",
+    "show": "usage: compete show SLUG [--data-dir D] [--n 32] [--out FILE.png] [--config PRESET] [--data.* --model.*]",
 }
 
 
@@ -111,6 +116,12 @@ def _submission_verb(name: str) -> Callable[[list[str]], int]:
     return command
 
 
+def _lazy(module: str, function: str, verb: str) -> Callable[[list[str]], int]:
+    import importlib
+
+    return _with_slug(getattr(importlib.import_module(module), function), verb)
+
+
 def _cmd_demo(argv: list[str]) -> int:
     from competitions.demo import run_demo_cli
 
@@ -126,6 +137,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "download": _submission_verb("download"),
     "submit": _submission_verb("submit"),
     "submissions": _submission_verb("submissions"),
+    "runs": lambda argv: _lazy("competitions.runs", "run_runs", "runs")(argv),
+    "show": lambda argv: _lazy("competitions.show", "run_show", "show")(argv),
     "demo": _cmd_demo,
 }
 

@@ -96,6 +96,14 @@ def fit_parser(spec: CompetitionSpec) -> ArgumentParser:
         default=None,
         help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}",
     )
+    parser.add_argument(
+        "--logger",
+        type=str,
+        default="csv",
+        choices=["csv", "wandb"],
+        help="csv: fold<k>/logs/metrics.csv only; wandb: also Weights & Biases (project = competition, group = "
+        "experiment, one run per fold + a cv run; offline under RUN_DIR/wandb without a W&B login)",
+    )
     parser.add_argument("--meta", type=dict | None, default=None, help="(written by compete: git commit, versions)")
     parser.add_class_arguments(L.Trainer, "trainer", skip=TRAINER_SKIP, instantiate=False, sub_configs=True)
     parser.add_class_arguments(spec.model_class(), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
@@ -162,6 +170,11 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
 
     table = datamodule.train_table
     classes = datamodule.class_names
+    tracker = None
+    if cfg.logger == "wandb":
+        from competitions.tracking import Tracker
+
+        tracker = Tracker(spec.slug, cfg.experiment, layout, _config_dict(parser, cfg))
     for fold in selected:
         if fold in done:
             if rank_zero:
@@ -183,11 +196,14 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
         callbacks = [checkpoint, progress_bar()]
         if cfg.patience is not None:
             callbacks.append(EarlyStopping(monitor=spec.monitor, mode=spec.monitor_mode, patience=cfg.patience))
+        loggers = [CSVLogger(save_dir=str(fold_dir), name="", version="logs")]
+        if tracker is not None:
+            loggers.append(tracker.fold_logger(fold))
         trainer = L.Trainer(
             **_trainer_kwargs(cfg),
             default_root_dir=str(fold_dir),
             callbacks=callbacks,
-            logger=CSVLogger(save_dir=str(fold_dir), name="", version="logs"),
+            logger=loggers,
         )
         last = fold_dir / "last.ckpt"
         resume_from = str(last) if cfg.resume and last.exists() else None
@@ -231,12 +247,33 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
                 f"fold {fold}: OOF {spec.metric.name} = {metrics['score']:.4f} ({len(index)} rows, {seconds:.0f}s)",
                 file=sys.stderr,
             )
+            if tracker is not None:
+                tracker.finish_fold(
+                    fold, loggers[1], metrics, *_pictures(spec, classes, table, index, preds, cfg, fold)
+                )
 
     if not is_global_zero():
         return None
     summary = summarise_cv(spec, classes, layout, cfg.n_folds)
     print_cv(spec, layout, summary)
+    if tracker is not None:
+        tracker.finish_cv(summary)
     return summary
+
+
+def _pictures(spec: CompetitionSpec, classes, table, index, preds, cfg: Namespace, fold: int):
+    """(confusion-matrix inputs, augmented-images PNG) for a classification fold; (None, None) otherwise."""
+    if spec.task != "classification":
+        return None, None
+    confusion = (table["target"].to_numpy()[index], preds.argmax(axis=1), classes)
+    picture = None
+    if fold == min(parse_fold_selection(cfg.folds, cfg.n_folds)):
+        from competitions.show import run_show
+
+        layout = RunLayout(Path(cfg.runs_dir) / spec.slug / cfg.experiment)
+        config = layout.config
+        picture = run_show(spec, ["--config", str(config), "--n", "16", "--out", str(layout.root / "augmented.png")])
+    return confusion, picture
 
 
 def _config_dict(parser: ArgumentParser, cfg: Namespace) -> dict:

@@ -170,6 +170,9 @@ def run_predict(spec: CompetitionSpec, argv: list[str]) -> Path | None:
         submission.to_csv(tmp, index=False, float_format=PROBABILITY_FORMAT)
         # Validate the bytes that will be uploaded, not the in-memory frame.
         validate_submission(spec, read_submission_csv(tmp), sample, str(layout.submission), classes)
+    from competitions.tracking import log_quietly
+
+    log_quietly(layout.root, {"submission/rows": len(submission)}, artifact=layout.submission)
     print(
         f"submission: {layout.submission} ({len(submission)} rows, folds {','.join(map(str, available))} averaged) "
         f"- valid against {sample_path}",

@@ -169,13 +169,13 @@ class ImageClassificationDataModule(KFoldDataModule):
     def _eval_tf(self):
         return eval_transform(self.image_size, self.mean, self.std)
 
-    def train_dataset(self) -> CachedImageDataset:
+    def train_dataset(self, rows: np.ndarray | None = None) -> CachedImageDataset:
+        """The training rows of the current fold (or ``rows``), with the training augmentation."""
         tf = train_transform(
             self.image_size, self.crop_padding, self.hflip, self.mean, self.std, self.crop_scale, self.vflip
         )
-        return CachedImageDataset(
-            self.cache_file("train"), self.train_indices(), self.train_table["target"].to_numpy(), tf
-        )
+        rows = self.train_indices() if rows is None else rows
+        return CachedImageDataset(self.cache_file("train"), rows, self.train_table["target"].to_numpy(), tf)
 
     def val_dataset(self) -> CachedImageDataset:
         return CachedImageDataset(

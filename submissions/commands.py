@@ -177,6 +177,17 @@ def run_submit(spec: CompetitionSpec, argv: list[str]) -> None:
         )
         return
     print(f"public score {result.public_score}  |  {_cv_text(spec, cv)}  |  ref {entry['ref']}")
+    if run is not None:
+        from competitions.tracking import log_quietly
+
+        log_quietly(run, {"public_score": _number(result.public_score), "public_ref": entry["ref"]})
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float):

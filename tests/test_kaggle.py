@@ -271,3 +271,19 @@ def test_validate_command(ames_submission, capsys):
     frame.to_csv(ames_submission, index=False)
     assert main(["validate", AMES, str(ames_submission)]) == 5
     assert "non-positive predictions at line 5" in capsys.readouterr().err
+
+
+def test_public_score_reaches_the_experiments_wandb_runs(kaggle_home, cifar_dir, workdir, monkeypatch):
+    from tests.wandb_records import read_runs
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = ["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--logger", "wandb"]
+    assert main(args) == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0
+    argv = ["submit", "cifar-10", str(run / "submission.csv"), "-m", "tracked", "--poll", "0.01", "--timeout", "5"]
+    assert main(argv) == 0
+    state = json.loads((run / "wandb.json").read_text())
+    runs = read_runs(run / "wandb")
+    for run_id in [state["cv"], *state["folds"].values()]:
+        assert runs[run_id]["summary"]["public_score"] == pytest.approx(0.91234)
