@@ -62,7 +62,9 @@ def draw_grid(images, soft, target, classes, mean, std, out: Path, title: str) -
     cols = min(8, n)
     rows = math.ceil(n / cols)
     pixels = images.permute(0, 2, 3, 1).numpy() * np.asarray(std) + np.asarray(mean)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * TILE_INCHES, rows * TILE_INCHES + 0.4), dpi=DPI, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(cols * TILE_INCHES, rows * (TILE_INCHES + 0.3) + 0.4), dpi=DPI, squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

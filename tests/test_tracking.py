@@ -120,7 +120,7 @@ def test_show_draws_what_the_augmentation_does(cifar_dir, workdir):
     again = _show(cifar_dir, workdir / "again.png", "--data.hflip=false", "--data.crop_padding=0")
     cut = _show(cifar_dir, workdir / "cutmix.png", "--data.hflip=false", "--data.crop_padding=0",
                 "--model.cutmix_alpha=1.0", "--model.mix_prob=1.0")  # fmt: skip
-    assert plain.shape == (200, 1280, 3)  # 8 tiles of 1.6 in at 100 dpi, plus the title
+    assert plain.shape == (230, 1280, 3)  # 8 tiles of 1.6 in (+0.3 in of caption) at 100 dpi, plus the title
     assert np.array_equal(plain, again)  # seeded: the same picture twice
     assert not np.array_equal(plain, cut)  # CutMix shows in the picture
 
