@@ -107,6 +107,13 @@ def _cmd_ensemble(argv: list[str]) -> int:
     return _with_slug(run_ensemble, "ensemble")(argv)
 
 
+def verb_parser(verb: str, spec, description: str):
+    """The parser of `compete VERB SLUG`: errors raise (and become one line and exit 2), never exit()."""
+    from jsonargparse import ArgumentParser
+
+    return ArgumentParser(prog=f"compete {verb} {spec.slug}", description=description, exit_on_error=False)
+
+
 def _submission_verb(name: str) -> Callable[[list[str]], int]:
     def command(argv: list[str]) -> int:
         from submissions import commands

@@ -248,9 +248,8 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
                 file=sys.stderr,
             )
             if tracker is not None:
-                tracker.finish_fold(
-                    fold, loggers[1], metrics, *_pictures(spec, classes, table, index, preds, cfg, fold)
-                )
+                pictures = _pictures(spec, datamodule, classes, index, preds, cfg, fold == selected[0], layout)
+                tracker.finish_fold(fold, loggers[1], metrics, *pictures)
 
     if not is_global_zero():
         return None
@@ -261,18 +260,16 @@ def run_fit(spec: CompetitionSpec, argv: list[str]) -> dict | None:
     return summary
 
 
-def _pictures(spec: CompetitionSpec, classes, table, index, preds, cfg: Namespace, fold: int):
-    """(confusion-matrix inputs, augmented-images PNG) for a classification fold; (None, None) otherwise."""
+def _pictures(spec: CompetitionSpec, datamodule, classes, index, preds, cfg: Namespace, grid: bool, layout):
+    """(confusion-matrix inputs, augmented-images PNG or None) for a classification fold; (None, None) otherwise."""
     if spec.task != "classification":
         return None, None
-    confusion = (table["target"].to_numpy()[index], preds.argmax(axis=1), classes)
+    confusion = (datamodule.train_table["target"].to_numpy()[index], preds.argmax(axis=1), classes)
     picture = None
-    if fold == min(parse_fold_selection(cfg.folds, cfg.n_folds)):
-        from competitions.show import run_show
+    if grid:
+        from competitions.show import draw_augmented
 
-        layout = RunLayout(Path(cfg.runs_dir) / spec.slug / cfg.experiment)
-        config = layout.config
-        picture = run_show(spec, ["--config", str(config), "--n", "16", "--out", str(layout.root / "augmented.png")])
+        picture = draw_augmented(spec, datamodule, cfg.model.as_dict(), 16, cfg.seed, layout.root / "augmented.png")
     return confusion, picture
 
 

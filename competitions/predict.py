@@ -10,6 +10,7 @@ import pandas as pd
 from jsonargparse import ArgumentParser, Namespace
 
 from competitions.artifacts import atomic_path, read_yaml, write_csv, write_json
+from competitions.cli import verb_parser
 from competitions.errors import CompeteError
 from competitions.kfold import (
     PROBABILITY_FORMAT,
@@ -30,10 +31,10 @@ from submissions.validate import read_submission_csv, validate_submission
 
 
 def predict_parser(spec: CompetitionSpec) -> ArgumentParser:
-    parser = ArgumentParser(
-        prog=f"compete predict {spec.slug}",
-        description="Predict the test set with every fold of a run, average the folds, write a validated submission.csv.",
-        exit_on_error=False,
+    parser = verb_parser(
+        "predict",
+        spec,
+        "Predict the test set with every fold of a run, average the folds, write a validated submission.csv.",
     )
     parser.add_argument("--run", type=str, required=True, help=f"the run directory, e.g. runs/{spec.slug}/baseline")
     parser.add_argument(

@@ -11,9 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from jsonargparse import ArgumentParser
-
 from competitions.artifacts import atomic_path, read_yaml
+from competitions.cli import verb_parser
 from competitions.errors import CompeteError
 from competitions.spec import CompetitionSpec
 from submissions.ledger import ledger_path, read_ledger
@@ -64,10 +63,8 @@ def differing(experiments: list[dict]) -> list[str]:
 
 
 def run_runs(spec: CompetitionSpec, argv: list[str]) -> None:
-    parser = ArgumentParser(
-        prog=f"compete runs {spec.slug}",
-        description="Compare the experiments of a competition: CV, public scores and the settings that differ.",
-        exit_on_error=False,
+    parser = verb_parser(
+        "runs", spec, "Compare the experiments of a competition: CV, public scores and the settings that differ."
     )
     parser.add_argument("--runs-dir", type=str, default="runs")
     parser.add_argument("--plot", type=str | None, default=None, help="also draw a PNG: CV vs public, per-fold scores")

@@ -80,8 +80,6 @@ def draw_grid(images, soft, target, classes, mean, std, out: Path, title: str) -
 
 
 def run_show(spec: CompetitionSpec, argv: list[str]) -> Path:
-    import lightning as L
-
     from competitions.fit import fit_parser, resolve_presets
 
     if spec.task != "classification":
@@ -96,20 +94,24 @@ def run_show(spec: CompetitionSpec, argv: list[str]) -> Path:
     parser.add_argument("--out", type=str | None, default=None, help="PNG file (default: SLUG-augmented.png)")
     cfg = parser.parse_args(resolve_presets(spec, argv))
     out = Path(cfg.out or f"{spec.slug}-augmented.png")
-    data_dir = Path(cfg.data_dir)
     datamodule = spec.datamodule_class()(
-        data_dir=str(data_dir), cache_dir=str(Path(cfg.runs_dir).resolve() / spec.slug / "cache"), **cfg.data.as_dict()
+        data_dir=str(Path(cfg.data_dir)),
+        cache_dir=str(Path(cfg.runs_dir).resolve() / spec.slug / "cache"),
+        **cfg.data.as_dict(),
     )
     datamodule.check_layout()
-    model_cfg = cfg.model.as_dict()
+    out = draw_augmented(spec, datamodule, cfg.model.as_dict(), cfg.n, cfg.seed, out)
+    print(f"wrote {out}", file=sys.stderr)
+    return out
+
+
+def draw_augmented(spec: CompetitionSpec, datamodule, model_cfg: dict, n: int, seed: int, out: Path) -> Path:
+    """The grid for a DataModule in hand (`compete fit --logger wandb` reuses its own and its cache)."""
     model = None
     if model_cfg.get("mixup_alpha", 0) > 0 or model_cfg.get("cutmix_alpha", 0) > 0:
         overrides = getattr(spec.model_class(), "checkpoint_overrides", dict)()  # no weights needed to mix
         model = spec.model_class()(**datamodule.model_kwargs(), **{**model_cfg, **overrides})
-    L.seed_everything(cfg.seed, verbose=False)
-    images, soft, target = augmented_batch(datamodule, model, cfg.n, cfg.seed)
+    images, soft, target = augmented_batch(datamodule, model, n, seed)
     mixing = "" if soft is None else f", mixup {model_cfg.get('mixup_alpha')} / CutMix {model_cfg.get('cutmix_alpha')}"
     title = f"{spec.slug}: {len(images)} augmented training images at {datamodule.image_size}px{mixing}"
-    draw_grid(images, soft, target, datamodule.class_names, datamodule.mean, datamodule.std, out, title)
-    print(f"wrote {out}", file=sys.stderr)
-    return out
+    return draw_grid(images, soft, target, datamodule.class_names, datamodule.mean, datamodule.std, out, title)

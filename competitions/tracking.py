@@ -110,10 +110,7 @@ class Tracker:
         self.state["cv"] = run.id
         run.finish()
         for fold_id in self.state["folds"].values():
-            resumed = wandb.init(
-                project=self.slug, id=fold_id, resume="allow", dir=str(self.layout.root.resolve()), mode=self.mode,
-                settings=_settings(),
-            )  # fmt: skip
+            resumed = _resume(self.state, fold_id, self.layout.root)
             resumed.summary.update(values)
             resumed.finish()
         write_json(self.layout.root / RUNS_FILE, self.state)
@@ -135,6 +132,16 @@ def _settings():
     return wandb.Settings(console="off", save_code=False, disable_git=True, silent=True)
 
 
+def _resume(state: dict, run_id: str, run_dir: Path):
+    """Reopen a finished W&B run by id (online: the same run; offline: a new directory `wandb sync` merges)."""
+    import wandb
+
+    return wandb.init(
+        project=state["project"], id=run_id, resume="allow", dir=str(Path(run_dir).resolve()),
+        mode=state.get("mode", "offline"), settings=_settings(),
+    )  # fmt: skip
+
+
 def update_runs(run_dir: Path, values: dict, artifact: Path | None = None) -> bool:
     """Write ``values`` into the summaries of a tracked run's W&B runs (and log ``artifact`` to the
     `cv` run). False when the run was not tracked with W&B."""
@@ -146,10 +153,7 @@ def update_runs(run_dir: Path, values: dict, artifact: Path | None = None) -> bo
     state = read_json(state_file)
     ids = [run_id for run_id in [state.get("cv"), *state.get("folds", {}).values()] if run_id]
     for i, run_id in enumerate(ids):
-        run = wandb.init(
-            project=state["project"], id=run_id, resume="allow", dir=str(Path(run_dir).resolve()), mode=state.get("mode", "offline"),
-            settings=_settings(),
-        )  # fmt: skip
+        run = _resume(state, run_id, run_dir)
         run.summary.update(values)
         if artifact is not None and i == 0:
             logged = wandb.Artifact(f"{state['group']}-submission", type="submission")

@@ -82,8 +82,8 @@ class KFoldDataModule(L.LightningDataModule):
             raise DataError(
                 f"{path}: missing column {', '.join(map(repr, absent))} (found: {', '.join(frame.columns)})"
             )
-        duplicated = frame[columns[0]].duplicated()
-        if unique and duplicated.any():
+        duplicated = frame[columns[0]].duplicated() if unique else None
+        if duplicated is not None and duplicated.any():
             row = int(np.flatnonzero(duplicated)[0])
             raise DataError(f"{path} line {row + 2}: duplicate {columns[0]} {frame.iloc[row][columns[0]]!r}")
         return frame

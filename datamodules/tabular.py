@@ -163,6 +163,10 @@ class TabularDataModule(KFoldDataModule):
         )
 
     def log_target(self) -> np.ndarray:
+        return self._log_target
+
+    @functools.cached_property
+    def _log_target(self) -> np.ndarray:
         return np.log(self.train_table["target"].to_numpy(dtype=float))
 
     def fold_features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -175,10 +179,14 @@ class TabularDataModule(KFoldDataModule):
             rows = self.train_indices()
             y = self.log_target()
             transformer, fitted_rows = fit_transform(train_typed, self.roles, self.config, rows, y[rows])
-            train_x = np.asarray(transformer.transform(train_typed), dtype=np.float32)
             # The training rows keep their fit_transform features: target encoding is cross-fitted
             # there, so no training row's encoding has seen its own price (transform would use it).
+            # Only the other rows (the fold's validation rows) go through transform.
+            train_x = np.empty((len(train_typed), fitted_rows.shape[1]), dtype=np.float32)
             train_x[rows] = fitted_rows
+            others = np.setdiff1d(np.arange(len(train_typed)), rows)
+            if len(others):
+                train_x[others] = transformer.transform(train_typed.iloc[others])
             test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
             scale = {"target_mean": float(y[rows].mean()), "target_std": float(y[rows].std() or 1.0)}
             self._fold_features = (self.fold, train_x, test_x, scale, transformer)

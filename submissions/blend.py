@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jsonargparse import ArgumentParser
 from scipy.optimize import minimize
 
 from competitions.artifacts import atomic_path, read_yaml, write_json, write_yaml
+from competitions.cli import verb_parser
 from competitions.errors import CompeteError, RunExistsError
 from competitions.kfold import (
     PROBABILITY_FORMAT,
@@ -79,10 +79,8 @@ def fit_weights(spec: CompetitionSpec, y_true: np.ndarray, oof: list[np.ndarray]
 
 
 def run_ensemble(spec: CompetitionSpec, argv: list[str]) -> Path:
-    parser = ArgumentParser(
-        prog=f"compete ensemble {spec.slug}",
-        description="Blend several experiments of one competition into one validated submission.",
-        exit_on_error=False,
+    parser = verb_parser(
+        "ensemble", spec, "Blend several experiments of one competition into one validated submission."
     )
     parser.add_argument("runs", type=str, nargs="+", help="run directories (after compete predict)")
     parser.add_argument("--weights", type=str, default="oof", choices=["equal", "cv", "oof"])

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
+from competitions.cli import verb_parser
 from competitions.errors import CompeteError, DataError
 from competitions.spec import CompetitionSpec
-from submissions.kaggle_api import Kaggle, KaggleError
+from submissions.kaggle_api import Kaggle, KaggleError, Submission
 from submissions.ledger import earlier_uploads, ledger_path, read_ledger, record, sha256
 from submissions.validate import validate_file
 
@@ -70,10 +71,8 @@ def _common(parser: ArgumentParser, spec: CompetitionSpec) -> None:
 
 # ---- compete validate --------------------------------------------------------------------
 def run_validate(spec: CompetitionSpec, argv: list[str]) -> None:
-    parser = ArgumentParser(
-        prog=f"compete validate {spec.slug}",
-        description="Check a submission CSV the way Kaggle would, against the sample submission.",
-        exit_on_error=False,
+    parser = verb_parser(
+        "validate", spec, "Check a submission CSV the way Kaggle would, against the sample submission."
     )
     parser.add_argument("file", type=str, help="the submission CSV")
     _common(parser, spec)
@@ -96,11 +95,11 @@ def _cv_text(spec: CompetitionSpec, cv: dict | None) -> str:
 
 
 def run_submit(spec: CompetitionSpec, argv: list[str]) -> None:
-    parser = ArgumentParser(
-        prog=f"compete submit {spec.slug}",
-        description="Validate, check the daily limit, upload with the Kaggle API, wait for the score, "
+    parser = verb_parser(
+        "submit",
+        spec,
+        "Validate, check the daily limit, upload with the Kaggle API, wait for the score, "
         "and record the attempt in RUNS_DIR/SLUG/ledger.jsonl.",
-        exit_on_error=False,
     )
     parser.add_argument("file", type=str, help="the submission CSV, e.g. runs/SLUG/EXPERIMENT/submission.csv")
     parser.add_argument("-m", "--message", type=str, required=True, help="the submission's description on Kaggle")
@@ -199,8 +198,6 @@ def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float):
         if found is not None and found.status in ("COMPLETE", "ERROR"):
             return found
         if time.monotonic() + wait > deadline:
-            from submissions.kaggle_api import Submission
-
             return found or Submission(ref, "PENDING", "", "", "", "", "", "")
         time.sleep(wait)
         wait = min(60.0, wait * 1.5)
@@ -208,10 +205,10 @@ def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float):
 
 # ---- compete submissions -----------------------------------------------------------------
 def run_submissions(spec: CompetitionSpec, argv: list[str]) -> None:
-    parser = ArgumentParser(
-        prog=f"compete submissions {spec.slug}",
-        description="The ledger of submission attempts, joined with Kaggle's list (scores filled in when known).",
-        exit_on_error=False,
+    parser = verb_parser(
+        "submissions",
+        spec,
+        "The ledger of submission attempts, joined with Kaggle's list (scores filled in when known).",
     )
     parser.add_argument("--runs-dir", type=str, default="runs")
     parser.add_argument("--offline", action="store_true", help="the ledger only; do not ask Kaggle")
@@ -287,11 +284,11 @@ def extract_7z(archive: Path, target: Path) -> None:
 
 
 def run_download(spec: CompetitionSpec, argv: list[str]) -> None:
-    parser = ArgumentParser(
-        prog=f"compete download {spec.slug}",
-        description="Download the competition's files with the Kaggle API, unzip them (and cifar-10's .7z "
+    parser = verb_parser(
+        "download",
+        spec,
+        "Download the competition's files with the Kaggle API, unzip them (and cifar-10's .7z "
         "archives), and check the layout. Does nothing when the folder is already complete.",
-        exit_on_error=False,
     )
     parser.add_argument("--data-dir", type=str, default=f"data/{spec.slug}", help="where the files go")
     parser.add_argument("--keep-archives", action="store_true", help="keep the .zip/.7z files after extracting")

@@ -56,7 +56,7 @@ def explain(err: BaseException, slug: str, action: str) -> KaggleError:
         message = f"Kaggle's server failed ({status}); nothing is wrong on your side, try again later"
     else:
         message = f"Kaggle answered {status or 'with an error'}"
-    return KaggleError(f"{action}: {message}{f' - {detail}' if detail and status not in (401,) else ''}")
+    return KaggleError(f"{action}: {message}{f' - {detail}' if detail and status != 401 else ''}")
 
 
 @dataclass
