@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from competitions.cli import main as compete  # noqa: E402
+from competitions.commands.cli import main as compete  # noqa: E402
 from tests.conftest import MAKERS  # noqa: E402
 from tests.fixtures import make_cifar10, make_dog_breed, make_leaves  # noqa: E402
 from tests.fixtures_tabular import make_ames, make_california  # noqa: E402

@@ -26,8 +26,9 @@ from sklearn.linear_model import RidgeCV
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from competitions.cli import main as compete  # noqa: E402
-from competitions.registry import get_competition  # noqa: E402
+from competitions.catalog import get_competition  # noqa: E402
+from competitions.commands.cli import main as compete  # noqa: E402
+from competitions.pipeline.factory import build_datamodule  # noqa: E402
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,7 +38,7 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
 def baselines(spec, run: Path, data_dir: str) -> tuple[pd.DataFrame, dict[str, float]]:
     """OOF log predictions of ridge and GBM on the run's folds and features, with their fit times."""
     config = yaml.safe_load((run / "config.yaml").read_text())
-    datamodule = spec.datamodule_class()(data_dir=data_dir, **(config.get("data") or {}))
+    datamodule = build_datamodule(spec, data_dir, **(config.get("data") or {}))
     datamodule.check_layout()
     datamodule.ensure_folds(run / "folds.csv", int(config["n_folds"]), int(config["seed"]), write=False)
     y = datamodule.log_target()

@@ -16,8 +16,8 @@ import platform
 import time
 from pathlib import Path
 
-from competitions.cli import main
-from competitions.demo import build_digits_competition, demo_fit_args, heldout_accuracy
+from competitions.commands.cli import main
+from competitions.pipeline.demo import build_digits_competition, demo_fit_args, heldout_accuracy
 
 # Geometric views that suit digits (which must not be flipped).
 FIXED_TTA = "identity,shift,scale"

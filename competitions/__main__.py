@@ -1,3 +1,3 @@
-from competitions.cli import entry_point
+from competitions.commands.cli import entry_point
 
 entry_point()

@@ -6,7 +6,7 @@ import functools
 
 import pandas as pd
 
-from competitions.cifar10 import CIFAR10
+from competitions.catalog.cifar10 import CIFAR10
 from datamodules.images import ImageClassificationDataModule
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -29,6 +29,19 @@ class Cifar10DataModule(ImageClassificationDataModule):
         cache_dir: str | None = None,
         decode_workers: int | None = None,
     ) -> None:
+        """
+        Args:
+            data_dir: the competition folder, as Kaggle ships it.
+            batch_size: samples per batch and per process.
+            num_workers: DataLoader worker processes per training process.
+            image_size: side of the square images fed to the model.
+            crop_padding: pixels of reflection padding before the random crop (0 = no crop).
+            hflip: random horizontal flips in training.
+            mean: per-channel normalisation mean (0-1 scale; default: CIFAR-10's).
+            std: per-channel normalisation std (0-1 scale; default: CIFAR-10's).
+            cache_dir: where decoded images are cached (compete sets <runs-dir>/cifar-10/cache).
+            decode_workers: processes used to decode images into the cache (default: up to 8).
+        """
         super().__init__(
             data_dir, batch_size, num_workers, image_size, crop_padding, hflip, mean, std, cache_dir, decode_workers
         )

@@ -10,7 +10,7 @@ import functools
 
 import pandas as pd
 
-from competitions.dog_breed import DOG_BREED
+from competitions.catalog.dog_breed import DOG_BREED
 from datamodules.images import ImageClassificationDataModule
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from competitions.artifacts import write_csv
-from competitions.errors import DataError, warn
+from competitions.core.artifacts import write_csv
+from competitions.core.console import warn
+from competitions.core.errors import DataError
 
 
 def make_folds(
@@ -85,7 +86,7 @@ def load_or_create_folds(
         if found != n_folds:
             raise DataError(
                 f"{path} splits the data into {found} folds but {n_folds} were asked for; "
-                f"pass --n-folds {found} to stay comparable with earlier runs, or delete {path} to re-split"
+                f"set `n_folds` to {found} to stay comparable with earlier runs, or delete {path} to re-split"
             )
         if set(folds["id"]) != set(map(str, ids)):
             changed = len(set(folds["id"]) ^ set(map(str, ids)))
@@ -100,17 +101,3 @@ def load_or_create_folds(
     if write:
         write_csv(path, folds)
     return folds
-
-
-def parse_fold_selection(text: str | None, n_folds: int) -> list[int]:
-    """``"all"`` -> every fold; ``"0,2"`` -> [0, 2]; checked against ``n_folds``."""
-    if text is None or str(text).strip().lower() == "all":
-        return list(range(n_folds))
-    try:
-        chosen = sorted({int(part) for part in str(text).split(",") if part.strip()})
-    except ValueError:
-        raise DataError(f"--folds must be 'all' or comma-separated fold numbers like 0,2; got {text!r}") from None
-    bad = [k for k in chosen if not 0 <= k < n_folds]
-    if bad or not chosen:
-        raise DataError(f"--folds {text}: folds must be between 0 and {n_folds - 1}")
-    return chosen

@@ -3,7 +3,7 @@ and each competition's YAML config (data.*) names its dates, text and high-cardi
 
 from __future__ import annotations
 
-from competitions.house_prices import AMES, CALIFORNIA
+from competitions.catalog.house_prices import AMES, CALIFORNIA
 from datamodules.tabular import TabularDataModule
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from competitions.artifacts import atomic_path
-from competitions.errors import DataError
-from datamodules.progress import progress_bar
+from competitions.core.artifacts import atomic_path
+from competitions.core.console import progress
+from competitions.core.errors import DataError
 
 
 def load_rgb(path: str | Path, size: tuple[int, int] | None = None, resize: str = "squash") -> np.ndarray:
@@ -82,7 +82,7 @@ def decoded_images(
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     with atomic_path(target) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[1], size[0], 3))
-        with progress_bar(f"decoding {name} images", total=len(paths)) as advance:
+        with progress(f"decoding {name} images", total=len(paths)) as advance:
             if workers > 1 and len(chunks) > 1:
                 with ProcessPoolExecutor(workers) as pool:
                     for i, block in enumerate(pool.map(_decode_chunk, chunks)):

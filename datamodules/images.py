@@ -17,7 +17,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from competitions.errors import DataError
+from competitions.core.errors import DataError
+from competitions.core.layout import DEFAULT_RUNS_DIR
+from competitions.core.layout import cache_dir as cache_dir_of
 from datamodules.image_cache import decoded_images
 from datamodules.kfold import KFoldDataModule
 from datamodules.transforms import eval_transform, train_transform
@@ -72,12 +74,15 @@ class ImageClassificationDataModule(KFoldDataModule):
     ) -> None:
         """
         Args:
+            data_dir: the competition folder, as Kaggle ships it.
+            batch_size: samples per batch and per process.
+            num_workers: DataLoader worker processes per training process.
             image_size: side of the square images fed to the model.
             crop_padding: pixels of reflection padding before the random crop (0 = no crop; ignored with crop_scale).
             hflip: random horizontal flips in training.
             mean: per-channel normalisation mean (0-1 scale).
             std: per-channel normalisation std (0-1 scale).
-            cache_dir: where decoded images are cached (default: <runs-dir>/<slug>/cache).
+            cache_dir: where decoded images are cached (default: runs/<slug>/cache; compete sets <runs-dir>/<slug>/cache).
             decode_workers: processes used to decode images into the cache (default: up to 8).
             cache_size: side of the square images kept in the decoded cache (default: image_size); larger
                 leaves room for random resized crops.
@@ -92,7 +97,7 @@ class ImageClassificationDataModule(KFoldDataModule):
         self.hflip = hflip
         self.mean = tuple(mean)
         self.std = tuple(std)
-        self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir / ".cache"
+        self.cache_dir = Path(cache_dir) if cache_dir else cache_dir_of(DEFAULT_RUNS_DIR, self.spec.slug)
         self.decode_workers = decode_workers
         self.cache_size = cache_size or image_size
         if self.cache_size < image_size:
@@ -155,15 +160,12 @@ class ImageClassificationDataModule(KFoldDataModule):
             )
         return self._cache_files[split]
 
-    def _stage_split(self) -> str:
-        fn = getattr(getattr(getattr(self, "trainer", None), "state", None), "fn", None)
-        if fn is not None and fn.value == "predict":
-            return "test" if self.predict_split == "test" else "train"
-        return "train"
-
     def prepare_data(self) -> None:
         # Lightning calls this on one process per node, then lets the others read the cache.
-        self.cache_file(self._stage_split())
+        self.cache_file("train")
+
+    def prepare_split(self, split: str) -> None:
+        self.cache_file("test" if split == "test" else "train")
 
     # ---- dataloaders -------------------------------------------------------------------
     def _eval_tf(self):
@@ -195,8 +197,8 @@ class ImageClassificationDataModule(KFoldDataModule):
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_dataset(), shuffle=False, **self._loader_kwargs())
 
-    def predict_dataloader(self) -> DataLoader:
-        return self.prediction_loader(self.val_dataset() if self.predict_split == "val" else self.test_dataset())
+    def predict_dataset(self, split: str) -> CachedImageDataset:
+        return self.val_dataset() if split == "val" else self.test_dataset()
 
     @functools.cached_property
     def test_ids(self) -> list[str]:

@@ -1,8 +1,9 @@
 """The base of every competition DataModule: Kaggle-layout checks, the fold split, fold selection.
 
 The DataModule owns the split (``folds.csv``); the k-fold runner only says which fold to serve
-(``set_fold``) and which rows to predict (``predict_split``: the fold's validation rows for the
-out-of-fold predictions, or the test set).
+(``set_fold``). Which rows to predict is an argument of each prediction, never a flag on the
+DataModule: ``trainer.predict(model, datamodule=dm.prediction_data("val"))`` predicts the fold's
+validation rows (the out-of-fold predictions), ``prediction_data("test")`` the test set.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader, DistributedSampler
 
-from competitions.errors import DataError
-from competitions.spec import CompetitionSpec
+from competitions.core.errors import DataError
+from competitions.core.spec import CompetitionSpec
 from datamodules.folds import load_or_create_folds
+
+Split = Literal["val", "test"]
 
 
 class KFoldDataModule(L.LightningDataModule):
@@ -40,7 +43,6 @@ class KFoldDataModule(L.LightningDataModule):
         self.fold: int | None = None
         self.folds: pd.DataFrame | None = None
         self._row_folds: np.ndarray | None = None  # fold of each train_table row, set by ensure_folds
-        self.predict_split: Literal["val", "test"] = "test"
 
     # ---- layout and tables -------------------------------------------------------------
     def check_layout(self) -> None:
@@ -49,7 +51,7 @@ class KFoldDataModule(L.LightningDataModule):
         if not self.data_dir.is_dir():
             raise DataError(
                 f"{self.data_dir}: no such folder; download the data first "
-                f"(kaggle competitions download -c {slug}) or pass --data-dir"
+                f"(kaggle competitions download -c {slug}) or set `data_dir` to the competition folder"
             )
         missing = []
         for name in self.spec.expected_files:
@@ -136,11 +138,24 @@ class KFoldDataModule(L.LightningDataModule):
     def val_indices(self) -> np.ndarray:
         return np.flatnonzero(self._row_folds == self.fold)
 
-    def prediction_loader(self, dataset) -> DataLoader:
+    # ---- prediction: the rows to predict are an argument ----------------------------------
+    def predict_dataset(self, split: Split):
+        """The current fold's validation rows (``val``) or the test set (``test``), without augmentation."""
+        raise NotImplementedError
+
+    def prepare_split(self, split: Split) -> None:
+        """Build what predicting ``split`` needs (decoded-image caches); Lightning calls it on one process."""
+
+    def prediction_data(self, split: Split) -> PredictionData:
+        """What ``trainer.predict(model, datamodule=...)`` takes to predict ``split`` of the current fold."""
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', not {split!r}")
+        return PredictionData(self, split)
+
+    def prediction_loader(self, dataset, trainer=None) -> DataLoader:
         """In order, one batch after another. Under DDP each process takes whole batches in turn
         (see BatchAlignedSampler), so every batch holds the same rows as in a one-process run and
         the predictions come out bit for bit the same."""
-        trainer = getattr(self, "trainer", None)
         world = getattr(trainer, "world_size", 1) or 1
         if world > 1:
             sampler = BatchAlignedSampler(dataset, world, trainer.global_rank, self.batch_size)
@@ -155,6 +170,25 @@ class KFoldDataModule(L.LightningDataModule):
             "persistent_workers": workers > 0,
             "pin_memory": _cuda_available(),
         }
+
+
+class PredictionData(L.LightningDataModule):
+    """The rows one ``trainer.predict`` call predicts, bound at construction (``val`` or ``test``).
+
+    A LightningDataModule of its own so that Lightning still prepares the data on one process per
+    node (the image cache) and builds the loader after the processes are set up (DDP ranks).
+    """
+
+    def __init__(self, source: KFoldDataModule, split: Split) -> None:
+        super().__init__()
+        self.source = source
+        self.split = split
+
+    def prepare_data(self) -> None:
+        self.source.prepare_split(self.split)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.source.prediction_loader(self.source.predict_dataset(self.split), self.trainer)
 
 
 class BatchAlignedSampler(DistributedSampler):

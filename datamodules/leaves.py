@@ -7,8 +7,8 @@ import functools
 import numpy as np
 import pandas as pd
 
-from competitions.classify_leaves import CLASSIFY_LEAVES
-from competitions.errors import DataError
+from competitions.catalog.classify_leaves import CLASSIFY_LEAVES
+from competitions.core.errors import DataError
 from datamodules.images import ImageClassificationDataModule
 
 

@@ -8,7 +8,6 @@ The model learns the log price, standardised with the training fold's mean and s
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
@@ -17,9 +16,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from competitions.artifacts import process_rank
-from competitions.errors import DataError
-from competitions.spec import CompetitionSpec
+from competitions.core.console import info
+from competitions.core.errors import DataError
+from competitions.core.spec import CompetitionSpec
 from datamodules.features import FeatureConfig, fit_transform, infer_roles, role_summary, typed_frame
 from datamodules.kfold import KFoldDataModule
 
@@ -67,6 +66,9 @@ class TabularDataModule(KFoldDataModule):
     ) -> None:
         """
         Args:
+            data_dir: the competition folder, as Kaggle ships it.
+            batch_size: rows per batch and per process.
+            num_workers: DataLoader worker processes (0: load in the training process; the data is small).
             drop: columns to ignore.
             numeric: columns to read as numbers (words in them become missing values).
             date: columns to parse as dates (days since 1970, month).
@@ -150,8 +152,7 @@ class TabularDataModule(KFoldDataModule):
     def roles(self) -> dict[str, str]:
         features = self.raw_train.drop(columns=[self.spec.id_column, self.spec.target_column])
         roles = infer_roles(features, self.config)
-        if process_rank() == 0:
-            print(f"features: {role_summary(roles)} columns ({self.spec.train_csv})", file=sys.stderr)
+        info(f"features: {role_summary(roles)} columns ({self.spec.train_csv})")
         return roles
 
     @functools.cached_property
@@ -220,5 +221,5 @@ class TabularDataModule(KFoldDataModule):
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._dataset("val"), shuffle=False, **self._loader_kwargs())
 
-    def predict_dataloader(self) -> DataLoader:
-        return self.prediction_loader(self._dataset(self.predict_split))
+    def predict_dataset(self, split: str) -> FeatureDataset:
+        return self._dataset(split)

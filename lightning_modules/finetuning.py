@@ -10,14 +10,13 @@ number and the parameter groups never change, a run resumed from ``last.ckpt`` c
 
 from __future__ import annotations
 
-import sys
-
 import torch
 from timm.optim._param_groups import param_groups_layer_decay
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from competitions.errors import CompeteError
+from competitions.core.console import info
+from competitions.core.errors import CompeteError
 from lightning_modules.pretrained import align_to_model, hub_state_dict, match_imagenet_classes, read_state_dict
 
 
@@ -99,10 +98,7 @@ class FineTuningMixin:
                 head.weight[target] = weight[source]
                 if bias is not None and head.bias is not None:
                     head.bias[target] = bias[source]
-        print(
-            f"head: {len(self.head_matches)} of {len(names)} classes initialised from matching ImageNet-1k classes",
-            file=sys.stderr,
-        )
+        info(f"head: {len(self.head_matches)} of {len(names)} classes initialised from matching ImageNet-1k classes")
 
     # ---- freezing ----------------------------------------------------------------------
     def head_parameters(self) -> set[int]:

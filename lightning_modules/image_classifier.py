@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning as L
 import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_modules.base import CompeteModule
 from lightning_modules.optim import OptimizerName, SchedulerName, configure_optimization, param_groups
 
 
@@ -29,7 +29,7 @@ def adapt_stem_to_small_inputs(model: nn.Module) -> None:
     model.maxpool = nn.Identity()
 
 
-class ImageClassifier(L.LightningModule):
+class ImageClassifier(CompeteModule):
     def __init__(
         self,
         num_classes: int = 10,
@@ -73,12 +73,6 @@ class ImageClassifier(L.LightningModule):
             adapt_stem_to_small_inputs(self.model)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
-
-    @classmethod
-    def checkpoint_overrides(cls) -> dict:
-        """Constructor arguments to override when a checkpoint is re-loaded for prediction
-        (e.g. never fetch pretrained weights again: the checkpoint holds the trained ones)."""
-        return {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)

@@ -13,33 +13,29 @@ SchedulerName = Literal["cosine", "onecycle", "constant"]
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and normalisation weights (1-d tensors): the usual recipe."""
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.ndim <= 1 else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    """timm's split: no weight decay on biases and normalisation weights (1-d tensors); decay group first."""
+    from timm.optim import param_groups_weight_decay
+
+    no_decay, decay = param_groups_weight_decay(model, weight_decay)
+    return [decay, no_decay]
 
 
 def build_optimizer(
-    groups: list[dict],
-    name: OptimizerName,
-    lr: float,
-    momentum: float = 0.9,
-    nesterov: bool = True,
-    betas: tuple[float, float] = (0.9, 0.999),
+    groups: list[dict], name: OptimizerName, lr: float, momentum: float = 0.9, nesterov: bool = True
 ) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas)
-    raise ValueError(f"unknown optimizer {name!r}; choose sgd or adamw")
+    """timm's ``create_optimizer_v2`` on our parameter groups (each keeps its own weight decay)."""
+    from timm.optim import create_optimizer_v2
+
+    if name not in ("sgd", "adamw"):
+        raise ValueError(f"unknown optimizer {name!r}; choose sgd or adamw")
+    opt = "adamw" if name == "adamw" else ("sgd" if nesterov and momentum > 0 else "momentum")  # timm's sgd is Nesterov
+    return create_optimizer_v2(groups, opt=opt, lr=lr, momentum=momentum, weight_decay=0.0)
 
 
+# The schedules stay ours, not timm's: timm's schedulers are stepped by hand with the update count
+# (``step_update``), so a LightningModule would have to override ``lr_scheduler_step``; these are plain
+# torch LRSchedulers that Lightning steps per optimizer step, and their warm-up is given in epochs and
+# converted with the Trainer's own estimate of the steps (accumulation, devices and limits included).
 def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
     """LR multiplier: linear warm-up from ~0 to 1 over ``warmup`` steps, then cosine to ``min_ratio``."""
     if warmup > 0 and step < warmup:

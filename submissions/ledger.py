@@ -12,15 +12,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from competitions.artifacts import atomic_path
-from competitions.errors import CompeteError
+from competitions.core.artifacts import atomic_path
+from competitions.core.errors import CompeteError
 
 # Statuses after which the same file must not be uploaded again without --again.
 SUBMITTED = {"uploading", "submitted", "PENDING", "COMPLETE"}
-
-
-def ledger_path(runs_dir: str | Path, slug: str) -> Path:
-    return Path(runs_dir) / slug / "ledger.jsonl"
 
 
 def sha256(path: str | Path) -> str:

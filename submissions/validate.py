@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competitions.errors import SubmissionError
-from competitions.spec import CompetitionSpec
+from competitions.core.errors import SubmissionError
+from competitions.core.spec import CompetitionSpec
 
 
 def read_submission_csv(path: str | Path) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +41,8 @@ class FakeKaggle:
     used_today: int = 0
     polls_until_complete: int = 2  # ListSubmissions calls before a new submission is scored
     score: str = "0.91234"
+    # (slug, uploaded CSV bytes) -> public score; None: every submission scores ``score``
+    scorer: Callable[[str, bytes], str] | None = None
     final_status: str = "COMPLETE"
     error_description: str = ""
     errors: dict[str, tuple[int, str]] = field(default_factory=dict)  # method -> (status, message), once
@@ -97,7 +99,8 @@ class FakeKaggle:
                 if sub["status"] == "PENDING" and self._polls[sub["ref"]] >= self.polls_until_complete:
                     sub["status"] = self.final_status
                     if self.final_status == "COMPLETE":
-                        sub["publicScore"] = self.score
+                        scored = self.scorer(sub["competition"], self.uploads[sub["token"]]) if self.scorer else None
+                        sub["publicScore"] = scored or self.score
                     else:
                         sub["errorDescription"] = self.error_description
                 listed.append({k: v for k, v in sub.items() if k not in ("competition", "token")})

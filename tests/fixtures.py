@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from competitions.cifar10 import CIFAR10_CLASSES
+from competitions.catalog.cifar10 import CIFAR10_CLASSES
 
 
 def digit_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +74,7 @@ def make_dog_breed(root: Path, n_train: int = 32, n_test: int = 12) -> Path:
     """``root/dog-breed-identification``: train/<id>.jpg and test/<id>.jpg of various sizes with
     32-character hex ids (some with leading zeros), labels.csv (id,breed), sample_submission.csv
     (id + 120 probability columns, alphabetical)."""
-    from competitions.dog_breed import DOG_BREEDS
+    from competitions.catalog.dog_breed import DOG_BREEDS
 
     data = Path(root) / "dog-breed-identification"
     (data / "train").mkdir(parents=True)

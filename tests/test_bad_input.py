@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from competitions.cli import main
+from competitions.commands.cli import main
 
 
 def fit(data_dir, *extra: str) -> int:
@@ -155,3 +156,38 @@ def test_console_script_help_and_exit_codes(workdir):
     assert out.returncode == 0 and "--run" in out.stdout
     out = subprocess.run([sys.executable, "-m", "competitions", "frobnicate"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown verb" in out.stderr
+
+
+def test_fit_help_lists_the_common_options_and_help_all_lists_every_one(workdir):
+    def help_text(*argv):
+        out = subprocess.run([sys.executable, "-m", "competitions", *argv], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    short = help_text("fit", "cifar-10", "--help")
+    for option in ("--trainer.devices", "--trainer.precision", "--trainer.accumulate_grad_batches",
+                   "--trainer.gradient_clip_val", "--trainer.limit_train_batches", "--trainer.fast_dev_run",
+                   "--trainer.deterministic", "--trainer.callbacks", "--help-all"):  # fmt: skip
+        assert option in short, option
+    assert "--trainer.barebones" not in short and "--trainer.detect_anomaly" not in short
+    assert "--trainer.barebones" in help_text("fit", "cifar-10", "--help-all")
+    assert "<function" not in short and "--logger {csv,wandb}" in short
+    for slug in ("cifar-10", "classify-leaves", "house-prices-advanced-regression-techniques"):
+        text = short if slug == "cifar-10" else help_text("fit", slug, "--help")
+        lines = text.splitlines()
+        options = [i for i, line in enumerate(lines) if line.startswith("  --data.")]
+        assert len(options) >= 3, slug
+        for i in options:
+            same_line = re.split(r"\s{2,}", lines[i].strip(), maxsplit=1)
+            description = same_line[1] if len(same_line) > 1 else lines[i + 1].strip()
+            assert not description.startswith("(type:"), f"{slug}: {lines[i].strip()} has no description"
+    predict_help = help_text("predict", "cifar-10", "--help")
+    assert "--checkpoint {best,last}" in predict_help and "<function" not in predict_help
+
+
+def test_a_bad_config_value_says_what_is_allowed(cifar_dir, workdir, capsys):
+    assert main(["fit", "cifar-10", "--data-dir", str(cifar_dir), "--trainer.precision=bf17"]) == 2
+    line = error_line(capsys)
+    assert line.startswith("error: --trainer.precision=bf17 is not a valid value; allowed:") and "bf16-mixed" in line
+    assert main(["fit", "cifar-10", "--data-dir", str(cifar_dir), "--model.optimizer=adam"]) == 2
+    assert error_line(capsys) == "error: --model.optimizer=adam is not a valid value; allowed: sgd, adamw"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from competitions.cli import main
+from competitions.commands.cli import main
 
 AMES = "house-prices-advanced-regression-techniques"
 

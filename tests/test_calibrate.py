@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from competitions.metrics import multiclass_log_loss
+from competitions.core.metrics import multiclass_log_loss
 from submissions.calibrate import apply_temperature, clip_probabilities, fit_calibration, fit_temperature
 
 

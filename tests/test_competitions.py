@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.cli import main
-from competitions.dog_breed import DOG_BREEDS
-from competitions.metrics import multiclass_log_loss, rmse_log
+from competitions.catalog.dog_breed import DOG_BREEDS
+from competitions.commands.cli import main
+from competitions.core.metrics import multiclass_log_loss, rmse_log
 from tests.fixtures import LEAF_SPECIES
 
 

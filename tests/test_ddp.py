@@ -84,7 +84,7 @@ def test_two_process_ddp_fit_of_the_tabular_model(competition_dir, workdir):
 @pytest.mark.ddp
 def test_ddp_predict_writes_byte_identical_files(cifar_dir, workdir):
     """`compete predict` on 2 processes writes the same bytes as on one: fold files and submission."""
-    from competitions.cli import main
+    from competitions.commands.cli import main
 
     assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir)]) == 0
     run = workdir / "runs" / "cifar-10" / "baseline"

@@ -8,8 +8,8 @@ import sys
 
 import pandas as pd
 
-from competitions.cifar10 import CIFAR10_CLASSES
-from competitions.demo import build_digits_competition
+from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.pipeline.demo import build_digits_competition
 
 
 def test_demo_builds_the_exact_cifar10_layout(tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.cli import main
-from competitions.dog_breed import DOG_BREEDS
+from competitions.catalog.dog_breed import DOG_BREEDS
+from competitions.commands.cli import main
 
 AMES = "house-prices-advanced-regression-techniques"
 DOGS = "dog-breed-identification"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from competitions.cifar10 import CIFAR10_CLASSES
-from competitions.cli import main
+from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.commands.cli import main
 
 CLASSES = list(CIFAR10_CLASSES)
 
@@ -175,8 +175,8 @@ def test_mixins_from_the_command_line_with_real_weights_and_auto_tta(cifar_dir, 
 
 
 def test_presets_overlay_the_default_preset():
-    from competitions.fit import parse_fit_args
-    from competitions.registry import get_competition
+    from competitions.catalog import get_competition
+    from competitions.pipeline.config import parse_fit_args
 
     spec = get_competition("cifar-10")
     _, demo = parse_fit_args(spec, ["--config", "demo"])

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.errors import DataError
-from datamodules.folds import load_or_create_folds, make_folds, parse_fold_selection
+from competitions.core.errors import DataError
+from competitions.pipeline.results import select_folds as parse_fold_selection
+from datamodules.folds import load_or_create_folds, make_folds
 
 
 def test_folds_are_seeded_stratified_and_cover_every_row():

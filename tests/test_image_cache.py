@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from competitions.artifacts import atomic_path, write_json
-from competitions.errors import DataError
+from competitions.core.artifacts import atomic_path, write_json
+from competitions.core.errors import DataError
 from datamodules.image_cache import decoded_images
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from competitions.cli import main
+from competitions.commands.cli import main
 from tests.fake_kaggle import FakeKaggle, client_environment, serve
 
 AMES = "house-prices-advanced-regression-techniques"

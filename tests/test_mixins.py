@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from competitions.errors import CompeteError
-from competitions.metrics import ACCURACY
+from competitions.core.errors import CompeteError
+from competitions.core.metrics import ACCURACY
 from lightning_modules.cifar10 import Cifar10Classifier
 from lightning_modules.pretrained import match_imagenet_classes
-from lightning_modules.tta import expand_views, merge_probabilities, select_views
+from lightning_modules.tta import TTA, expand_views, merge_probabilities, select_views
 
 TINY = {"backbone": "test_resnet", "small_input_stem": False, "num_classes": 4, "class_names": list("abcd")}
 
@@ -139,7 +139,7 @@ def test_lukemelas_named_weights_load_one_for_one():
 
 
 def test_all_120_dog_breeds_map_to_imagenet_dog_rows():
-    from competitions.dog_breed import DOG_BREEDS
+    from competitions.catalog.dog_breed import DOG_BREEDS
 
     breeds = list(DOG_BREEDS)
     assert len(breeds) == 120 and breeds == sorted(breeds)
@@ -153,7 +153,7 @@ def test_all_120_dog_breeds_map_to_imagenet_dog_rows():
 def test_breed_list_matches_the_competition_notes():
     from pathlib import Path
 
-    from competitions.dog_breed import DOG_BREEDS
+    from competitions.catalog.dog_breed import DOG_BREEDS
 
     notes = Path(__file__).resolve().parents[2] / "shared" / "competitions.md"
     if notes.exists():  # shared/ sits beside the checkout on developer machines and in CI
@@ -253,7 +253,7 @@ def test_missing_weights_are_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import
     monkeypatch.setenv("NO_PROXY", "")
-    with pytest.raises(CompeteError, match="offline\\? pass --model.pretrained_path=FILE"):
+    with pytest.raises(CompeteError, match="offline\\? set `model.pretrained_path` to a local weights file"):
         tiny(pretrained=True)
 
 
@@ -296,6 +296,24 @@ def test_tta_off_is_exactly_the_plain_prediction():
         torch.testing.assert_close(out["probs"], torch.softmax(model(images), 1), rtol=0, atol=0)
     with pytest.raises(CompeteError, match="unknown TTA view 'rotate'"):
         tiny(tta=["rotate"])
+
+
+def test_tta_wrapper_applies_views_at_predict_time_without_touching_the_model():
+    model = tiny(tta=["identity", "hflip"]).eval()
+    batch = {"image": torch.randn(3, 3, 16, 16), "index": torch.arange(3)}
+    with torch.no_grad():
+        own = model.predict_step(batch, 0)["probs"]  # the model's own recipe
+        same = TTA(model, ["identity", "hflip"]).predict_step(batch, 0)["probs"]
+        plain = TTA(model, []).predict_step(batch, 0)["probs"]  # --tta none
+        wrapped = TTA(model, ["identity", "hflip", "five_crop"], keep_views=True)
+        out = wrapped.predict_step(batch, 0)
+    torch.testing.assert_close(own, same)
+    torch.testing.assert_close(plain, torch.softmax(model(batch["image"]), 1), rtol=0, atol=0)
+    assert out["views"].shape == (3, 7, model.hparams.num_classes) and wrapped.view_names[:2] == ["identity", "hflip"]
+    torch.testing.assert_close(out["probs"], out["views"].mean(1))
+    assert model.hparams.tta == ["identity", "hflip"] and not hasattr(model, "tta_override")
+    with pytest.raises(CompeteError, match="unknown TTA merge"):
+        TTA(model, ["hflip"], merge="median")
 
 
 def test_auto_selection_keeps_only_views_that_help():

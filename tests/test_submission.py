@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.cifar10 import CIFAR10, CIFAR10_CLASSES
-from competitions.errors import SubmissionError
-from submissions.ensemble import average_predictions, to_submission
+from competitions.catalog.cifar10 import CIFAR10, CIFAR10_CLASSES
+from competitions.core.errors import SubmissionError
+from submissions.averaging import average_predictions
+from submissions.submission_file import to_submission
 from submissions.validate import validate_file, validate_submission
 
 CLASSES = list(CIFAR10_CLASSES)
@@ -88,7 +89,7 @@ def test_a_copy_of_the_sample_submission_is_refused():
 
 
 def _dog_frames():
-    from competitions.dog_breed import DOG_BREEDS
+    from competitions.catalog.dog_breed import DOG_BREEDS
 
     sample = pd.DataFrame({"id": ["0a1", "0b2", "0c3"], **{b: [f"{1 / 120:.8f}"] * 3 for b in DOG_BREEDS}})
     good = sample.copy()
@@ -109,7 +110,7 @@ def _dog_frames():
     ],
 )
 def test_probability_rules(breaks, message):
-    from competitions.dog_breed import DOG_BREED
+    from competitions.catalog.dog_breed import DOG_BREED
 
     sample, good = _dog_frames()
     validate_submission(DOG_BREED, good, sample, "sub.csv")
@@ -126,7 +127,7 @@ def test_probability_rules(breaks, message):
     ],
 )
 def test_value_rules(breaks, message):
-    from competitions.house_prices import AMES
+    from competitions.catalog.house_prices import AMES
 
     sample = pd.DataFrame({"Id": ["1461", "1462", "1463"], "SalePrice": ["180921.2"] * 3})
     good = sample.assign(SalePrice=["125000.5", "98000", "310000"])

@@ -84,7 +84,7 @@ def test_unseen_and_rare_test_categories_are_handled(competition_dir, tmp_path):
 def test_california_features_from_its_config(competition_dir, tmp_path):
     import yaml
 
-    from competitions.house_prices import CALIFORNIA
+    from competitions.catalog.house_prices import CALIFORNIA
 
     data = competition_dir("california-house-prices")
     config = yaml.safe_load(CALIFORNIA.preset_path("default").read_text())["data"]

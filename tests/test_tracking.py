@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from competitions.cli import main
-from competitions.tracking import wandb_mode
+from competitions import plot_runs
+from competitions.commands.cli import main
+from competitions.pipeline.tracking import wandb_mode
 from tests.wandb_records import raw_bytes, read_runs
 
 AMES = "house-prices-advanced-regression-techniques"
@@ -105,7 +106,14 @@ def test_runs_table_orders_experiments_and_shows_what_differs(competition_dir, w
     assert "model.hidden" in out and "trainer.max_epochs" in out and "model.depth" not in out
     assert f"{scores[best]:.4f}" in out and "0.14320" in out
     with Image.open(workdir / "runs.png") as image:
-        assert image.size == (1100, 450)
+        assert image.size == (1600, 450)  # CV vs public, per-fold scores, validation curves
+    figure = plot_runs(AMES)
+    scatter, _, curves = figure.axes
+    assert len(scatter.collections) == 1  # the one scored submission
+    assert len(curves.lines) == 2 * 2  # a validation curve per fold of each experiment
+    for line in curves.lines:
+        epochs, values = line.get_data()
+        assert len(epochs) >= 1 and np.all(np.asarray(values) > 0)
 
 
 def _show(data, out, *extra):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from competitions.errors import CompeteError
-from competitions.metrics import ACCURACY, LOG_LOSS, RMSE_LOG
-from competitions.registry import get_competition
+from competitions.catalog import get_competition
+from competitions.core.errors import CompeteError
+from competitions.core.metrics import ACCURACY, LOG_LOSS, RMSE_LOG
 from lightning_modules.image_classifier import ImageClassifier
 from lightning_modules.optim import build_optimizer, build_scheduler, param_groups, warmup_cosine
 
@@ -70,8 +70,8 @@ def test_registry():
 
 
 def test_every_competition_has_a_debug_and_a_default_preset_and_parses():
-    from competitions.fit import parse_fit_args
-    from competitions.registry import COMPETITIONS
+    from competitions.catalog import COMPETITIONS
+    from competitions.pipeline.config import parse_fit_args
 
     assert set(COMPETITIONS) == {
         "cifar-10",

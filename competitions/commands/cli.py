@@ -1,0 +1,170 @@
+"""The `compete` command: `compete <verb> SLUG [options]`.
+
+Verbs parse their own options (jsonargparse), so `compete fit cifar-10 --help` lists every
+trainer/model/data setting of that competition. Errors the user can fix end with one line on
+stderr and a non-zero exit code (see competitions/core/errors.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+
+from competitions.core.errors import CompeteError
+
+USAGE = """usage: compete <verb> [SLUG] [options]
+
+From Kaggle's downloaded files to a validated, fold-ensembled submission.
+
+verbs:
+  list                      the supported competitions, their metric and presets
+  fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
+  predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv
+                                                     compete predict cifar-10 --run runs/cifar-10/baseline
+  ensemble SLUG RUN RUN...  blend experiments (--weights equal|cv|oof) into one validated submission
+                                                     compete ensemble cifar-10 runs/cifar-10/a runs/cifar-10/b
+  validate SLUG FILE        check a submission CSV as Kaggle would  compete validate cifar-10 runs/cifar-10/baseline/submission.csv
+  download SLUG             Kaggle API download + unzip (+ .7z) + layout check   compete download classify-leaves
+  submit SLUG FILE -m MSG   validate, check today's limit, upload, wait for the public score, record it in the ledger
+                                                     compete submit cifar-10 runs/cifar-10/baseline/submission.csv -m "resnet18"
+  submissions SLUG          the ledger joined with Kaggle's list      compete submissions cifar-10
+  runs SLUG [--plot F.png]  the experiments, best first: CV, public score, what differs   compete runs cifar-10
+  show SLUG [--n 32]        a grid of augmented training images as training sees them
+                                                     compete show classify-leaves --model.cutmix_alpha=1
+  demo [--workdir DIR]      a miniature cifar-10 from scikit-learn's digits: fit, predict, score (~2 min on CPU)
+
+`compete <verb> --help` explains a verb; `compete fit SLUG --help` lists the options of SLUG (the dotted
+--model.*, --data.* and the common --trainer.* overrides); `compete fit SLUG --help-all` lists every one.
+Python: `from competitions import fit, predict, ...` calls the same functions (see README, "Python API").
+exit codes: 0 ok, 1 usage or run error, 2 bad option, 3 bad competition data, 4 run exists, 5 invalid submission,
+            6 Kaggle refused, failed or could not be reached
+"""
+
+VERB_HELP = {
+    "fit": "usage: compete fit SLUG [--config PRESET|FILE] [--data-dir D] [--experiment NAME] [--folds all|0,2] "
+    "[--resume] [--trainer.* --model.* --data.*]\n\nrun `compete fit SLUG --help` for every option of SLUG",
+    "predict": "usage: compete predict SLUG --run DIR [--data-dir D] [--folds all|0,2] [--checkpoint best|last]\n\n"
+    "run `compete predict SLUG --help` for every option",
+    "validate": "usage: compete validate SLUG FILE.csv [--data-dir D]",
+    "ensemble": "usage: compete ensemble SLUG RUN_DIR RUN_DIR... [--weights equal|cv|oof] [--name NAME]",
+    "download": "usage: compete download SLUG [--data-dir D] [--keep-archives]",
+    "submit": "usage: compete submit SLUG FILE.csv -m MESSAGE [--dry-run] [--again] [--data-dir D] [--timeout S]",
+    "submissions": "usage: compete submissions SLUG [--runs-dir DIR] [--offline]",
+    "runs": "usage: compete runs SLUG [--runs-dir DIR] [--plot FILE.png]",
+    "show": "usage: compete show SLUG [--data-dir D] [--n 32] [--out FILE.png] [--config PRESET] [--data.* --model.*]",
+}
+
+
+def _list(argv: list[str]) -> int:
+    from competitions.catalog import COMPETITIONS
+    from competitions.commands.report import competitions_table
+
+    competitions_table(COMPETITIONS.values())
+    return 0
+
+
+def _with_slug(verb: str) -> Callable[[list[str]], int]:
+    """``compete VERB SLUG ...``: look up SLUG, then run the verb of competitions.commands.verbs."""
+
+    def command(argv: list[str]) -> int:
+        if not argv or argv[0].startswith("-"):
+            asked = bool(argv) and argv[0] in ("-h", "--help")
+            print(VERB_HELP[verb], file=sys.stdout if asked else sys.stderr)
+            from competitions.catalog import COMPETITIONS
+
+            print(f"\ncompetitions: {', '.join(COMPETITIONS)}")
+            return 0 if asked else 2
+        from competitions.catalog import get_competition
+        from competitions.commands import verbs
+
+        getattr(verbs, verb)(get_competition(argv[0]), argv[1:])
+        return 0
+
+    return command
+
+
+def _demo(argv: list[str]) -> int:
+    from competitions.commands.demo import demo
+
+    return demo(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "list": _list,
+    **{verb: _with_slug(verb) for verb in VERB_HELP},
+    "demo": _demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    if verb not in COMMANDS:
+        print(f"compete: unknown verb {verb!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("WANDB_SILENT", "true")
+    try:
+        return COMMANDS[verb](rest)
+    except CompeteError as err:
+        print(f"error: {cli_words(str(err))}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished folds and files are intact; continue with --resume", file=sys.stderr)
+        return 130
+    except Exception as err:  # argument and Lightning configuration errors: one line, not a traceback
+        if _is_user_error(err):
+            print(f"error: {one_line(str(err))}", file=sys.stderr)
+            return 2
+        raise
+
+
+def cli_words(message: str) -> str:
+    """Library messages name settings as they are called in the API and config files (`n_folds`,
+    `model.pretrained_path`); on the command line they are options (--n-folds, --model.pretrained_path)."""
+
+    def flag(match: re.Match) -> str:
+        name = match.group(1)
+        return f"--{name if '.' in name else name.replace('_', '-')}"
+
+    return re.sub(r"`([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)?)`", flag, message)
+
+
+def one_line(message: str) -> str:
+    """A configuration error in one line: which option, the value given, and what is allowed."""
+    key = re.search(r'Parser key "([^"]+)"', message)
+    given = re.search(r"(?:Given|Got) value: (.*)", message)
+    if key and given:
+        allowed = []
+        for literal in re.findall(r"Literal\[([^\]]*)\]", message):
+            allowed += [item.strip().strip("'\"") for item in literal.split(",")]
+        for kind in re.findall(r"Expected a <class '(\w+)'>", message):
+            allowed.append({"NoneType": "null", "int": "an integer", "float": "a number", "bool": "true/false",
+                            "str": "text"}.get(kind, kind))  # fmt: skip
+        allowed = list(dict.fromkeys(allowed))  # once each, in order
+        choices = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"--{key.group(1)}={given.group(1).strip()} is not a valid value{choices}"
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines) if len(message) <= 400 else lines[0]  # long library messages: the first line says it
+
+
+def _is_user_error(err: Exception) -> bool:
+    from jsonargparse import ArgumentError
+
+    try:
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+    except ImportError:  # pragma: no cover
+        MisconfigurationException = ()  # noqa: N806
+    return isinstance(err, (ArgumentError, MisconfigurationException))
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,160 @@
+"""The verbs: each parses its options, calls the Python API, and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from competitions import api
+from competitions.commands.parsing import add_data_dir, add_runs_dir, verb_parser
+from competitions.commands.report import cv_table, ensemble_table, experiments_table, submissions_table
+from competitions.core.console import info, out
+from competitions.core.layout import ledger_path
+from competitions.core.spec import CompetitionSpec
+
+
+def fit(spec: CompetitionSpec, argv: list[str]) -> None:
+    run = api.fit(spec.slug, args=argv)
+    if run is not None:  # rank 0 reports
+        cv_table(spec, run.path, run.cv)
+
+
+def predict(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("predict", spec, "Predict the test set with every fold of a run, average the folds, "
+                         "write a validated submission.csv.")  # fmt: skip
+    add = parser.add_argument
+    add("--run", type=str, required=True, help=f"the run directory, e.g. runs/{spec.slug}/baseline")
+    add("--data-dir", type=str | None, default=None, help="competition folder (default: the one the run was trained on)")
+    add("--folds", type=str, default="all", help="folds to use: all, or e.g. 0,2")
+    add("--checkpoint", type=Literal["best", "last"], default="best", help="which checkpoint of each fold")
+    add("--tta", type=str | None, default=None,
+        help="test-time views: the run's model.tta (default), none, auto (chosen on the out-of-fold predictions: a "
+        "view group is kept only if it improves the pooled OOF score), or a list like hflip,five_crop")  # fmt: skip
+    add("--calibrate", type=Literal["auto", "none"], default="auto",
+        help="log-loss competitions: fit a temperature and a probability floor on the out-of-fold predictions and "
+        "apply them to the test probabilities (auto); none keeps the raw probabilities")  # fmt: skip
+    add("--trainer.accelerator", type=str | None, default=None, help="cpu, gpu, ... (default: the run's)")
+    add("--trainer.devices", type=int | str, default=1, help="processes to predict with")
+    add("--trainer.strategy", type=str, default="auto", help="ddp to predict with several processes")
+    add("--trainer.precision", type=str | None, default=None, help="default: the run's")
+    add("--threads", type=int | None, default=None,
+        help="CPU threads per process (default: torch's choice; under DDP on CPU Lightning gives each process "
+        "cores/processes). CPU kernels round differently with other thread counts: fix this to get bit-identical "
+        "predictions from runs with different numbers of processes")  # fmt: skip
+    add("--data.batch_size", type=int | None, default=None, help="default: the run's")
+    add("--data.num_workers", type=int | None, default=None, help="default: the run's")
+    args = parser.parse_args(argv)
+    api.predict(args.run, slug=spec.slug, tta=args.tta, folds=args.folds, checkpoint=args.checkpoint,
+                calibrate=args.calibrate, data_dir=args.data_dir, threads=args.threads,
+                accelerator=args.trainer.accelerator, devices=args.trainer.devices, strategy=args.trainer.strategy,
+                precision=args.trainer.precision, batch_size=args.data.batch_size,
+                num_workers=args.data.num_workers)  # fmt: skip
+
+
+def ensemble(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("ensemble", spec, "Blend several experiments of one competition into one validated submission.")
+    parser.add_argument("runs", type=str, nargs="+", help="run directories (after compete predict)")
+    parser.add_argument("--weights", type=Literal["equal", "cv", "oof"], default="oof",
+                        help="equal; cv (by each member's pooled OOF score); oof (non-negative weights fitted on "
+                        "the pooled OOF predictions)")  # fmt: skip
+    parser.add_argument("--name", type=str, default="ensemble", help="output: RUNS_DIR/SLUG/NAME/")
+    parser.add_argument("--data-dir", type=str | None, default=None, help="default: the first run's")
+    args = parser.parse_args(argv)
+    submission = api.ensemble(spec.slug, args.runs, weights=args.weights, name=args.name, data_dir=args.data_dir)
+    ensemble_table(spec, submission.details, submission.path)
+
+
+def validate(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("validate", spec, "Check a submission CSV the way Kaggle would, against the sample submission.")
+    parser.add_argument("file", type=str, help="the submission CSV")
+    add_data_dir(parser, spec)
+    args = parser.parse_args(argv)
+    result = api.validate(spec.slug, args.file, data_dir=args.data_dir)
+    out(f"{result.path}: valid {spec.slug} submission (checked against {result.sample})")
+
+
+def submit(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("submit", spec, "Validate, check the daily limit, upload with the Kaggle API, wait for the "
+                         "score, and record the attempt in RUNS_DIR/SLUG/ledger.jsonl.")  # fmt: skip
+    add = parser.add_argument
+    add("file", type=str, help="the submission CSV, e.g. runs/SLUG/EXPERIMENT/submission.csv")
+    add("-m", "--message", type=str, required=True, help="the submission's description on Kaggle")
+    add_data_dir(parser, spec)
+    add_runs_dir(parser, "where the ledger lives (RUNS_DIR/SLUG)")
+    add("--dry-run", action="store_true", help="validate and show what would be sent; no upload")
+    add("--again", action="store_true", help="upload a file that was already submitted")
+    add("--timeout", type=float, default=600.0, help="seconds to wait for the score")
+    add("--poll", type=float, default=5.0, help="first wait between score checks (then x1.5, <= 60)")
+    args = parser.parse_args(argv)
+    from competitions.pipeline.kaggle import cv_text, describe
+
+    entry = api.submit(spec.slug, args.file, args.message, data_dir=args.data_dir, runs_dir=args.runs_dir,
+                       dry_run=args.dry_run, again=args.again, timeout=args.timeout, poll=args.poll)  # fmt: skip
+    if entry["status"] == "dry-run":
+        out(f"dry run: valid; would submit {describe(spec, entry)} to {spec.slug}; nothing sent")
+    elif entry["status"] != "COMPLETE":
+        info(f"still {entry['status']} after {args.timeout:g}s; `compete submissions {spec.slug}` shows it when scored")
+    else:
+        out(f"public score {entry['public_score']}  |  {cv_text(spec, entry['cv'])}  |  ref {entry['ref']}")
+
+
+def submissions(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("submissions", spec, "The ledger of submission attempts, joined with Kaggle's list "
+                         "(scores filled in when known).")  # fmt: skip
+    add_runs_dir(parser)
+    parser.add_argument("--offline", action="store_true", help="the ledger only; do not ask Kaggle")
+    args = parser.parse_args(argv)
+    from competitions.pipeline.kaggle import list_submissions
+
+    ledger = ledger_path(args.runs_dir, spec.slug)
+    entries, remote = list_submissions(spec, args.runs_dir, args.offline)
+    submissions_table(spec, ledger, entries, remote)
+    if not entries and not remote:
+        out(f"no submissions yet; `compete submit {spec.slug} FILE -m MESSAGE` records them in {ledger}")
+
+
+def download(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("download", spec, "Download the competition's files with the Kaggle API, unzip them (and "
+                         "cifar-10's .7z archives), and check the layout. Does nothing when the folder is already complete.")  # fmt: skip
+    parser.add_argument("--data-dir", type=str, default=f"data/{spec.slug}", help="where the files go")
+    parser.add_argument("--keep-archives", action="store_true", help="keep the .zip/.7z files after extracting")
+    args = parser.parse_args(argv)
+    from competitions.pipeline.kaggle import download_competition
+
+    if download_competition(spec, args.data_dir, args.keep_archives):
+        out(f"{args.data_dir}: {spec.slug} ready ({', '.join(spec.expected_files)})")
+    else:
+        out(f"{args.data_dir}: already complete ({', '.join(spec.expected_files)}); nothing to download")
+
+
+def runs(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("runs", spec, "Compare the experiments of a competition: CV, public scores and the settings "
+                         "that differ.")  # fmt: skip
+    add_runs_dir(parser)
+    parser.add_argument("--plot", type=str | None, default=None,
+                        help="also draw a PNG: CV vs public, per-fold scores, every fold's validation curve")  # fmt: skip
+    args = parser.parse_args(argv)
+    experiments_table(spec, api.runs(spec.slug, runs_dir=args.runs_dir))
+    if args.plot:
+        from competitions.pipeline.experiments import save_png
+
+        save_png(api.plot_runs(spec.slug, runs_dir=args.runs_dir), Path(args.plot))
+        info(f"wrote {args.plot}")
+
+
+def show(spec: CompetitionSpec, argv: list[str]) -> None:
+    from competitions.core.errors import CompeteError
+    from competitions.pipeline.config import parse_fit_args
+    from competitions.pipeline.experiments import save_png
+    from competitions.pipeline.pictures import figure_for_config
+
+    if spec.task != "classification":
+        raise CompeteError(f"compete show draws image competitions; {spec.slug} is tabular")
+
+    def extra(parser) -> None:
+        parser.add_argument("--n", type=int, default=32, help="how many images")
+        parser.add_argument("--out", type=str | None, default=None, help="PNG file (default: SLUG-augmented.png)")
+
+    _, cfg = parse_fit_args(spec, argv, prog=f"compete show {spec.slug}", extra=extra)
+    path = save_png(figure_for_config(spec, cfg, cfg.n), Path(cfg.out or f"{spec.slug}-augmented.png"))
+    info(f"wrote {path}")

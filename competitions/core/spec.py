@@ -1,0 +1,70 @@
+"""What the project knows about one Kaggle competition: files, columns, metric, submission format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from competitions.core.metrics import Metric
+
+
+@dataclass(frozen=True)
+class CompetitionSpec:
+    slug: str
+    title: str
+    task: Literal["classification", "regression"]
+    metric: Metric
+    # Paths (relative to the competition folder) that must exist; a trailing "/" marks a folder.
+    expected_files: tuple[str, ...]
+    train_csv: str
+    id_column: str
+    target_column: str
+    sample_submission: str
+    # "label": one class name per row; "probabilities": one column per class; "value": a number.
+    submission_kind: Literal["label", "probabilities", "value"]
+    # "package.module:ClassName" of the DataModule and the LightningModule: names, not imports, so the
+    # catalog stays below the libraries and `compete list` stays fast (the pipeline resolves them).
+    datamodule: str
+    model: str
+    monitor: str  # the logged validation metric that picks best.ckpt
+    monitor_mode: Literal["min", "max"]
+    classes: tuple[str, ...] = ()
+    # Archives a user may have left unextracted, with the hint to print when they are found.
+    archives: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    config_dir: Path | None = None  # the folder of the YAML presets (set by the catalog)
+
+    def presets(self) -> list[str]:
+        return sorted(p.stem for p in self.config_dir.glob("*.yaml")) if self.config_dir else []
+
+    def preset_path(self, name: str) -> Path:
+        if self.config_dir is None:
+            raise ValueError(f"{self.slug}: no preset folder")
+        return self.config_dir / f"{name}.yaml"
+
+    def prediction_columns(self, classes) -> list[str]:
+        """The prediction columns of oof.csv and test/fold<k>.csv: one per class, or ``prediction``."""
+        return list(classes) if self.task == "classification" else ["prediction"]
+
+    @property
+    def prediction_key(self) -> str:
+        """The key of a model's ``predict_step`` output holding the predictions."""
+        return "probs" if self.task == "classification" else "value"
+
+    @property
+    def log_scale(self) -> bool:
+        """Whether predictions are averaged on the log scale (prices, scored on their log)."""
+        return self.task == "regression"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "task": self.task,
+            "metric": f"{self.metric.name} ({self.metric.better_word} wins)",
+            "id": self.id_column,
+            "target": self.target_column,
+            "classes": len(self.classes) or ("from data" if self.task == "classification" else "-"),
+            "submission": self.submission_kind,
+            "presets": ", ".join(self.presets()),
+        }

@@ -1,0 +1,185 @@
+"""The configuration of a fit: YAML presets, then --config files, then dotted overrides.
+
+One jsonargparse parser per competition holds the run's own options, every ``lightning.Trainer``
+argument (``trainer.*``), the model's (``model.*``) and the DataModule's (``data.*``). `compete fit`,
+`compete show` and the Python API's ``fit`` all parse through it, so a preset, a config.yaml of an
+earlier run (``--resume``) and a notebook's ``overrides={...}`` mean the same thing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from competitions.core.errors import CompeteError
+from competitions.core.layout import RunLayout
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.factory import datamodule_class, model_class
+
+# Trainer arguments the runner owns (one fresh Trainer per fold, its own checkpoints).
+TRAINER_SKIP = {"default_root_dir", "enable_checkpointing", "plugins"}
+MODEL_SKIP = {"num_classes", "class_names", "num_features", "target_mean", "target_std"}
+DATA_SKIP = {"data_dir", "cache_dir"}
+# The trainer options `compete fit SLUG --help` lists; --help-all lists every one.
+COMMON_TRAINER_OPTIONS = (
+    "accelerator", "devices", "strategy", "precision", "max_epochs", "accumulate_grad_batches",
+    "gradient_clip_val", "limit_train_batches", "limit_val_batches", "limit_predict_batches",
+    "fast_dev_run", "deterministic", "callbacks", "logger", "sync_batchnorm",
+)  # fmt: skip
+RUN_ONLY_KEYS = ("config", "folds", "resume", "help_all", "n", "out")  # per invocation: kept in meta.command, not in config.yaml
+
+
+def resolve_presets(spec: CompetitionSpec, argv: list[str]) -> list[str]:
+    """Let ``--config NAME`` name one of the competition's bundled presets (debug, default, ...)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        value = None
+        if arg == "--config" and i + 1 < len(out):
+            value, slot = out[i + 1], i + 1
+        elif arg.startswith("--config="):
+            value, slot = arg.split("=", 1)[1], i
+        if value is None:
+            continue
+        # A bare name (no .yaml) is a preset even when a folder of that name exists (e.g. ./demo).
+        is_preset = spec.preset_path(value).exists() and not value.endswith((".yaml", ".yml"))
+        if not is_preset and Path(value).is_file():
+            continue
+        if is_preset:
+            path = str(spec.preset_path(value))
+            out[slot] = path if slot != i else f"--config={path}"
+        else:
+            raise CompeteError(
+                f"`config` {value}: no such file, and not a {spec.slug} preset ({', '.join(spec.presets())})"
+            )
+    return out
+
+
+def fit_parser(
+    spec: CompetitionSpec, prog: str | None = None, all_trainer_options: bool = True, extra: Callable | None = None
+) -> ArgumentParser:
+    """The parser of a fit's configuration; ``all_trainer_options=False`` lists only the common
+    trainer options (for a readable --help; parsing always takes every one)."""
+    import lightning as L
+
+    parser = ArgumentParser(
+        prog=prog or f"compete fit {spec.slug}",
+        description=(
+            f"Train k-fold models for {spec.slug}. Settings come from the preset "
+            f"{spec.preset_path('default').name} ({spec.config_dir}), then --config files, then "
+            "dotted overrides, e.g. --trainer.devices=4 --trainer.strategy=ddp --model.lr=0.05. "
+            "Lightning callbacks and loggers are added with --trainer.callbacks+=NAME "
+            "(e.g. LearningRateMonitor, StochasticWeightAveraging) and --trainer.logger+=NAME."
+        ),
+        default_config_files=[str(spec.preset_path("default"))],
+        exit_on_error=False,
+    )
+    add = parser.add_argument
+    add("--config", action=ActionConfigFile, help=f"a YAML file, or a preset name: {', '.join(spec.presets())}")
+    add("--help-all", action="store_true", help="show every option, including all of lightning.Trainer's, and exit")
+    add("--data-dir", type=str, default=f"data/{spec.slug}", help="the competition folder as Kaggle ships it")
+    add("--experiment", type=str, default="baseline", help="run name: artifacts go to RUNS_DIR/SLUG/EXPERIMENT")
+    add("--runs-dir", type=str, default="runs", help="root of all runs")
+    add("--folds", type=str, default="all", help="folds to train: all, or e.g. 0,2")
+    add("--n-folds", type=int, default=5, help="k of k-fold (must match an existing folds.csv)")
+    add("--seed", type=int, default=42, help="seed of the fold split and of training (fold k uses seed+k)")
+    add("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
+    add("--patience", type=int | None, default=None,
+        help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}")  # fmt: skip
+    add(
+        "--logger",
+        type=Literal["csv", "wandb"],
+        default="csv",
+        help="csv: fold<k>/logs/metrics.csv only; wandb: also Weights & Biases (project = competition, group = "
+        "experiment, one run per fold + a cv run; offline under RUN_DIR/wandb without a W&B login)",
+    )
+    add("--meta", type=dict | None, default=None, help="(written by compete: git commit, versions)")
+    if extra is not None:  # a verb's own options (compete show: --n, --out)
+        extra(parser)
+    skip = set(TRAINER_SKIP)
+    if not all_trainer_options:
+        import inspect
+
+        skip |= set(inspect.signature(L.Trainer.__init__).parameters) - set(COMMON_TRAINER_OPTIONS)
+    parser.add_class_arguments(L.Trainer, "trainer", skip=skip, instantiate=False, sub_configs=True)
+    parser.add_class_arguments(model_class(spec), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
+    parser.add_class_arguments(datamodule_class(spec), "data", skip=DATA_SKIP, instantiate=False, sub_configs=True)
+    return parser
+
+
+def wants_help(argv: list[str]) -> str | None:
+    """"help" for -h/--help, "all" for --help-all, else None."""
+    if "--help-all" in argv:
+        return "all"
+    return "help" if any(a in ("-h", "--help") for a in argv) else None
+
+
+def parse_fit_args(
+    spec: CompetitionSpec, argv: list[str], prog: str | None = None, extra: Callable | None = None
+) -> tuple[ArgumentParser, Namespace]:
+    """Parse a fit's argv (presets resolved; with --resume, the run's own config.yaml first)."""
+    mode = wants_help(argv)
+    if mode is not None:  # print the help and stop, as argparse does
+        fit_parser(spec, prog, all_trainer_options=mode == "all", extra=extra).print_help()
+        raise SystemExit(0)
+    parser = fit_parser(spec, prog, extra=extra)
+    argv = resolve_presets(spec, argv)
+    cfg = parser.parse_args(argv)
+    if cfg.resume:
+        layout = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment)
+        if not layout.config.exists():
+            raise CompeteError(f"`resume`: {layout.config} does not exist; nothing to resume")
+        # The run's own config first, then whatever the command line overrides.
+        cfg = parser.parse_args(["--config", str(layout.config), *argv])
+    return parser, cfg
+
+
+def overrides_to_argv(overrides: dict[str, Any] | None) -> list[str]:
+    """``{"trainer.max_epochs": 3, "model": {"lr": 0.1}}`` -> ``["--trainer.max_epochs=3", "--model.lr=0.1"]``."""
+    argv = []
+    for key, value in _flatten(overrides or {}).items():
+        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        argv.append(f"--{key}={text}")
+    return argv
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and not {"class_path", "init_args"} & set(value):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_dict(parser: ArgumentParser, cfg: Namespace) -> dict:
+    """The resolved config as plain YAML data; it parses back with --config (used by --resume)."""
+    out = yaml.safe_load(parser.dump(cfg, skip_check=True))
+    for key in RUN_ONLY_KEYS:
+        out.pop(key, None)
+    return out
+
+
+def _instantiate(spec: Any) -> Any:
+    """A ``class_path``/``init_args`` entry (as jsonargparse parses ``--trainer.callbacks+=NAME``) -> the object."""
+    if not isinstance(spec, (dict, Namespace)):
+        return spec
+    spec = spec.as_dict() if isinstance(spec, Namespace) else spec
+    module, _, name = spec["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module), name)(**(spec.get("init_args") or {}))
+
+
+def trainer_kwargs(cfg: Namespace) -> tuple[dict[str, Any], list, list]:
+    """(Trainer arguments, the user's callbacks, the user's loggers): the lists are instantiated
+    fresh for every fold, and added next to the ones `compete` adds."""
+    kwargs = cfg.trainer.as_dict()
+    callbacks = kwargs.pop("callbacks", None) or []
+    loggers = kwargs.pop("logger", None)
+    loggers = [] if loggers in (None, True, False) else loggers
+    as_list = lambda x: x if isinstance(x, list) else [x]  # noqa: E731
+    return kwargs, [_instantiate(c) for c in as_list(callbacks)], [_instantiate(x) for x in as_list(loggers)]

@@ -1,0 +1,108 @@
+"""Ensembling: several experiments of one competition blended into one validated submission.
+
+Each member contributes its fold-averaged test predictions and its pooled out-of-fold predictions,
+rows aligned by id. The blended OOF score is reported beside each member's; with ``oof`` weights it
+is measured on the rows the weights were fitted on, so it is a little optimistic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from competitions.core.artifacts import read_yaml, write_json, write_yaml
+from competitions.core.console import warn
+from competitions.core.errors import CompeteError, RunExistsError
+from competitions.core.layout import RunLayout
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.factory import class_names
+from competitions.pipeline.results import Submission, oof_truth_and_predictions, read_oof
+from submissions.averaging import average_predictions, weighted_mean
+from submissions.calibrate import fit_calibration
+from submissions.submission_file import write_submission
+from submissions.validate import read_submission_csv
+from submissions.weights import blend_weights
+
+
+def member_predictions(spec: CompetitionSpec, run: Path, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pooled OOF frame, fold-averaged test predictions) of one run."""
+    layout = RunLayout(run)
+    if not layout.config.exists():
+        raise CompeteError(f"{run}: not a run directory (no config.yaml)")
+    folds = layout.done_folds()
+    tests = layout.written_test_predictions()
+    if not folds:
+        raise CompeteError(f"{run}: no finished fold (fold<k>/oof.csv); run compete fit first")
+    if not tests:
+        raise CompeteError(f"{run}: no test/fold<k>.csv; run `compete predict {spec.slug} --run {run}` first")
+    frames = [pd.read_csv(path, dtype={"id": str}) for path in tests]
+    return read_oof(layout, folds), average_predictions(frames, columns, log_scale=spec.log_scale)
+
+
+def check_members(runs: list[Path], members: list[tuple[pd.DataFrame, pd.DataFrame]]) -> None:
+    """Every member must predict the same rows; other folds are allowed, with a warning."""
+    ids, test_ids = set(members[0][0]["id"]), set(members[0][1]["id"])
+    for run, (oof, test) in zip(runs[1:], members[1:], strict=True):
+        if set(oof["id"]) != ids or set(test["id"]) != test_ids:
+            raise CompeteError(f"{run}: predicts other rows than {runs[0]}; blend runs of the same data and folds")
+        if RunLayout(run).folds.read_bytes() != RunLayout(runs[0]).folds.read_bytes():
+            warn(f"{run} used other folds than {runs[0]}; the blended OOF score mixes splits")
+
+
+def ensemble_runs(
+    spec: CompetitionSpec,
+    runs: list[str | Path],
+    weights: str = "oof",
+    name: str = "ensemble",
+    data_dir: str | Path | None = None,
+) -> Submission:
+    """Blend ``runs`` (after predict) into RUNS_DIR/SLUG/NAME/submission.csv; ``details`` holds the summary."""
+    runs = [Path(r) for r in runs]
+    if len(runs) < 2:
+        raise CompeteError("compete ensemble needs at least two run directories")
+    out = RunLayout(runs[0].resolve().parent / name)
+    if out.root.exists():
+        raise RunExistsError(f"{out.root} already exists; choose another `name`")
+    first = RunLayout(runs[0])
+    config = read_yaml(first.config) if first.config.exists() else {}
+    data_dir = Path(data_dir or config.get("data_dir") or f"data/{spec.slug}")
+    classes = class_names(spec, data_dir)
+    columns = spec.prediction_columns(classes)
+    members = [member_predictions(spec, run, columns) for run in runs]
+    check_members(runs, members)
+
+    ids = members[0][0]["id"]
+    aligned = [oof.set_index("id").loc[ids].copy().reset_index() for oof, _ in members]
+    y_true = oof_truth_and_predictions(spec, classes, aligned[0])[0]
+    oof_values = [oof_truth_and_predictions(spec, classes, frame)[1] for frame in aligned]
+    scores = [spec.metric(y_true, values) for values in oof_values]
+    w = blend_weights(weights, spec.metric, y_true, oof_values, spec.log_scale)
+    blended_oof = weighted_mean(oof_values, w, spec.log_scale)
+    test_ids = members[0][1]["id"]
+    tests = [test.set_index("id").loc[test_ids, columns].to_numpy(dtype=float) for _, test in members]
+    blended_test = weighted_mean(tests, w, spec.log_scale)
+    calibration = None
+    if spec.metric.name == "log_loss":
+        calibration = fit_calibration(blended_oof, y_true)
+        blended_test = calibration.apply(blended_test)
+    preds = pd.DataFrame(blended_test.reshape(len(test_ids), -1), columns=columns)
+    preds.insert(0, "id", test_ids.to_numpy())
+
+    sample_path = data_dir / spec.sample_submission
+    out.root.mkdir(parents=True)
+    frame = write_submission(spec, preds, read_submission_csv(sample_path), out.submission, classes)
+    summary = {
+        "metric": spec.metric.name,
+        "weights_by": weights,
+        "members": [{"run": str(run), "oof": score, "weight": float(weight)}
+                    for run, score, weight in zip(runs, scores, w, strict=True)],  # fmt: skip
+        "oof": spec.metric(y_true, blended_oof),
+        "oof_rows": int(len(ids)),
+        "calibration": calibration.as_dict() if calibration else None,
+    }
+    write_json(out.ensemble, summary)
+    # So that `compete submit` finds the data and shows the blend's OOF score like a run's CV.
+    write_yaml(out.config, {"data_dir": str(data_dir), "ensemble": [str(r) for r in runs]})
+    write_json(out.cv, {"metric": spec.metric.name, "mean": summary["oof"], "std": 0.0, "oof": summary["oof"]})
+    return Submission(spec.slug, out.submission, frame, sample_path, summary)

@@ -1,0 +1,214 @@
+"""The Kaggle round trip: validate a file, submit it (ledger first), list submissions, download data."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from competitions.core.artifacts import read_json, read_yaml
+from competitions.core.console import info, warn
+from competitions.core.errors import CompeteError, DataError, KaggleError
+from competitions.core.layout import RunLayout, ledger_path
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.factory import build_datamodule, class_names
+from submissions.archives import extract_7z, extract_zip
+from submissions.kaggle_api import Kaggle, Submission
+from submissions.ledger import earlier_uploads, read_ledger, record, sha256
+from submissions.validate import validate_file
+
+
+# ---- where a submission file comes from ----------------------------------------------------
+def run_of(path: Path) -> RunLayout | None:
+    """The run holding ``path`` (runs/<slug>/<experiment>/submission.csv), if any."""
+    for folder in [path.parent, *path.parent.parents][:3]:
+        if RunLayout(folder).config.is_file():
+            return RunLayout(folder)
+    return None
+
+
+def data_dir_for(spec: CompetitionSpec, path: Path, data_dir: str | Path | None) -> Path:
+    """``data_dir`` if given, else the folder the file's run was trained on, else data/SLUG."""
+    if data_dir:
+        return Path(data_dir)
+    run = run_of(path)
+    recorded = (read_yaml(run.config) or {}).get("data_dir") if run is not None else None
+    return Path(recorded) if recorded else Path("data") / spec.slug
+
+
+def cv_of(path: Path) -> dict | None:
+    run = run_of(path)
+    return read_json(run.cv) if run is not None and run.cv.is_file() else None
+
+
+def cv_text(spec: CompetitionSpec, cv: dict | None) -> str:
+    if not cv:
+        return "no CV score (not a compete run)"
+    return f"CV {spec.metric.name} {cv['mean']:.4f} ± {cv['std']:.4f} (pooled OOF {cv['oof']:.4f})"
+
+
+@dataclass
+class Validation:
+    """A file that Kaggle would accept: what was checked, against what."""
+
+    path: Path
+    sample: Path
+    rows: int
+    valid: bool = True
+
+
+def validate_path(spec: CompetitionSpec, path: str | Path, data_dir: str | Path | None = None) -> Validation:
+    """Check ``path`` against the competition's sample submission (and its classes); raise SubmissionError if not."""
+    path = Path(path)
+    data_dir = data_dir_for(spec, path, data_dir)
+    sample = data_dir / spec.sample_submission
+    if not sample.is_file():
+        raise DataError(f"{sample}: not found; set `data_dir` to the competition folder with {spec.sample_submission}")
+    frame = validate_file(spec, path, sample, class_names(spec, data_dir))
+    return Validation(path, sample, len(frame))
+
+
+# ---- submit ------------------------------------------------------------------------------
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) -> dict:
+    run, cv = run_of(path), cv_of(path)
+    return {
+        "attempt": f"{_now()}-{uuid.uuid4().hex[:8]}",
+        "time": _now(),
+        "slug": spec.slug,
+        "file": str(path),
+        "sha256": digest,
+        "bytes": path.stat().st_size,
+        "experiment": run.root.name if run else None,
+        "cv": {k: cv[k] for k in ("metric", "mean", "std", "oof")} if cv else None,
+        "message": message,
+        "ref": None,
+        "status": "checking",
+        "public_score": None,
+        "error": None,
+    }
+
+
+def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_dir: str | Path | None = None,
+                runs_dir: str | Path = "runs", dry_run: bool = False, again: bool = False, timeout: float = 600.0,
+                poll: float = 5.0) -> dict:  # fmt: skip
+    """Validate, refuse a file already uploaded (unless ``again``), check the daily limit, record the attempt
+    in the ledger *before* uploading, upload, wait for the score; returns the ledger entry."""
+    path = Path(path)
+    validate_path(spec, path, data_dir)
+    digest = sha256(path)
+    ledger = ledger_path(runs_dir, spec.slug)
+    earlier = earlier_uploads(ledger, digest)
+    if earlier and not again:
+        last = earlier[-1]
+        raise CompeteError(
+            f"{path}: this exact file (sha256 {digest[:12]}) was already submitted on {last['time']} "
+            f"(ref {last.get('ref') or '?'}, status {last['status']}); see `compete submissions {spec.slug}`, "
+            "or set `again` to upload it once more"
+        )
+    entry = new_attempt(spec, path, message, digest)
+    if dry_run:
+        return {**entry, "status": "dry-run"}
+    try:
+        client = Kaggle(spec.slug)
+        left = client.submissions_left()
+        if left <= 0:
+            raise KaggleError(f"no submissions left today on {spec.slug} (Kaggle's daily limit); nothing uploaded")
+        entry["status"] = "uploading"
+        record(ledger, entry)  # before the upload: a crash now still blocks an accidental second upload
+        entry["ref"] = client.submit(path, message)
+        entry["status"] = "submitted"
+        record(ledger, entry)
+        info(f"submitted {describe(spec, entry)}: ref {entry['ref']} ({left - 1} left today); waiting for the score")
+        result = wait_for_score(client, entry["ref"], timeout, poll)
+    except CompeteError as err:
+        entry["status"] = "error" if entry["status"] in ("checking", "uploading") else entry["status"]
+        entry["error"] = str(err)
+        record(ledger, entry)
+        raise
+    entry.update(status=result.status, public_score=result.public_score or None, error=result.error or None)
+    record(ledger, entry)
+    if result.status == "ERROR":
+        raise KaggleError(f"Kaggle could not score submission {entry['ref']}: {result.error or 'no reason given'}")
+    run = run_of(path)
+    if result.status == "COMPLETE" and run is not None:
+        from competitions.pipeline.tracking import log_quietly
+
+        log_quietly(run, {"public_score": _number(result.public_score), "public_ref": entry["ref"]})
+    return entry
+
+
+def describe(spec: CompetitionSpec, entry: dict) -> str:
+    return (f"{entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
+            f"message {entry['message']!r}")  # fmt: skip
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float) -> Submission:
+    """Poll the submission list until ``ref`` is COMPLETE or ERROR (bounded, with backoff)."""
+    deadline = time.monotonic() + timeout
+    wait = max(0.0, poll)
+    while True:
+        found = next((s for s in client.submissions() if s.ref == ref), None)
+        if found is not None and found.status in ("COMPLETE", "ERROR"):
+            return found
+        if time.monotonic() + wait > deadline:
+            return found or Submission(ref, "PENDING", "", "", "", "", "", "")
+        time.sleep(wait)
+        wait = min(60.0, wait * 1.5)
+
+
+# ---- submissions -------------------------------------------------------------------------
+def list_submissions(spec: CompetitionSpec, runs_dir: str | Path = "runs", offline: bool = False):
+    """(ledger entries, Kaggle's submissions by ref); a score learnt now is written back to the ledger."""
+    ledger = ledger_path(runs_dir, spec.slug)
+    entries = read_ledger(ledger)
+    remote: dict[int, Submission] = {}
+    if not offline:
+        try:
+            remote = {s.ref: s for s in Kaggle(spec.slug).submissions()}
+        except KaggleError as err:
+            warn(f"{err}; showing the ledger only")
+    for entry in entries:
+        found = remote.get(entry.get("ref"))
+        if found is not None and (entry.get("status"), entry.get("public_score")) != (found.status, found.public_score or None):
+            entry.update(status=found.status, public_score=found.public_score or None, error=found.error or None)
+            record(ledger, entry)
+    return entries, remote
+
+
+# ---- download ----------------------------------------------------------------------------
+def download_competition(spec: CompetitionSpec, data_dir: str | Path, keep_archives: bool = False) -> bool:
+    """Download and extract the competition into ``data_dir``; False when it was already complete."""
+    data_dir = Path(data_dir)
+    datamodule = build_datamodule(spec, data_dir)
+    try:
+        datamodule.check_layout()
+    except DataError:
+        pass
+    else:
+        return False
+    started = time.time()
+    archive = Kaggle(spec.slug).download(data_dir)
+    info(f"downloaded {archive} ({archive.stat().st_size / 1e6:.1f} MB) in {time.time() - started:.0f}s")
+    archives = [archive]
+    for inner in sorted(n for n in extract_zip(archive, data_dir) if n.endswith(".7z") and "/" not in n):
+        info(f"extracting {inner} ...")
+        extract_7z(data_dir / inner, data_dir)
+        archives.append(data_dir / inner)
+    datamodule.check_layout()  # names whatever is still missing
+    if not keep_archives:
+        for path in archives:
+            path.unlink()
+    return True

@@ -1,0 +1,254 @@
+"""Prediction: every fold's checkpoint predicts the test set, the folds are averaged (and, for log
+loss, calibrated on the out-of-fold predictions), and a validated submission.csv is written."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from competitions.core.artifacts import read_yaml, write_csv, write_json
+from competitions.core.console import info
+from competitions.core.errors import CompeteError
+from competitions.core.layout import RunLayout
+from competitions.core.ranks import is_global_zero
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.callbacks import fold_progress_bar
+from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.quiet import quiet_library_noise
+from competitions.pipeline.results import (
+    Submission,
+    gather_predictions,
+    oof_truth_and_predictions,
+    read_oof,
+    select_folds,
+)
+from submissions.averaging import average_predictions
+from submissions.calibrate import Calibration, fit_calibration
+from submissions.submission_file import FLOAT_FORMAT, write_submission
+from submissions.validate import read_submission_csv
+
+AUTO_TTA_CANDIDATES = ("hflip", "vflip", "shift", "five_crop", "scale")
+
+
+@dataclass
+class PredictOptions:
+    """How to predict a run; every ``None`` means "as the run was trained"."""
+
+    folds: str = "all"
+    checkpoint: str = "best"  # or "last"
+    tta: str | list[str] | None = None  # None: the run's model.tta; "none", "auto", or view names
+    calibrate: str = "auto"  # or "none"
+    data_dir: str | None = None
+    accelerator: str | None = None
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str | None = None
+    threads: int | None = None
+    batch_size: int | None = None
+    num_workers: int | None = None
+
+
+@dataclass
+class Prediction:
+    """One run being predicted: its layout and config, the DataModule, the fold checkpoints."""
+
+    spec: CompetitionSpec
+    layout: RunLayout
+    config: dict
+    options: PredictOptions
+    datamodule: object
+    checkpoints: dict[int, Path]
+
+    def trainer(self):
+        import lightning as L
+
+        trained = self.config.get("trainer") or {}
+        return L.Trainer(
+            accelerator=self.options.accelerator or trained.get("accelerator", "auto"),
+            devices=self.options.devices,
+            strategy=self.options.strategy,
+            precision=self.options.precision or trained.get("precision") or "32-true",
+            logger=False,
+            callbacks=[fold_progress_bar()],
+            enable_checkpointing=False,
+        )
+
+    def load(self, fold: int):
+        return model_class(self.spec).load_for_prediction(self.checkpoints[fold])
+
+    def predict(self, model, fold: int, split: str, key: str) -> tuple:
+        """(row index, predictions under ``key``) of ``split`` ("val" or "test") of ``fold``."""
+        self.datamodule.set_fold(fold)
+        outputs = self.trainer().predict(model, datamodule=self.datamodule.prediction_data(split))
+        return gather_predictions(outputs, key)
+
+
+def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions | None = None) -> Submission | None:
+    """Predict the test set with the folds of ``run``; the validated submission (None on ranks other than 0)."""
+    options = options or PredictOptions()
+    quiet_library_noise()
+    if options.threads:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(options.threads)  # DDP's re-launched processes inherit it
+        torch.set_num_threads(options.threads)
+    prediction = open_run(spec, RunLayout(Path(run)), options)
+    tta = resolve_tta(prediction)
+    for fold in prediction.checkpoints:
+        predict_test_fold(prediction, fold, tta)
+    if not is_global_zero():
+        return None
+    return write_run_submission(prediction)
+
+
+def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) -> Prediction:
+    if not layout.config.exists():
+        raise CompeteError(f"{layout.config}: not found; --run must be a directory written by compete fit")
+    config = read_yaml(layout.config)
+    data_cfg = dict(config.get("data") or {})
+    data_cfg.update({k: v for k, v in (("batch_size", options.batch_size), ("num_workers", options.num_workers)) if v})
+    datamodule = build_datamodule(spec, options.data_dir or config["data_dir"], layout.runs_dir, **data_cfg)
+    datamodule.check_layout()
+    n_folds = int(config["n_folds"])
+    wanted = select_folds(options.folds, n_folds)
+    checkpoints = {k: layout.checkpoint(k, options.checkpoint) for k in wanted}
+    available = {k: p for k, p in checkpoints.items() if p.exists()}
+    if not available:
+        raise CompeteError(f"{layout.root}: no {options.checkpoint}.ckpt in any of fold{','.join(map(str, wanted))}")
+    if options.folds != "all" and len(available) < len(wanted):
+        missing = sorted(set(wanted) - set(available))
+        raise CompeteError(f"{checkpoints[missing[0]]}: not found (fold {missing[0]} was not trained)")
+    # The run's folds: a tabular model's preprocessing is fitted on its fold's training rows.
+    datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False)
+    if is_global_zero():
+        datamodule.prepare_split("test")  # before DDP starts the other processes: they find the cache built
+    return Prediction(spec, layout, config, options, datamodule, available)
+
+
+def parse_tta(value: str | list[str] | None) -> list[str] | str | None:
+    """None (the run's recipe), [] (none), "auto", or a list of view names."""
+    if value is None or isinstance(value, list):
+        return value
+    text = value.strip().lower()
+    if text in ("none", "off", ""):
+        return []
+    if text == "auto":
+        return "auto"
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def resolve_tta(prediction: Prediction) -> list[str] | None:
+    tta = parse_tta(prediction.options.tta)
+    if tta and not model_class(prediction.spec).supports_tta:
+        raise CompeteError(f"`tta` {prediction.options.tta}: {prediction.spec.slug} models take no test-time augmentation")
+    if tta == "auto":
+        tta = choose_tta(prediction)
+    return tta
+
+
+def predictor(model, tta: list[str] | None, keep_views: bool = False):
+    """The model itself (its own TTA recipe), or the model wrapped in the TTA views ``tta``."""
+    if tta is None:
+        return model
+    from lightning_modules.tta import TTA
+
+    return TTA(model, tta, merge=model.hparams.get("tta_merge", "mean"), keep_views=keep_views)
+
+
+def predict_test_fold(prediction: Prediction, fold: int, tta: list[str] | None) -> None:
+    model = prediction.load(fold)
+    check_classes(model, prediction.datamodule.class_names, prediction.checkpoints[fold])
+    index, preds = prediction.predict(predictor(model, tta), fold, "test", prediction.spec.prediction_key)
+    test_table = prediction.datamodule.test_table
+    frame = pd.DataFrame(preds.reshape(len(index), -1), columns=prediction.spec.prediction_columns(prediction.datamodule.class_names))
+    frame.insert(0, "id", test_table["id"].to_numpy()[index])
+    if len(frame) != len(test_table):
+        raise CompeteError(f"fold {fold}: predicted {len(frame)} of {len(test_table)} test rows")
+    if is_global_zero():
+        write_csv(prediction.layout.test_predictions(fold), frame, float_format=FLOAT_FORMAT)
+
+
+def write_run_submission(prediction: Prediction) -> Submission:
+    """Average the written fold predictions (calibrated for log loss), write and validate submission.csv."""
+    spec, layout, classes = prediction.spec, prediction.layout, prediction.datamodule.class_names
+    columns = spec.prediction_columns(classes)
+    folds = list(prediction.checkpoints)
+    # Average what was written (the same rounding every reader of test/fold<k>.csv sees).
+    written = [pd.read_csv(layout.test_predictions(k), dtype={"id": str}) for k in folds]
+    if prediction.options.calibrate == "auto" and spec.metric.name == "log_loss":
+        calibration = calibrate(spec, classes, layout, folds)
+        for frame in written:
+            frame[columns] = calibration.apply(frame[columns].to_numpy(dtype=float))
+    preds = average_predictions(written, columns, log_scale=spec.log_scale)
+    sample_path = Path(prediction.options.data_dir or prediction.config["data_dir"]) / spec.sample_submission
+    frame = write_submission(spec, preds, read_submission_csv(sample_path), layout.submission, classes)
+    from competitions.pipeline.tracking import log_quietly
+
+    log_quietly(layout, {"submission/rows": len(frame)}, artifact=layout.submission)
+    info(f"submission: {layout.submission} ({len(frame)} rows, folds {','.join(map(str, folds))} averaged) "
+         f"- valid against {sample_path}")  # fmt: skip
+    return Submission(spec.slug, layout.submission, frame, sample_path, {"folds": folds})
+
+
+def check_classes(model, classes, ckpt: Path) -> None:
+    """A classifier's checkpoint must know the classes the data has now, in the same order."""
+    trained = list(getattr(model.hparams, "class_names", None) or [])
+    if classes and trained and trained != list(classes):
+        changed = next((a, b) for a, b in zip([*trained, None], [*classes, None], strict=False) if a != b)
+        raise CompeteError(
+            f"{ckpt}: trained on {len(trained)} classes, the data now has {len(classes)} "
+            f"(first difference: {changed[0]!r} vs {changed[1]!r}); was train.csv changed?"
+        )
+
+
+def calibrate(spec: CompetitionSpec, classes, layout: RunLayout, folds: list[int]) -> Calibration:
+    """Temperature and floor fitted on the pooled OOF predictions of ``folds``; written to calibration.json."""
+    done = [k for k in folds if layout.oof(k).exists()]
+    if not done:
+        raise CompeteError(f"{layout.root}: no fold<k>/oof.csv to calibrate on; set `calibrate` to none")
+    y_true, probs = oof_truth_and_predictions(spec, classes, read_oof(layout, done))
+    calibration = fit_calibration(probs, y_true)
+    write_json(layout.calibration, {"folds": done, **calibration.as_dict()})
+    info(
+        f"calibration on {calibration.oof_rows} OOF rows: temperature {calibration.temperature:.3f}, "
+        f"floor {calibration.clip:g}; OOF log loss {calibration.log_loss_before:.4f} -> "
+        f"{calibration.log_loss_after_temperature:.4f} (temperature) -> {calibration.log_loss_after:.4f} (floor)"
+    )
+    return calibration
+
+
+def choose_tta(prediction: Prediction) -> list[str]:
+    """Pick the TTA views on the pooled out-of-fold predictions; record the choice in tta.json."""
+    import numpy as np
+    import torch
+
+    from lightning_modules.tta import select_views
+
+    spec, layout = prediction.spec, prediction.layout
+    rows, per_view, view_names = [], [], []
+    for fold in prediction.checkpoints:
+        wrapped = predictor(prediction.load(fold), ["identity", *AUTO_TTA_CANDIDATES], keep_views=True)
+        index, views = prediction.predict(wrapped, fold, "val", "views")
+        rows.append(index)
+        per_view.append(views)
+        view_names = wrapped.view_names
+    index = np.concatenate(rows)
+    y_true = prediction.datamodule.train_table["target"].to_numpy()[index]
+    merge = (prediction.config.get("model") or {}).get("tta_merge", "mean")
+    chosen, steps = select_views(
+        torch.as_tensor(np.concatenate(per_view)),
+        view_names,
+        AUTO_TTA_CANDIDATES,
+        score=lambda probs: spec.metric(y_true, probs.numpy()),
+        better=spec.metric.better,
+        merge=merge,
+    )
+    write_json(layout.tta, {"metric": spec.metric.name, "merge": merge, "oof_rows": int(len(index)), "steps": steps,
+                            "chosen": chosen})  # fmt: skip
+    base, final = steps[0]["score"], next(s["score"] for s in reversed(steps) if s["kept"])
+    info(f"tta auto: {'+'.join(chosen)} (pooled OOF {spec.metric.name} {base:.4f} without TTA -> {final:.4f}); "
+         f"recorded in {layout.tta}")  # fmt: skip
+    return chosen

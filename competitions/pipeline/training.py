@@ -1,0 +1,167 @@
+"""The k-fold training loop: one fresh Trainer per fold, then the fold's out-of-fold predictions.
+
+Under DDP Lightning re-launches the whole command once per process, so every rank walks this loop;
+only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.json).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jsonargparse import ArgumentParser, Namespace
+
+from competitions.core.artifacts import run_metadata, write_csv, write_yaml
+from competitions.core.console import info
+from competitions.core.errors import RunExistsError
+from competitions.core.layout import RunLayout, shared_folds
+from competitions.core.ranks import is_global_zero
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar
+from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs
+from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.quiet import quiet_library_noise
+from competitions.pipeline.results import (
+    FoldResult,
+    Run,
+    gather_predictions,
+    oof_frame,
+    select_folds,
+    summarise_cv,
+)
+
+
+@dataclass
+class FitContext:
+    """Everything the folds of one fit share."""
+
+    spec: CompetitionSpec
+    cfg: Namespace
+    config: dict  # the resolved config, as written to config.yaml
+    layout: RunLayout
+    datamodule: object
+    selected: list[int]
+    done: set[int] = field(default_factory=set)
+    tracker: object | None = None
+
+
+def fit_from_argv(spec: CompetitionSpec, argv: list[str]) -> Run | None:
+    """Parse a fit's options (presets, --config, dotted overrides) and train; None on ranks other than 0."""
+    quiet_library_noise()
+    parser, cfg = parse_fit_args(spec, argv)
+    return train(spec, parser, cfg, ["fit", spec.slug, *argv])
+
+
+def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command: list[str]) -> Run | None:
+    context = start_run(spec, parser, cfg, command)
+    for fold in context.selected:
+        if fold in context.done:
+            info(f"fold {fold}: already finished (metrics.json), skipping")
+            continue
+        train_fold(context, fold)
+    if not is_global_zero():
+        return None
+    summary = summarise_cv(spec, context.datamodule.class_names, context.layout, cfg.n_folds)
+    if context.tracker is not None:
+        context.tracker.finish_cv(summary)
+    return Run(spec.slug, context.layout.root)
+
+
+def start_run(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command: list[str]) -> FitContext:
+    """Check the data, refuse to overwrite a run, persist the folds and config.yaml (rank 0)."""
+    layout = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment)
+    data_dir = Path(cfg.data_dir).resolve()
+    datamodule = build_datamodule(spec, data_dir, cfg.runs_dir, **cfg.data.as_dict())
+    datamodule.check_layout()
+    datamodule.train_table  # noqa: B018 - reads and checks the labels before any work starts
+    datamodule.test_table  # noqa: B018 - and the test files: better now than after hours of training
+    rank_zero = is_global_zero()
+    if rank_zero and layout.root.exists() and any(layout.root.iterdir()) and not cfg.resume:
+        raise RunExistsError(
+            f"{layout.root} already exists; set `resume` to continue it, or choose a new `experiment` name for a new run"
+        )
+    if rank_zero:
+        datamodule.prepare_data()  # decode (and so check) every training image before the run directory exists
+    # Folds: the competition-wide folds.csv (shared by all experiments), copied into the run.
+    folds_source = layout.folds if layout.folds.exists() else shared_folds(cfg.runs_dir, spec.slug)
+    folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero)
+    selected = select_folds(cfg.folds, cfg.n_folds)
+    if rank_zero:
+        cfg.meta = run_metadata(command)
+        cfg.data_dir = str(data_dir)
+        layout.root.mkdir(parents=True, exist_ok=True)
+        write_yaml(layout.config, config_dict(parser, cfg))
+        if not layout.folds.exists():
+            write_csv(layout.folds, folds)
+        info(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {cfg.n_folds}")
+    config = config_dict(parser, cfg)
+    tracker = None
+    if cfg.logger == "wandb":
+        from competitions.pipeline.tracking import Tracker
+
+        tracker = Tracker(spec.slug, cfg.experiment, layout, config)
+    done = set(layout.done_folds()) if cfg.resume else set()
+    return FitContext(spec, cfg, config, layout, datamodule, selected, done, tracker)
+
+
+def train_fold(context: FitContext, fold: int) -> dict | None:
+    """Train one fold, predict its validation rows with the best checkpoint, write its results (rank 0)."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    spec, cfg, layout, datamodule = context.spec, context.cfg, context.layout, context.datamodule
+    fold_dir = layout.fold_dir(fold)
+    L.seed_everything(cfg.seed + fold, workers=True, verbose=False)
+    datamodule.set_fold(fold)
+    model = model_class(spec)(**datamodule.model_kwargs(), **cfg.model.as_dict())
+    kwargs, user_callbacks, user_loggers = trainer_kwargs(cfg)
+    checkpoint = fold_checkpoint(spec, fold_dir)
+    bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
+    callbacks = [checkpoint, *bar, *user_callbacks]
+    if cfg.patience is not None:
+        callbacks.append(early_stopping(spec, cfg.patience))
+    loggers = [CSVLogger(save_dir=str(fold_dir), name="", version="logs"), *user_loggers]
+    wandb_logger = context.tracker.fold_logger(fold) if context.tracker is not None else None
+    trainer = L.Trainer(**kwargs, default_root_dir=str(fold_dir), callbacks=callbacks,
+                        logger=[*loggers, *([wandb_logger] if wandb_logger else [])])  # fmt: skip
+    last = layout.checkpoint(fold, "last")
+    resume_from = str(last) if cfg.resume and last.exists() else None
+    info(f"fold {fold}: training on {len(datamodule.train_indices())} rows, validating on "
+         f"{len(datamodule.val_indices())}{f' (resuming {last})' if resume_from else ''}")  # fmt: skip
+    started = time.time()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    seconds = time.time() - started
+    # Out-of-fold predictions with the best checkpoint (the in-memory weights under fast_dev_run).
+    has_best = bool(checkpoint.best_model_path) and Path(checkpoint.best_model_path).exists()
+    outputs = trainer.predict(model, datamodule=datamodule.prediction_data("val"), ckpt_path="best" if has_best else None)
+    index, preds = gather_predictions(outputs, spec.prediction_key)
+    if not is_global_zero():
+        return None
+    if not has_best:
+        trainer.save_checkpoint(layout.checkpoint(fold, "best"))
+        info(f"fold {fold}: no checkpoint was monitored (fast_dev_run?); saved the final weights as best.ckpt")
+    best = checkpoint.best_model_score
+    classes = datamodule.class_names
+    result = FoldResult(fold, oof_frame(spec, classes, datamodule.train_table, fold, index, preds),
+                        float(best) if best is not None else None, trainer.current_epoch, seconds,
+                        len(datamodule.train_indices()))  # fmt: skip
+    metrics = result.write(spec, classes, layout)
+    info(f"fold {fold}: OOF {spec.metric.name} = {metrics['score']:.4f} ({len(index)} rows, {seconds:.0f}s)")
+    if context.tracker is not None:
+        track_fold(context, fold, wandb_logger, metrics, index, preds)
+    return metrics
+
+
+def track_fold(context: FitContext, fold: int, logger, metrics: dict, index, preds) -> None:
+    """The fold's results into its W&B run: scores, the OOF confusion matrix, the augmented images."""
+    spec, datamodule = context.spec, context.datamodule
+    confusion = picture = None
+    if spec.task == "classification":
+        confusion = (datamodule.train_table["target"].to_numpy()[index], preds.argmax(axis=1), datamodule.class_names)
+        if fold == context.selected[0]:
+            from competitions.pipeline.pictures import draw_augmented
+
+            picture = draw_augmented(spec, datamodule, context.cfg.model.as_dict(), 16, context.cfg.seed,
+                                     context.layout.augmented)  # fmt: skip
+    context.tracker.finish_fold(fold, logger, metrics, confusion, picture)
