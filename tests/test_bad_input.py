@@ -181,6 +181,10 @@ def test_fit_help_lists_the_common_options_and_help_all_lists_every_one(workdir)
             same_line = re.split(r"\s{2,}", lines[i].strip(), maxsplit=1)
             description = same_line[1] if len(same_line) > 1 else lines[i + 1].strip()
             assert not description.startswith("(type:"), f"{slug}: {lines[i].strip()} has no description"
+    show_help = help_text("show", "cifar-10", "--help")  # each verb lists its own options
+    assert "--n N" in show_help and "--model.cutmix_alpha" in show_help and "--data.hflip" in show_help
+    for option in ("--resume", "--experiment", "--trainer.devices", "--logger"):
+        assert option not in show_help, option
     predict_help = help_text("predict", "cifar-10", "--help")
     assert "--checkpoint {best,last}" in predict_help and "<function" not in predict_help
 

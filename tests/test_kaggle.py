@@ -287,3 +287,21 @@ def test_public_score_reaches_the_experiments_wandb_runs(kaggle_home, cifar_dir,
     runs = read_runs(run / "wandb")
     for run_id in [state["cv"], *state["folds"].values()]:
         assert runs[run_id]["summary"]["public_score"] == pytest.approx(0.91234)
+
+
+def test_python_api_submit_submissions_and_download(kaggle_home, ames_submission, workdir):
+    from competitions import download, submissions, submit
+
+    fake, _ = kaggle_home
+    entry = submit(AMES, ames_submission, "from python", poll=0.01, timeout=5)
+    assert entry["status"] == "COMPLETE" and entry["public_score"] == "0.91234" and entry["ref"] == 1000
+    table = submissions(AMES)
+    assert isinstance(table, pd.DataFrame) and table.loc[0, "message"] == "from python"
+    assert table.loc[0, "public_score"] == "0.91234" and list(fake.uploads.values()) == [ames_submission.read_bytes()]
+    fake.files["cifar-10"] = _cifar_zip()
+    target = download("cifar-10", data_dir=workdir / "data" / "cifar-10")
+    assert target == workdir / "data" / "cifar-10" and (target / "trainLabels.csv").exists()
+    from competitions import KaggleError
+
+    with pytest.raises(KaggleError, match="404"):
+        download(AMES, data_dir=workdir / "elsewhere" / AMES)  # not on the fake: a 404

@@ -155,6 +155,8 @@ def show(spec: CompetitionSpec, argv: list[str]) -> None:
         parser.add_argument("--n", type=int, default=32, help="how many images")
         parser.add_argument("--out", type=str | None, default=None, help="PNG file (default: SLUG-augmented.png)")
 
-    _, cfg = parse_fit_args(spec, argv, prog=f"compete show {spec.slug}", extra=extra)
+    description = ("Draw a labelled grid of augmented training images as the DataModule (and mixup/CutMix) produce "
+                   "them. Takes the same --config, --data.* and --model.* options as compete fit.")  # fmt: skip
+    _, cfg = parse_fit_args(spec, argv, prog=f"compete show {spec.slug}", extra=extra, description=description)
     path = save_png(figure_for_config(spec, cfg, cfg.n), Path(cfg.out or f"{spec.slug}-augmented.png"))
     info(f"wrote {path}")

@@ -60,15 +60,20 @@ def resolve_presets(spec: CompetitionSpec, argv: list[str]) -> list[str]:
 
 
 def fit_parser(
-    spec: CompetitionSpec, prog: str | None = None, all_trainer_options: bool = True, extra: Callable | None = None
+    spec: CompetitionSpec,
+    prog: str | None = None,
+    all_trainer_options: bool = True,
+    extra: Callable | None = None,
+    run_options: bool = True,
+    description: str | None = None,
 ) -> ArgumentParser:
-    """The parser of a fit's configuration; ``all_trainer_options=False`` lists only the common
-    trainer options (for a readable --help; parsing always takes every one)."""
-    import lightning as L
-
+    """The parser of a fit's configuration. For a readable --help: ``all_trainer_options=False`` lists
+    only the common trainer options, ``run_options=False`` (compete show) leaves out the options of a
+    training run (experiment, folds, resume, trainer, ...). Parsing always takes every one, so any
+    preset or config.yaml parses."""
     parser = ArgumentParser(
         prog=prog or f"compete fit {spec.slug}",
-        description=(
+        description=description or (
             f"Train k-fold models for {spec.slug}. Settings come from the preset "
             f"{spec.preset_path('default').name} ({spec.config_dir}), then --config files, then "
             "dotted overrides, e.g. --trainer.devices=4 --trainer.strategy=ddp --model.lr=0.05. "
@@ -82,11 +87,25 @@ def fit_parser(
     add("--config", action=ActionConfigFile, help=f"a YAML file, or a preset name: {', '.join(spec.presets())}")
     add("--help-all", action="store_true", help="show every option, including all of lightning.Trainer's, and exit")
     add("--data-dir", type=str, default=f"data/{spec.slug}", help="the competition folder as Kaggle ships it")
-    add("--experiment", type=str, default="baseline", help="run name: artifacts go to RUNS_DIR/SLUG/EXPERIMENT")
     add("--runs-dir", type=str, default="runs", help="root of all runs")
+    add("--seed", type=int, default=42, help="seed of the fold split and of training (fold k uses seed+k)")
+    if extra is not None:  # a verb's own options (compete show: --n, --out)
+        extra(parser)
+    if run_options:
+        add_run_options(parser, spec, all_trainer_options)
+    parser.add_class_arguments(model_class(spec), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
+    parser.add_class_arguments(datamodule_class(spec), "data", skip=DATA_SKIP, instantiate=False, sub_configs=True)
+    return parser
+
+
+def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_options: bool = True) -> None:
+    """The options of a training run: its name, folds, resuming, early stopping, logging, the Trainer."""
+    import lightning as L
+
+    add = parser.add_argument
+    add("--experiment", type=str, default="baseline", help="run name: artifacts go to RUNS_DIR/SLUG/EXPERIMENT")
     add("--folds", type=str, default="all", help="folds to train: all, or e.g. 0,2")
     add("--n-folds", type=int, default=5, help="k of k-fold (must match an existing folds.csv)")
-    add("--seed", type=int, default=42, help="seed of the fold split and of training (fold k uses seed+k)")
     add("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
     add("--patience", type=int | None, default=None,
         help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}")  # fmt: skip
@@ -98,17 +117,12 @@ def fit_parser(
         "experiment, one run per fold + a cv run; offline under RUN_DIR/wandb without a W&B login)",
     )
     add("--meta", type=dict | None, default=None, help="(written by compete: git commit, versions)")
-    if extra is not None:  # a verb's own options (compete show: --n, --out)
-        extra(parser)
     skip = set(TRAINER_SKIP)
     if not all_trainer_options:
         import inspect
 
         skip |= set(inspect.signature(L.Trainer.__init__).parameters) - set(COMMON_TRAINER_OPTIONS)
     parser.add_class_arguments(L.Trainer, "trainer", skip=skip, instantiate=False, sub_configs=True)
-    parser.add_class_arguments(model_class(spec), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
-    parser.add_class_arguments(datamodule_class(spec), "data", skip=DATA_SKIP, instantiate=False, sub_configs=True)
-    return parser
 
 
 def wants_help(argv: list[str]) -> str | None:
@@ -119,12 +133,17 @@ def wants_help(argv: list[str]) -> str | None:
 
 
 def parse_fit_args(
-    spec: CompetitionSpec, argv: list[str], prog: str | None = None, extra: Callable | None = None
+    spec: CompetitionSpec,
+    argv: list[str],
+    prog: str | None = None,
+    extra: Callable | None = None,
+    description: str | None = None,
 ) -> tuple[ArgumentParser, Namespace]:
-    """Parse a fit's argv (presets resolved; with --resume, the run's own config.yaml first)."""
+    """Parse a fit's argv (presets resolved; with --resume, the run's own config.yaml first). A verb that
+    only reads the configuration (``extra``: its own options) lists no training-run options in --help."""
     mode = wants_help(argv)
     if mode is not None:  # print the help and stop, as argparse does
-        fit_parser(spec, prog, all_trainer_options=mode == "all", extra=extra).print_help()
+        fit_parser(spec, prog, mode == "all", extra, run_options=extra is None, description=description).print_help()
         raise SystemExit(0)
     parser = fit_parser(spec, prog, extra=extra)
     argv = resolve_presets(spec, argv)
