@@ -185,3 +185,20 @@ def test_presets_overlay_the_default_preset():
     # The digits demo trains without flips, so it must not predict with flipped views either.
     assert demo.model.tta == [] and demo.data.hflip is False and demo.model.backbone == "resnet10t"
     assert demo.n_folds == 2 and demo.trainer.accelerator == "cpu"
+
+
+def test_lightning_callbacks_are_the_users_to_add(cifar_dir, workdir, capsys):
+    extra = ["--trainer.callbacks+=LearningRateMonitor", "--trainer.callbacks.logging_interval=step",
+             "--trainer.callbacks+=EMAWeightAveraging"]  # fmt: skip
+    assert fit(cifar_dir, "--experiment", "cb", *extra) == 0
+    run = workdir / "runs" / "cifar-10" / "cb"
+    for k in (0, 1):
+        logged = pd.read_csv(run / f"fold{k}" / "logs" / "metrics.csv")
+        assert any(c.startswith("lr-") for c in logged.columns)  # LearningRateMonitor ran next to compete's callbacks
+        assert (run / f"fold{k}" / "best.ckpt").exists() and (run / f"fold{k}" / "oof.csv").exists()
+    callbacks = yaml.safe_load((run / "config.yaml").read_text())["trainer"]["callbacks"]
+    assert [c["class_path"].rsplit(".", 1)[-1] for c in callbacks] == ["LearningRateMonitor", "EMAWeightAveraging"]
+    assert callbacks[0]["init_args"]["logging_interval"] == "step"
+    capsys.readouterr()
+    assert fit(cifar_dir, "--experiment", "cb", "--resume") == 0  # config.yaml with the callbacks parses back
+    assert "fold 1: already finished" in capsys.readouterr().err
