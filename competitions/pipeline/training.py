@@ -90,12 +90,13 @@ def start_run(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, com
     if rank_zero:
         cfg.meta = run_metadata(command)
         cfg.data_dir = str(data_dir)
+    config = config_dict(parser, cfg)
+    if rank_zero:
         layout.root.mkdir(parents=True, exist_ok=True)
-        write_yaml(layout.config, config_dict(parser, cfg))
+        write_yaml(layout.config, config)
         if not layout.folds.exists():
             write_csv(layout.folds, folds)
         info(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {cfg.n_folds}")
-    config = config_dict(parser, cfg)
     tracker = None
     if cfg.logger == "wandb":
         from competitions.pipeline.tracking import Tracker
