@@ -3,6 +3,12 @@
 ``import kaggle`` authenticates at import time (printing help to stdout, or calling the network),
 so it happens only here, inside a function, with stdout captured. No credential is ever printed,
 logged or put in an error message: errors are built from status codes and Kaggle's own messages.
+
+Every request has a connect and a read timeout (the client sets none, so a silent server would hang
+it forever); reads (limits, the submission list, downloads) are retried a bounded number of times
+with exponential backoff on a lost connection, a timeout or a 5xx. Creating a submission is never
+retried: when its reply is lost, the outcome is unknown (``KaggleOutcomeUnknown``), and the caller
+reconciles with Kaggle's submission list before it uploads again.
 """
 
 from __future__ import annotations
@@ -10,10 +16,98 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from competitions.core.console import warn
 from competitions.core.errors import KaggleError
+
+# Seconds: connect, read. COMPETE_KAGGLE_TIMEOUT overrides the read timeout (and caps the connect one).
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+READ_ATTEMPTS = 3  # a read is tried at most this many times
+BACKOFF = 1.0  # seconds before the first retry (COMPETE_KAGGLE_BACKOFF overrides); then doubled
+
+
+class KaggleOutcomeUnknown(KaggleError):
+    """The request may or may not have taken effect on Kaggle (its reply was lost, or a 5xx came back)."""
+
+
+def timeouts() -> tuple[float, float]:
+    read = float(os.environ.get("COMPETE_KAGGLE_TIMEOUT") or READ_TIMEOUT)
+    return min(CONNECT_TIMEOUT, read), read
+
+
+@contextlib.contextmanager
+def request_timeouts(connect: float, read: float) -> Iterator[None]:
+    """Give every HTTP request made inside the block a (connect, read) timeout when it has none.
+
+    The kaggle client builds its own sessions (and one per upload) and passes no timeout; requests'
+    transport adapter is the one place all of them go through.
+    """
+    from requests.adapters import HTTPAdapter
+
+    original = HTTPAdapter.send
+
+    def send(self, request, stream=False, timeout=None, **kwargs):
+        from urllib3.util.retry import Retry
+
+        if isinstance(self.max_retries, Retry) and self.max_retries.read != 0:
+            # The client's upload session retries up to 10 times, a timed-out read included: a hung
+            # server would cost eleven timeouts. Connection failures may still be retried.
+            self.max_retries = self.max_retries.new(read=0)
+        return original(self, request, stream=stream, timeout=timeout or (connect, read), **kwargs)
+
+    HTTPAdapter.send = send
+    try:
+        yield
+    finally:
+        HTTPAdapter.send = original
+
+
+def status_of(err: BaseException) -> int | None:
+    return getattr(getattr(err, "response", None), "status_code", None)
+
+
+def transient(err: BaseException) -> bool:
+    """A lost connection, a timeout or a server error: worth another try for a read."""
+    import requests
+
+    status = status_of(err)
+    return isinstance(err, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) or (
+        status is not None and status >= 500
+    )
+
+
+def refused(err: BaseException) -> bool:
+    """Kaggle answered with a 4xx: it refused the request, so it did not take effect."""
+    status = status_of(err)
+    return status is not None and 400 <= status < 500
+
+
+def creating(err: BaseException) -> bool:
+    """Whether the failed request was the one that creates the submission (or cannot be told)."""
+    request = getattr(err, "request", None) or getattr(getattr(err, "response", None), "request", None)
+    url = str(getattr(request, "url", "") or "")
+    return not url or "CreateSubmission" in url
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle") / "kaggle.json"
+
+
+def warn_if_readable_by_others() -> None:
+    """The client prints its own warning to stdout, which is captured here: say it on stderr instead."""
+    path = config_file()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        warn(f"{path} is readable by other users of this machine; protect your Kaggle key with: chmod 600 {path}")
 
 
 def credentials_present() -> bool:
@@ -75,6 +169,7 @@ class Kaggle:
                 "no Kaggle credentials: create an API token at https://www.kaggle.com/settings and save it as "
                 "~/.kaggle/kaggle.json (chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY"
             )
+        warn_if_readable_by_others()
         quiet = io.StringIO()
         try:
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
@@ -88,19 +183,37 @@ class Kaggle:
             raise explain(err, slug, "authenticating with Kaggle") from None
         self.api = api
 
-    def _call(self, action: str, fn, *args, **kwargs):
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                return fn(*args, **kwargs)
-        except Exception as err:  # noqa: BLE001
-            raise explain(err, self.slug, action) from None
+    def _call(self, action: str, fn, *args, attempts: int = 1, **kwargs):
+        """``fn(*args, **kwargs)`` with timeouts; transient failures retried up to ``attempts`` times."""
+        wait = float(os.environ.get("COMPETE_KAGGLE_BACKOFF") or BACKOFF)
+        for attempt in range(1, attempts + 1):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), request_timeouts(*timeouts()):
+                    return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001
+                if attempt < attempts and transient(err):
+                    time.sleep(wait)
+                    wait *= 2
+                    continue
+                raise explain(err, self.slug, action) from None
+        raise AssertionError("unreachable")
 
     def submissions_left(self) -> int:
-        limits = self._call("reading the submission limits", self.api.competition_get_submission_limits, self.slug)
+        limits = self._call("reading the submission limits", self.api.competition_get_submission_limits, self.slug,
+                            attempts=READ_ATTEMPTS)
         return int(limits.num_allowed_now or 0)
 
     def submit(self, path: Path, message: str) -> int:
-        response = self._call("submitting", self.api.competition_submit, str(path), message, self.slug, quiet=True)
+        """Upload ``path`` as a submission described by ``message``; its ref. Never retried: a lost reply
+        from the step that creates the submission raises KaggleOutcomeUnknown."""
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), request_timeouts(*timeouts()):
+                response = self.api.competition_submit(str(path), message, self.slug, quiet=True)
+        except Exception as err:  # noqa: BLE001
+            known = explain(err, self.slug, "submitting")
+            if refused(err) or not creating(err):
+                raise known from None
+            raise KaggleOutcomeUnknown(f"{known}; Kaggle may have stored the submission anyway") from None
         ref = int(getattr(response, "ref", 0) or 0)
         if not ref:
             text = getattr(response, "message", "") or "no submission reference returned"
@@ -108,7 +221,7 @@ class Kaggle:
         return ref
 
     def submissions(self) -> list[Submission]:
-        listed = self._call("listing submissions", self.api.competition_submissions, self.slug)
+        listed = self._call("listing submissions", self.api.competition_submissions, self.slug, attempts=READ_ATTEMPTS)
         out = []
         for item in listed or []:
             if item is None:
@@ -132,7 +245,8 @@ class Kaggle:
         """The competition's zip, downloaded into ``folder``; returns its path."""
         folder.mkdir(parents=True, exist_ok=True)
         before = set(folder.glob("*.zip"))
-        self._call("downloading", self.api.competition_download_files, self.slug, path=str(folder), quiet=True)
+        self._call("downloading", self.api.competition_download_files, self.slug, path=str(folder), quiet=True,
+                   attempts=READ_ATTEMPTS)
         target = folder / f"{self.slug}.zip"
         if target.exists():
             return target

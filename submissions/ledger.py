@@ -2,8 +2,10 @@
 
 The whole file is rewritten to a temp name and renamed on every change, so a crash at any moment
 leaves either the old ledger or the new one, never half a line. An attempt is written as
-``uploading`` *before* the upload starts: if the process dies mid-upload, the next `compete submit`
-of the same file sees it and refuses to upload again by accident.
+``uploading`` *before* the upload starts, and every upload carries ``submission_tag`` in its
+description: if the process dies mid-upload or the reply is lost (``unknown``), the next `compete
+submit` of the same file looks for the tag in Kaggle's list and records what it finds instead of
+uploading again. A lock file keeps two submits of one competition from interleaving.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from pathlib import Path
 from competitions.core.artifacts import atomic_path
 from competitions.core.errors import CompeteError
 
-# Statuses after which the same file must not be uploaded again without --again.
-SUBMITTED = {"uploading", "submitted", "PENDING", "COMPLETE"}
+# Statuses of an attempt Kaggle confirmed: the same file is not uploaded again without `again`.
+SUBMITTED = {"submitted", "PENDING", "COMPLETE"}
+# Statuses of an attempt whose outcome is not known (a lost reply, a killed process): before another
+# upload of the file, Kaggle's submission list is searched for the file's tag.
+UNSETTLED = {"uploading", "unknown"}
 
 
 def sha256(path: str | Path) -> str:
@@ -55,6 +60,11 @@ def record(path: str | Path, entry: dict) -> dict:
     return entry
 
 
-def earlier_uploads(path: str | Path, digest: str) -> list[dict]:
-    """Attempts that uploaded (or may have uploaded) a file with this sha256."""
-    return [e for e in read_ledger(path) if e.get("sha256") == digest and e.get("status") in SUBMITTED]
+def earlier_uploads(path: str | Path, digest: str, statuses: set[str] = SUBMITTED) -> list[dict]:
+    """Attempts with a file of this sha256 whose status is one of ``statuses`` (default: confirmed uploads)."""
+    return [e for e in read_ledger(path) if e.get("sha256") == digest and e.get("status") in statuses]
+
+
+def submission_tag(digest: str) -> str:
+    """What every upload carries in its description, so a lost reply can be found in Kaggle's list."""
+    return f"[compete {digest[:12]}]"

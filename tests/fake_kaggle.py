@@ -49,6 +49,9 @@ class FakeKaggle:
     persistent_errors: dict[str, tuple[int, str]] = field(default_factory=dict)  # method -> (status, message)
     valid_keys: set[str] = field(default_factory=lambda: {"test-key"})
     upload_delay: float = 0.0  # seconds the blob upload hangs (to kill a client mid-upload)
+    # method -> status, or "drop" (close the connection unanswered), once: the request takes effect first
+    fail_after: dict[str, int | str] = field(default_factory=dict)
+    hang: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering (every time)
     uploads: dict[str, bytes] = field(default_factory=dict)  # token -> bytes
     submissions: list[dict] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
@@ -179,6 +182,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(status, {"code": status, "message": message})
                 return
             status, payload, headers = fake.call(method, json.loads(rec.body or b"{}"))
+            after = fake.fail_after.pop(method, None)
+        if method in fake.hang:
+            time.sleep(fake.hang[method])
+        if after == "drop":  # the request took effect; the reply is lost
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if after is not None:
+            status, payload, headers = int(after), {"code": int(after), "message": f"fake {after} after storing"}, {}
         self._send(status, payload, headers)
 
     def do_PUT(self) -> None:  # noqa: N802 - the blob upload

@@ -92,11 +92,13 @@ def test_submit_uploads_the_exact_bytes_and_records_the_score(kaggle_home, ames_
     assert entry["sha256"] == hashlib.sha256(ames_submission.read_bytes()).hexdigest()
     # Everything went to the fake, through the proxy, to the local API name; the key never shows.
     assert {r.host for r in fake.requests} == {"localhost"}
-    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests if r.method == "POST"][:3] == [
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests if r.method == "POST"][:4] == [
+        "ListSubmissions",  # reconcile first: is this file (its tag) already on Kaggle?
         "GetSubmissionLimits",
         "StartSubmissionUpload",
         "CreateSubmission",
     ]
+    assert fake.submissions[0]["description"] == f"mlp 5-fold [compete {entry['sha256'][:12]}]"
     assert KEY not in out + err + (workdir / "runs" / AMES / "ledger.jsonl").read_text()
 
 
@@ -205,7 +207,8 @@ def test_submissions_joins_the_ledger_with_kaggles_list(kaggle_home, ames_submis
 
 def test_ledger_survives_a_crash_mid_upload(kaggle_home, ames_submission, workdir):
     """Kill -9 the submitting process while its upload hangs: the ledger is whole, the attempt is
-    marked uploading, and the next submit of that file refuses instead of uploading again."""
+    marked uploading, and the next submit of that file looks for it on Kaggle before uploading: the
+    killed upload never arrived, so it uploads once, and the killed attempt is marked not-submitted."""
     fake, home = kaggle_home
     fake.upload_delay = 30
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -220,8 +223,10 @@ def test_ledger_survives_a_crash_mid_upload(kaggle_home, ames_submission, workdi
     [entry] = ledger(workdir)
     assert entry["status"] == "uploading" and entry["message"] == "crash"
     fake.upload_delay = 0
-    assert submit(ames_submission) == 1  # refuses: the first upload may have gone through
-    assert not fake.submissions and len(ledger(workdir)) == 1
+    assert submit(ames_submission) == 0
+    assert len(fake.submissions) == 1
+    assert [e["status"] for e in ledger(workdir)] == ["not-submitted", "COMPLETE"]
+    assert submit(ames_submission) == 1 and len(fake.submissions) == 1  # and never twice
 
 
 def _cifar_zip() -> bytes:
@@ -305,3 +310,77 @@ def test_python_api_submit_submissions_and_download(kaggle_home, ames_submission
 
     with pytest.raises(KaggleError, match="404"):
         download(AMES, data_dir=workdir / "elsewhere" / AMES)  # not on the fake: a 404
+
+
+
+@pytest.mark.parametrize("failure", [500, "drop"])
+def test_a_lost_reply_is_unknown_and_the_rerun_finds_it_instead_of_uploading_again(
+    kaggle_home, ames_submission, workdir, capsys, failure
+):
+    """Kaggle stores the submission, then answers 500 or drops the connection."""
+    fake, _ = kaggle_home
+    fake.fail_after["CreateSubmission"] = failure
+    assert submit(ames_submission) == 6
+    err = capsys.readouterr().err
+    assert "Kaggle may have stored the submission anyway" in err and "run the same command again" in err
+    assert len(fake.submissions) == 1  # it did arrive
+    [entry] = ledger(workdir)
+    assert entry["status"] == "unknown" and entry["ref"] is None
+    assert submit(ames_submission) == 0  # reconciles: found by its tag, nothing uploaded
+    assert len(fake.submissions) == 1 and len(fake.uploads) == 1
+    out, err = capsys.readouterr()
+    assert "already on Kaggle as ref 1000" in err and "public score 0.91234" in out
+    [entry] = ledger(workdir)  # the lost attempt itself is settled, not a second line
+    assert entry["status"] == "COMPLETE" and entry["ref"] == 1000 and entry["reconciled"] is True
+    assert submit(ames_submission) == 1 and "already submitted" in capsys.readouterr().err
+
+
+def test_a_server_that_never_answers_ends_in_one_line_within_the_timeout(
+    kaggle_home, ames_submission, workdir, capsys, monkeypatch
+):
+    fake, _ = kaggle_home
+    monkeypatch.setenv("COMPETE_KAGGLE_TIMEOUT", "1")
+    monkeypatch.setenv("COMPETE_KAGGLE_BACKOFF", "0.05")
+    fake.hang["ListSubmissions"] = 30
+    started = time.monotonic()
+    assert submit(ames_submission) == 6
+    assert time.monotonic() - started < 15  # 3 tries of a 1 s timeout, not 30 s, not forever
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert lines == ["error: listing submissions: Kaggle did not answer in time; try again later"]
+    assert not fake.uploads and ledger(workdir)[0]["status"] == "error"
+    assert sum(r.path.endswith("ListSubmissions") for r in fake.requests) == 3  # bounded retries
+
+
+def test_reads_are_retried_and_the_upload_is_not(kaggle_home, ames_submission, workdir, capsys, monkeypatch):
+    fake, _ = kaggle_home
+    monkeypatch.setenv("COMPETE_KAGGLE_BACKOFF", "0.05")
+    fake.errors["GetSubmissionLimits"] = (503, "busy")  # once: the retry succeeds
+    assert submit(ames_submission) == 0 and len(fake.submissions) == 1
+    assert sum(r.path.endswith("GetSubmissionLimits") for r in fake.requests) == 2
+    fake.errors["StartSubmissionUpload"] = (503, "busy")
+    other = ames_submission.with_name("other.csv")
+    frame = pd.read_csv(ames_submission)
+    frame["SalePrice"] += 1
+    frame.to_csv(other, index=False)
+    assert submit(other) == 6  # not retried: a submission is never sent twice by the client
+    assert len(fake.submissions) == 1 and ledger(workdir)[-1]["status"] == "error"
+
+
+def test_a_second_submit_of_the_competition_waits_its_turn(kaggle_home, ames_submission, workdir, capsys):
+    from filelock import FileLock
+
+    lock = FileLock(str(workdir / "runs" / AMES / "ledger.jsonl.lock"))
+    (workdir / "runs" / AMES).mkdir(parents=True, exist_ok=True)
+    with lock:
+        assert submit(ames_submission) == 1
+    assert "another compete submit of this competition is running" in capsys.readouterr().err
+    fake, _ = kaggle_home
+    assert not fake.uploads
+
+
+def test_a_kaggle_key_others_can_read_is_named(kaggle_home, ames_submission, workdir, capsys):
+    _, home = kaggle_home
+    (home / ".kaggle" / "kaggle.json").chmod(0o644)
+    assert submit(ames_submission) == 0
+    err = capsys.readouterr().err
+    assert "kaggle.json is readable by other users" in err and "chmod 600" in err and KEY not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from competitions.core.layout import RunLayout, ledger_path
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, class_names
 from submissions.archives import extract_7z, extract_zip
-from submissions.kaggle_api import Kaggle, Submission
-from submissions.ledger import earlier_uploads, read_ledger, record, sha256
+from submissions.kaggle_api import Kaggle, KaggleOutcomeUnknown, Submission
+from submissions.ledger import UNSETTLED, earlier_uploads, read_ledger, record, sha256, submission_tag
 from submissions.validate import validate_file
 
 
@@ -97,8 +98,9 @@ def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) ->
 def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_dir: str | Path | None = None,
                 runs_dir: str | Path = "runs", dry_run: bool = False, again: bool = False, timeout: float = 600.0,
                 poll: float = 5.0) -> dict:  # fmt: skip
-    """Validate, refuse a file already uploaded (unless ``again``), check the daily limit, record the attempt
-    in the ledger *before* uploading, upload, wait for the score; returns the ledger entry."""
+    """Validate, refuse a file Kaggle already has (unless ``again``), reconcile attempts whose outcome is
+    unknown with Kaggle's list, check the daily limit, record the attempt in the ledger *before*
+    uploading, upload (the description carries the file's tag), wait for the score; returns the entry."""
     path = Path(path)
     validate_path(spec, path, data_dir)
     digest = sha256(path)
@@ -114,23 +116,17 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
     entry = new_attempt(spec, path, message, digest)
     if dry_run:
         return {**entry, "status": "dry-run"}
-    try:
-        client = Kaggle(spec.slug)
-        left = client.submissions_left()
-        if left <= 0:
-            raise KaggleError(f"no submissions left today on {spec.slug} (Kaggle's daily limit); nothing uploaded")
-        entry["status"] = "uploading"
-        record(ledger, entry)  # before the upload: a crash now still blocks an accidental second upload
-        entry["ref"] = client.submit(path, message)
-        entry["status"] = "submitted"
-        record(ledger, entry)
-        info(f"submitted {describe(spec, entry)}: ref {entry['ref']} ({left - 1} left today); waiting for the score")
-        result = wait_for_score(client, entry["ref"], timeout, poll)
-    except CompeteError as err:
-        entry["status"] = "error" if entry["status"] in ("checking", "uploading") else entry["status"]
-        entry["error"] = str(err)
-        record(ledger, entry)
-        raise
+    with ledger_lock(ledger):
+        try:
+            client = Kaggle(spec.slug)
+            if not again and reconcile(client, ledger, entry):
+                info(f"{path} is already on Kaggle as ref {entry['ref']} ({entry['status']}); recorded, nothing uploaded")
+            else:
+                upload(client, ledger, entry, path)
+            result = wait_for_score(client, entry["ref"], timeout, poll)
+        except CompeteError as err:
+            settle_failed(ledger, entry, err)
+            raise
     entry.update(status=result.status, public_score=result.public_score or None, error=result.error or None)
     record(ledger, entry)
     if result.status == "ERROR":
@@ -143,7 +139,68 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
     return entry
 
 
-def describe(spec: CompetitionSpec, entry: dict) -> str:
+@contextlib.contextmanager
+def ledger_lock(ledger: Path):
+    """One submit at a time per competition (two at once could both upload the same file)."""
+    from filelock import FileLock, Timeout
+
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(ledger) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CompeteError(f"{ledger}: another compete submit of this competition is running; try again when it ends") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def reconcile(client: Kaggle, ledger: Path, entry: dict) -> bool:
+    """Search Kaggle's list for the file's tag. Found: ``entry`` becomes that submission (True). Not
+    found: earlier attempts of the file whose outcome was unknown are marked ``not-submitted``."""
+    tag = submission_tag(entry["sha256"])
+    found = next((s for s in client.submissions() if tag in s.description), None)
+    unsettled = earlier_uploads(ledger, entry["sha256"], UNSETTLED)
+    if found is None:
+        for earlier in unsettled:
+            record(ledger, {**earlier, "status": "not-submitted", "error": "not in Kaggle's list (checked before a new upload)"})
+        return False
+    entry.update(ref=found.ref, status=found.status, reconciled=True)
+    if unsettled:  # the lost attempt is the one Kaggle has
+        entry["attempt"] = unsettled[-1]["attempt"]
+    record(ledger, entry)
+    return True
+
+
+def upload(client: Kaggle, ledger: Path, entry: dict, path: Path) -> None:
+    left = client.submissions_left()
+    if left <= 0:
+        raise KaggleError(f"no submissions left today on {entry['slug']} (Kaggle's daily limit); nothing uploaded")
+    entry["status"] = "uploading"
+    record(ledger, entry)  # before the upload: a crash now leaves a trace the next submit reconciles
+    entry["ref"] = client.submit(path, f"{entry['message']} {submission_tag(entry['sha256'])}")
+    entry["status"] = "submitted"
+    record(ledger, entry)
+    info(f"submitted {describe(entry['slug'], entry)}: ref {entry['ref']} ({left - 1} left today); waiting for the score")
+
+
+def settle_failed(ledger: Path, entry: dict, err: CompeteError) -> None:
+    """Record a failed attempt: ``unknown`` when Kaggle may have it (a lost reply), else ``error``."""
+    if isinstance(err, KaggleOutcomeUnknown):
+        entry["status"] = "unknown"
+        err.args = (f"{err}; run the same command again: it looks for this file in Kaggle's list first and "
+                    "uploads only if Kaggle does not have it",)  # fmt: skip
+    elif entry["status"] in ("checking", "uploading"):
+        entry["status"] = "error"
+    entry["error"] = str(err)
+    record(ledger, entry)
+
+
+def describe(slug: str, entry: dict) -> str:
+    from competitions.catalog import get_competition
+
+    spec = get_competition(slug)
     return (f"{entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
             f"message {entry['message']!r}")  # fmt: skip
 
