@@ -46,7 +46,8 @@ def test_two_process_ddp_fit_over_two_folds(cifar_dir, workdir):
     writes = re.findall(r"\[rank (\d+)\] wrote (\S+)", log)
     assert writes and {rank for rank, _ in writes} == {"0"}, writes
     counts = collections.Counter(path for _, path in writes)
-    assert all(n == 1 for n in counts.values()), counts
+    run_config = "runs/cifar-10/baseline/config.yaml"  # written when the fit starts and when it finishes (history)
+    assert counts.pop(run_config) == 2 and all(n == 1 for n in counts.values()), counts
     run = workdir / "runs" / "cifar-10" / "baseline"
     for k in (0, 1):
         assert any(p.endswith(f"fold{k}/oof.csv") for p in counts)

@@ -39,3 +39,33 @@ def early_stopping(spec: CompetitionSpec, patience: int):
     from lightning.pytorch.callbacks import EarlyStopping
 
     return EarlyStopping(monitor=spec.monitor, mode=spec.monitor_mode, patience=patience)
+
+
+def rng_state():
+    """Saves the Python, NumPy and torch random states in every checkpoint and restores them on resume
+    (Lightning restores the loops, optimizers and schedulers, not these)."""
+    import random
+
+    import numpy as np
+    import torch
+    from lightning.pytorch.callbacks import Callback
+
+    class RNGState(Callback):
+        def state_dict(self) -> dict:
+            name, keys, pos, has_gauss, gauss = np.random.get_state()
+            # Plain types and tensors only: checkpoints are read back with torch.load(weights_only=True).
+            numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]
+            state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+            if torch.cuda.is_available():
+                state["cuda"] = torch.cuda.get_rng_state_all()
+            return state
+
+        def load_state_dict(self, state: dict) -> None:
+            random.setstate(state["python"])
+            name, keys, pos, has_gauss, gauss = state["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+            torch.set_rng_state(state["torch"])
+            if "cuda" in state and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda"])
+
+    return RNGState()

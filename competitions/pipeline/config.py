@@ -31,7 +31,7 @@ COMMON_TRAINER_OPTIONS = (
     "gradient_clip_val", "limit_train_batches", "limit_val_batches", "limit_predict_batches",
     "fast_dev_run", "deterministic", "callbacks", "logger", "sync_batchnorm",
 )  # fmt: skip
-RUN_ONLY_KEYS = ("config", "folds", "resume", "help_all", "n", "out")  # per invocation: kept in meta.command, not in config.yaml
+RUN_ONLY_KEYS = ("config", "folds", "resume", "force", "history", "help_all", "n", "out")  # per invocation: kept in meta.command, not in config.yaml
 
 
 def resolve_presets(spec: CompetitionSpec, argv: list[str]) -> list[str]:
@@ -107,6 +107,8 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--folds", type=str, default="all", help="folds to train: all, or e.g. 0,2")
     add("--n-folds", type=int, default=5, help="k of k-fold (must match an existing folds.csv)")
     add("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
+    add("--force", action="store_true",
+        help="with --resume: allow changes to model.*, data.*, n_folds or seed (the folds would not be comparable)")  # fmt: skip
     add("--patience", type=int | None, default=None,
         help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}")  # fmt: skip
     add(
@@ -117,6 +119,7 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
         "experiment, one run per fold + a cv run; offline under RUN_DIR/wandb without a W&B login)",
     )
     add("--meta", type=dict | None, default=None, help="(written by compete: git commit, versions)")
+    add("--history", type=list | None, default=None, help="(written by compete: every fit of the run)")
     skip = set(TRAINER_SKIP)
     if not all_trainer_options:
         import inspect

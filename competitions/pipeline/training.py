@@ -6,19 +6,21 @@ only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.j
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jsonargparse import ArgumentParser, Namespace
 
-from competitions.core.artifacts import run_metadata, write_csv, write_yaml
+from competitions.core.artifacts import read_yaml, run_metadata, write_csv, write_yaml
 from competitions.core.console import info
-from competitions.core.errors import RunExistsError
+from competitions.core.errors import CompeteError, RunExistsError
 from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
-from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar
+from competitions.pipeline import history
+from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar, rng_state
 from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs
 from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.quiet import quiet_library_noise
@@ -30,6 +32,7 @@ from competitions.pipeline.results import (
     select_folds,
     summarise_cv,
 )
+from competitions.pipeline.runlock import run_lock
 
 
 @dataclass
@@ -54,23 +57,38 @@ def fit_from_argv(spec: CompetitionSpec, argv: list[str]) -> Run | None:
 
 
 def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command: list[str]) -> Run | None:
-    context = start_run(spec, parser, cfg, command)
-    for fold in context.selected:
-        if fold in context.done:
-            info(f"fold {fold}: already finished (metrics.json), skipping")
-            continue
-        train_fold(context, fold)
-    if not is_global_zero():
-        return None
-    summary = summarise_cv(spec, context.datamodule.class_names, context.layout, cfg.n_folds)
+    layout = RunLayout.of(cfg.runs_dir, spec.slug, check_experiment_name(cfg.experiment))
+    with contextlib.ExitStack() as stack:
+        if is_global_zero():  # DDP's other processes are started by this one, inside the lock
+            stack.enter_context(run_lock(layout.root, command))
+        context = start_run(spec, parser, cfg, command, layout)
+        for fold in context.selected:
+            if fold in context.done:
+                info(f"fold {fold}: already finished (metrics.json), skipping")
+                continue
+            train_fold(context, fold)
+        if not is_global_zero():
+            return None
+        summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
+        stored = read_yaml(layout.config)
+        write_yaml(layout.config, {**stored, "history": history.finish(stored["history"], layout.done_folds())})
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
-    return Run(spec.slug, context.layout.root)
+    return Run(spec.slug, layout.root)
 
 
-def start_run(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command: list[str]) -> FitContext:
+def check_experiment_name(name: str) -> str:
+    """An experiment is one folder directly under RUNS_DIR/SLUG: a plain, non-empty name."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith(".") or name != name.strip():
+        raise CompeteError(f"`experiment` {name!r} is not a plain folder name (no separators, not empty, not "
+                           "starting with a dot)")  # fmt: skip
+    return name
+
+
+def start_run(
+    spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command: list[str], layout: RunLayout
+) -> FitContext:
     """Check the data, refuse to overwrite a run, persist the folds and config.yaml (rank 0)."""
-    layout = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment)
     data_dir = Path(cfg.data_dir).resolve()
     datamodule = build_datamodule(spec, data_dir, cfg.runs_dir, **cfg.data.as_dict())
     datamodule.check_layout()
@@ -87,13 +105,13 @@ def start_run(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, com
     folds_source = layout.folds if layout.folds.exists() else shared_folds(cfg.runs_dir, spec.slug)
     folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero)
     selected = select_folds(cfg.folds, cfg.n_folds)
-    if rank_zero:
+    if rank_zero and not cfg.resume:
         cfg.meta = run_metadata(command)
         cfg.data_dir = str(data_dir)
-    config = config_dict(parser, cfg)
+    config = config_dict(parser, cfg)  # what this fit trains with
     if rank_zero:
         layout.root.mkdir(parents=True, exist_ok=True)
-        write_yaml(layout.config, config)
+        write_yaml(layout.config, record_history(layout, cfg, config, command, selected))
         if not layout.folds.exists():
             write_csv(layout.folds, folds)
         info(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {cfg.n_folds}")
@@ -104,6 +122,17 @@ def start_run(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, com
         tracker = Tracker(spec.slug, cfg.experiment, layout, config)
     done = set(layout.done_folds()) if cfg.resume else set()
     return FitContext(spec, cfg, config, layout, datamodule, selected, done, tracker)
+
+
+def record_history(layout: RunLayout, cfg: Namespace, config: dict, command: list[str], folds: list[int]) -> dict:
+    """config.yaml: the settings the run was created with, and its history with this fit appended."""
+    if not cfg.resume:
+        return {**config, "history": [history.entry("created", command, folds)]}
+    created = read_yaml(layout.config)
+    changed = history.changes(created, config)
+    history.check_resume(changed, cfg.force)
+    past = history.settle_interrupted(created.get("history") or [])
+    return {**created, "history": [*past, history.entry("resumed", command, folds, changed)]}
 
 
 def train_fold(context: FitContext, fold: int) -> dict | None:
@@ -119,7 +148,9 @@ def train_fold(context: FitContext, fold: int) -> dict | None:
     kwargs, user_callbacks, user_loggers = trainer_kwargs(cfg)
     checkpoint = fold_checkpoint(spec, fold_dir)
     bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
-    callbacks = [checkpoint, *bar, *user_callbacks]
+    callbacks = [checkpoint, rng_state(), *bar, *user_callbacks]
+    if is_global_zero():
+        write_yaml(layout.fold_dir(fold) / "config.yaml", context.config)  # what this fold was trained with
     if cfg.patience is not None:
         callbacks.append(early_stopping(spec, cfg.patience))
     loggers = [CSVLogger(save_dir=str(fold_dir), name="", version="logs"), *user_loggers]

@@ -1,0 +1,144 @@
+"""Faults and races: two fits of one experiment, resumes that would rewrite history, kills mid-fit."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from competitions.commands.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fit_command(data, *extra) -> list[str]:
+    return [sys.executable, "-m", "competitions", "fit", "cifar-10", "--config", "debug", "--data-dir", str(data), *extra]
+
+
+def environment() -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("LOCAL_RANK", None)
+    return env
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_a_second_fit_of_the_same_experiment_fails_at_once_naming_the_holder(cifar_dir, workdir):
+    first = subprocess.Popen(fit_command(cifar_dir, "--model.lr=0.01", "--trainer.max_epochs=100000"), cwd=workdir,
+                             env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(workdir / "runs" / "cifar-10" / "baseline" / "config.yaml", first)
+        started = time.monotonic()
+        second = subprocess.run(fit_command(cifar_dir, "--model.lr=0.5"), cwd=workdir, env=environment(),
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert first.poll() is None  # still training: the two met
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 4 and time.monotonic() - started < 60
+    lines = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in second.stderr
+    assert "is in use by another compete fit (pid " in lines[0] and f"pid {first.pid} on " in lines[0]
+    assert "--model.lr=0.01" in lines[0]  # the holder's command
+    config = yaml.safe_load((workdir / "runs" / "cifar-10" / "baseline" / "config.yaml").read_text())
+    assert config["model"]["lr"] == 0.01  # the first fit's settings, untouched
+
+
+def test_resume_keeps_what_the_run_was_created_with_and_appends_history(cifar_dir, workdir, capsys):
+    base = ["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir)]
+    assert main([*base, "--folds", "0"]) == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    created = yaml.safe_load((run / "config.yaml").read_text())
+    assert [h["event"] for h in created["history"]] == ["created"] and created["history"][0]["status"] == "finished"
+
+    assert main([*base, "--resume", "--model.lr=0.5"]) == 1  # would make the folds incomparable
+    err = capsys.readouterr().err
+    assert "would change model.lr 0.003 -> 0.5" in err and "--force" in err
+    assert yaml.safe_load((run / "config.yaml").read_text()) == created  # nothing rewritten
+
+    assert main([*base, "--resume", "--folds", "1", "--trainer.max_epochs=2"]) == 0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["trainer"]["max_epochs"] == created["trainer"]["max_epochs"]  # as created
+    assert config["meta"] == created["meta"]  # the original command and commit stay
+    resumed = config["history"][-1]
+    assert resumed["event"] == "resumed" and resumed["status"] == "finished" and resumed["folds"] == [1]
+    assert resumed["changed"] == {"trainer.max_epochs": [created["trainer"]["max_epochs"], 2]}
+    assert "--trainer.max_epochs=2" in resumed["command"]
+    fold0 = yaml.safe_load((run / "fold0" / "config.yaml").read_text())
+    fold1 = yaml.safe_load((run / "fold1" / "config.yaml").read_text())
+    assert fold0["trainer"]["max_epochs"] == created["trainer"]["max_epochs"] and fold1["trainer"]["max_epochs"] == 2
+
+    assert main([*base, "--resume", "--model.lr=0.5", "--force"]) == 0
+    forced = yaml.safe_load((run / "config.yaml").read_text())["history"][-1]
+    assert forced["changed"]["model.lr"] == [0.003, 0.5]
+
+
+def test_checkpoints_carry_the_random_state(cifar_dir, workdir):
+    assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--folds", "0"]) == 0
+    checkpoint = torch.load(workdir / "runs" / "cifar-10" / "baseline" / "fold0" / "last.ckpt", weights_only=True)
+    [state] = [v for k, v in checkpoint["callbacks"].items() if "RNGState" in k]
+    assert {"python", "numpy", "torch"} <= set(state)
+
+
+@pytest.mark.parametrize("name", ["", "../../x", "a/b", ".hidden", " padded"])
+def test_experiment_names_are_plain_folder_names(cifar_dir, workdir, capsys, name):
+    assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--experiment", name]) == 1
+    line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert len(line) == 1 and "is not a plain folder name" in line[0] and "--experiment" in line[0]
+    assert not (workdir / "runs").exists() and not (workdir.parent / "x").exists()
+
+
+@pytest.mark.slow
+def test_killed_three_times_resume_ends_with_every_artifact_and_the_history(cifar_dir, workdir, tmp_path):
+    """kill -9 a fit at a random moment, three times; --resume then finishes with the same set of files as
+    an uninterrupted run, and config.yaml's history shows the three interruptions."""
+    rng = random.Random(13)
+    extra = ["--trainer.max_epochs=20"]
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    moments = ["config.yaml", "fold0/last.ckpt", "fold0/oof.csv", "fold1/last.ckpt"]
+    for attempt in range(3):
+        command = fit_command(cifar_dir, *extra, *(["--resume"] if attempt else []))
+        process = subprocess.Popen(command, cwd=workdir, env=environment(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not (run / "config.yaml").exists() or len(yaml.safe_load((run / "config.yaml").read_text())["history"]) <= attempt:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        wait_for(run / rng.choice(moments[attempt:]), process)  # a random moment, later each time
+        time.sleep(rng.uniform(0.0, 0.3))
+        assert process.poll() is None  # killed while it was still working
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finished = subprocess.run(fit_command(cifar_dir, *extra, "--resume"), cwd=workdir, env=environment(),
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    clean = subprocess.run(fit_command(cifar_dir, *extra), cwd=reference, env=environment(), capture_output=True,
+                           text=True, timeout=600)  # fmt: skip
+    assert clean.returncode == 0, clean.stderr[-3000:]
+
+    def files(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    assert files(run) == files(reference / "runs" / "cifar-10" / "baseline")
+    history = yaml.safe_load((run / "config.yaml").read_text())["history"]
+    assert [h["status"] for h in history] == ["interrupted"] * 3 + ["finished"]
+    assert [h["event"] for h in history] == ["created", "resumed", "resumed", "resumed"]
+    assert json.loads((run / "cv.json").read_text())["complete"] is True
