@@ -157,12 +157,13 @@ def submissions(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR, offline: 
     return pd.DataFrame(entries)
 
 
-def download(slug: str, *, data_dir: str | Path | None = None, keep_archives: bool = False) -> Path:
-    """Download and extract the competition with the Kaggle API (nothing to do when complete); its folder."""
+def download(slug: str, *, data_dir: str | Path | None = None, keep_archives: bool = False, limits=None) -> Path:
+    """Download and extract the competition with the Kaggle API (nothing to do when complete); its folder.
+    ``limits``: a ``submissions.archives.Limits`` (unpacked bytes, members, unpacked/packed ratio)."""
     from competitions.pipeline.kaggle import download_competition
 
     data_dir = Path(data_dir or f"data/{slug}")
-    download_competition(get_competition(slug), data_dir, keep_archives)
+    download_competition(get_competition(slug), data_dir, keep_archives, limits)
     return data_dir
 
 

@@ -51,10 +51,12 @@ class Cifar10DataModule(ImageClassificationDataModule):
         frame = self.read_csv("trainLabels.csv", ["id", "label"])
         frame["target"] = self.encode_labels(frame, "label", "trainLabels.csv")
         frame["path"] = [str(self.data_dir / "train" / f"{i}.png") for i in frame["id"]]
+        self.check_images(frame, frame["path"].tolist(), "trainLabels.csv", "id")
         return frame
 
     @functools.cached_property
     def test_table(self) -> pd.DataFrame:
         frame = self.read_csv("sampleSubmission.csv", ["id", "label"])[["id"]]
         frame["path"] = [str(self.data_dir / "test" / f"{i}.png") for i in frame["id"]]
+        self.check_images(frame, frame["path"].tolist(), "sampleSubmission.csv", "id")
         return frame

@@ -53,9 +53,9 @@ class FeatureConfig:
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:
-    """'3' -> 3.0, '$1,200' -> 1200.0, 'Walk-in Closets' -> NaN."""
+    """'3' -> 3.0, '$1,200' -> 1200.0, 'Walk-in Closets' -> NaN; 'inf' (not a finite number) -> NaN."""
     if pd.api.types.is_numeric_dtype(values):
-        return values.astype(float)
+        return values.astype(float).replace([np.inf, -np.inf], np.nan)
     extracted = values.astype("string").str.extract(_NUMBER, expand=False).str.replace(",", "", regex=False)
     return pd.to_numeric(extracted, errors="coerce").astype(float)
 

@@ -31,7 +31,7 @@ def make_folds(
         raise DataError(f"n_folds must be at least 2, got {n_folds}")
     ids = np.asarray(ids)
     if len(ids) < n_folds:
-        raise DataError(f"cannot split {len(ids)} training rows into {n_folds} folds")
+        raise DataError(f"{source}: cannot split {len(ids)} training rows into {n_folds} folds")
     fold = np.full(len(ids), -1, dtype=int)
     if strata is not None:
         strata = rare_strata_warning(np.asarray(strata), n_folds, source)

@@ -119,8 +119,15 @@ class ImageClassificationDataModule(KFoldDataModule):
 
     # ---- labels -----------------------------------------------------------------------
     def check_images(self, frame: pd.DataFrame, paths: Sequence[str], source: str, column: str) -> None:
-        """Every listed image must exist: the first absent one is named with its CSV line."""
+        """Every listed image must exist inside the competition folder: the first absent one (or one
+        whose path leads outside the folder) is named with its CSV line."""
+        root = str(self.data_dir)
         for row, path in enumerate(paths):
+            if not path.startswith(root) or ".." in Path(path).parts:  # textual: no system call per image
+                raise DataError(
+                    f"{self.data_dir / source} line {row + 2}: {column} {frame[column].iloc[row]!r} points outside "
+                    f"the competition folder {self.data_dir}; refusing to read it"
+                )
             if not os.path.isfile(path):
                 absent = sum(not os.path.isfile(p) for p in paths)
                 more = f" ({absent - 1} more absent)" if absent > 1 else ""

@@ -77,6 +77,8 @@ class KFoldDataModule(L.LightningDataModule):
             frame = pd.read_csv(path, **read_kwargs)
         except FileNotFoundError:
             raise DataError(f"{path}: file not found") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: the file is empty (no header, no rows)") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as err:
             raise DataError(f"{path}: not a readable CSV ({err})") from None
         absent = [c for c in columns if c not in frame.columns]

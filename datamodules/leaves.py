@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from competitions.catalog.classify_leaves import CLASSIFY_LEAVES
+from competitions.core.console import warn
 from competitions.core.errors import DataError
 from datamodules.images import ImageClassificationDataModule
 
@@ -25,6 +26,13 @@ class LeavesDataModule(ImageClassificationDataModule):
         if empty.any():
             row = int(np.flatnonzero(empty)[0])
             raise DataError(f"{self.data_dir / 'train.csv'} line {row + 2}: empty label")
+        padded = (labels != labels.str.strip()).to_numpy()
+        if padded.any():
+            row = int(np.flatnonzero(padded)[0])
+            twin = labels.iloc[row].strip()
+            also = f"; {twin!r} is a label too, so they are two classes" if (labels == twin).any() else ""
+            warn(f"{self.data_dir / 'train.csv'} line {row + 2}: label {labels.iloc[row]!r} has leading or trailing "
+                 f"spaces ({int(padded.sum())} such rows){also}; kept as written, fix the file if that is a typo")  # fmt: skip
         return tuple(sorted(labels.unique()))
 
     @functools.cached_property

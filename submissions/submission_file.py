@@ -57,5 +57,8 @@ def write_submission(
     with atomic_path(path) as tmp:
         submission.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
         # Validate the bytes that will be uploaded, not the in-memory frame.
-        validate_submission(spec, read_submission_csv(tmp), sample, str(path), classes)
+        try:
+            validate_submission(spec, read_submission_csv(tmp), sample, "the predictions", classes)
+        except SubmissionError as err:
+            raise SubmissionError(f"{err}; {path} was not written") from None
     return submission

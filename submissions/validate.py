@@ -48,6 +48,13 @@ def validate_submission(
         raise SubmissionError(f"{name}: {len(submission)} rows, the sample submission has {len(sample)}")
     id_col = spec.id_column
     wrong_id = submission[id_col].to_numpy() != sample[id_col].to_numpy()
+    if wrong_id.any() and sorted(submission[id_col]) == sorted(sample[id_col]):
+        first = int(np.flatnonzero(wrong_id)[0])
+        raise SubmissionError(
+            f"{name}: the ids are the sample submission's, in another order (line {first + 2}: "
+            f"{submission[id_col].iloc[first]!r}, the sample has {sample[id_col].iloc[first]!r}); Kaggle matches rows by "
+            "id, but write them in the sample's order to be safe"
+        )
     if wrong_id.any():
         first = int(np.flatnonzero(wrong_id)[0])
         raise SubmissionError(

@@ -220,6 +220,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeKaggle
 
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):  # a client that gave up
+            super().handle_error(request, client_address)
+
 
 @contextlib.contextmanager
 def serve(fake: FakeKaggle) -> Iterator[FakeKaggle]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
 from competitions.catalog.cifar10 import CIFAR10_CLASSES
@@ -93,3 +94,10 @@ def make_dog_breed(root: Path, n_train: int = 32, n_test: int = 12) -> Path:
     sample.insert(0, "id", ids[n_train:])
     sample.to_csv(data / "sample_submission.csv", index=False)
     return data
+
+
+class CtrlCAfterFirstEpoch(Callback):
+    """A Lightning callback that presses Ctrl-C after the first training epoch (for the interrupt tests)."""
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        raise KeyboardInterrupt

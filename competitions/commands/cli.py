@@ -57,6 +57,18 @@ VERB_HELP = {
 }
 
 
+# What a Ctrl-C leaves, and how to go on, per verb.
+INTERRUPTED = {
+    "fit": "finished folds and files are intact; continue with --resume",
+    "predict": "no file was left half-written; run compete predict again",
+    "ensemble": "no file was left half-written; run compete ensemble again",
+    "submit": "the attempt is in the ledger; run the same command again: it looks for the file in Kaggle's list "
+    "first and uploads only if Kaggle does not have it",
+    "download": "run compete download again (the download starts over)",
+    "demo": "run compete demo again (the data is reused)",
+}
+
+
 def _list(argv: list[str]) -> int:
     from competitions.catalog import COMPETITIONS
     from competitions.commands.report import competitions_table
@@ -113,8 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     except CompeteError as err:
         print(f"error: {cli_words(str(err))}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a file or folder that cannot be read or written: one line naming it
+        if err.filename is None:
+            raise
+        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted: finished folds and files are intact; continue with --resume", file=sys.stderr)
+        print(f"interrupted: {INTERRUPTED.get(verb, 'no file was left half-written')}", file=sys.stderr)
         return 130
     except Exception as err:  # argument and Lightning configuration errors: one line, not a traceback
         if _is_user_error(err):

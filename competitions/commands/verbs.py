@@ -118,10 +118,16 @@ def download(spec: CompetitionSpec, argv: list[str]) -> None:
                          "cifar-10's .7z archives), and check the layout. Does nothing when the folder is already complete.")  # fmt: skip
     parser.add_argument("--data-dir", type=str, default=f"data/{spec.slug}", help="where the files go")
     parser.add_argument("--keep-archives", action="store_true", help="keep the .zip/.7z files after extracting")
+    parser.add_argument("--max-gb", type=float, default=64.0, help="refuse an archive that unpacks to more (GiB)")
+    parser.add_argument("--max-members", type=int, default=1_000_000, help="refuse an archive with more files")
+    parser.add_argument("--max-ratio", type=float, default=200.0, help="refuse an archive that unpacks to more than "
+                        "this many times its size (a zip bomb)")  # fmt: skip
     args = parser.parse_args(argv)
     from competitions.pipeline.kaggle import download_competition
+    from submissions.archives import Limits
 
-    if download_competition(spec, args.data_dir, args.keep_archives):
+    limits = Limits(int(args.max_gb * 2**30), args.max_members, args.max_ratio)
+    if download_competition(spec, args.data_dir, args.keep_archives, limits):
         out(f"{args.data_dir}: {spec.slug} ready ({', '.join(spec.expected_files)})")
     else:
         out(f"{args.data_dir}: already complete ({', '.join(spec.expected_files)}); nothing to download")

@@ -110,6 +110,11 @@ class RunLayout:
     def test_predictions(self, k: int) -> Path:
         return self.root / "test" / f"fold{k}.csv"
 
+    @property
+    def test_manifest(self) -> Path:
+        """Which folds' test predictions made submission.csv (written by predict, read by ensemble)."""
+        return self.root / "test" / "manifest.json"
+
     def written_test_predictions(self) -> list[Path]:
         return sorted(self.root.glob("test/fold*.csv"))
 

@@ -69,3 +69,20 @@ def rng_state():
                 torch.cuda.set_rng_state_all(state["cuda"])
 
     return RNGState()
+
+
+def interruptible(trainer, method: str, *args, **kwargs):
+    """``trainer.fit/predict(...)``, with Ctrl-C raised as KeyboardInterrupt again: Lightning catches it,
+    shuts down cleanly, ignores further Ctrl-C and calls sys.exit(1), so the caller could not tell."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        return getattr(trainer, method)(*args, **kwargs)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if handler is not None and signal.getsignal(signal.SIGINT) != handler:
+            signal.signal(signal.SIGINT, handler)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from competitions.core.artifacts import read_yaml, write_json, write_yaml
+from competitions.core.artifacts import read_json, read_yaml, write_json, write_yaml
 from competitions.core.console import warn
 from competitions.core.errors import CompeteError, RunExistsError
 from competitions.core.layout import RunLayout
@@ -31,13 +31,30 @@ def member_predictions(spec: CompetitionSpec, run: Path, columns: list[str]) -> 
     if not layout.config.exists():
         raise CompeteError(f"{run}: not a run directory (no config.yaml)")
     folds = layout.done_folds()
-    tests = layout.written_test_predictions()
     if not folds:
         raise CompeteError(f"{run}: no finished fold (fold<k>/oof.csv); run compete fit first")
-    if not tests:
+    if layout.test_manifest.exists():  # exactly the folds that made the run's submission
+        tests = [layout.test_predictions(k) for k in read_json(layout.test_manifest)["folds"]]
+    else:
+        tests = layout.written_test_predictions()
+        if tests:
+            warn(f"{layout.test_manifest}: not found (predicted by an older compete); using every test/fold<k>.csv")
+    if not tests or not all(path.exists() for path in tests):
         raise CompeteError(f"{run}: no test/fold<k>.csv; run `compete predict {spec.slug} --run {run}` first")
     frames = [pd.read_csv(path, dtype={"id": str}) for path in tests]
     return read_oof(layout, folds), average_predictions(frames, columns, log_scale=spec.log_scale)
+
+
+def check_runs(spec: CompetitionSpec, runs: list[Path]) -> None:
+    """Distinct runs of this competition."""
+    seen: dict[Path, Path] = {}
+    for run in runs:
+        resolved = run.resolve()
+        if resolved in seen:
+            raise CompeteError(f"{run}: named twice (as {seen[resolved]} too); an ensemble blends different runs")
+        seen[resolved] = run
+        if resolved.parent.name != spec.slug and RunLayout(run).config.exists():
+            raise CompeteError(f"{run}: a run of {resolved.parent.name!r}, not of {spec.slug}; blend runs of one competition")
 
 
 def check_members(runs: list[Path], members: list[tuple[pd.DataFrame, pd.DataFrame]]) -> None:
@@ -61,6 +78,7 @@ def ensemble_runs(
     runs = [Path(r) for r in runs]
     if len(runs) < 2:
         raise CompeteError("compete ensemble needs at least two run directories")
+    check_runs(spec, runs)
     out = RunLayout(runs[0].resolve().parent / name)
     if out.root.exists():
         raise RunExistsError(f"{out.root} already exists; choose another `name`")

@@ -15,7 +15,7 @@ from competitions.core.errors import CompeteError, DataError, KaggleError
 from competitions.core.layout import RunLayout, ledger_path
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, class_names
-from submissions.archives import extract_7z, extract_zip
+from submissions.archives import Limits, extract_7z, extract_zip
 from submissions.kaggle_api import Kaggle, KaggleOutcomeUnknown, Submission
 from submissions.ledger import UNSETTLED, earlier_uploads, read_ledger, record, sha256, submission_tag
 from submissions.validate import validate_file
@@ -246,8 +246,10 @@ def list_submissions(spec: CompetitionSpec, runs_dir: str | Path = "runs", offli
 
 
 # ---- download ----------------------------------------------------------------------------
-def download_competition(spec: CompetitionSpec, data_dir: str | Path, keep_archives: bool = False) -> bool:
-    """Download and extract the competition into ``data_dir``; False when it was already complete."""
+def download_competition(
+    spec: CompetitionSpec, data_dir: str | Path, keep_archives: bool = False, limits: Limits | None = None
+) -> bool:
+    """Download and extract the competition into ``data_dir`` (within ``limits``); False when it was complete."""
     data_dir = Path(data_dir)
     datamodule = build_datamodule(spec, data_dir)
     try:
@@ -256,13 +258,14 @@ def download_competition(spec: CompetitionSpec, data_dir: str | Path, keep_archi
         pass
     else:
         return False
+    limits = limits or Limits()
     started = time.time()
     archive = Kaggle(spec.slug).download(data_dir)
     info(f"downloaded {archive} ({archive.stat().st_size / 1e6:.1f} MB) in {time.time() - started:.0f}s")
     archives = [archive]
-    for inner in sorted(n for n in extract_zip(archive, data_dir) if n.endswith(".7z") and "/" not in n):
+    for inner in sorted(n for n in extract_zip(archive, data_dir, limits) if n.endswith(".7z") and "/" not in n):
         info(f"extracting {inner} ...")
-        extract_7z(data_dir / inner, data_dir)
+        extract_7z(data_dir / inner, data_dir, limits)
         archives.append(data_dir / inner)
     datamodule.check_layout()  # names whatever is still missing
     if not keep_archives:

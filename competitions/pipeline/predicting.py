@@ -15,7 +15,7 @@ from competitions.core.errors import CompeteError
 from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
-from competitions.pipeline.callbacks import fold_progress_bar
+from competitions.pipeline.callbacks import fold_progress_bar, interruptible
 from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.results import (
@@ -82,7 +82,7 @@ class Prediction:
     def predict(self, model, fold: int, split: str, key: str) -> tuple:
         """(row index, predictions under ``key``) of ``split`` ("val" or "test") of ``fold``."""
         self.datamodule.set_fold(fold)
-        outputs = self.trainer().predict(model, datamodule=self.datamodule.prediction_data(split))
+        outputs = interruptible(self.trainer(), "predict", model, datamodule=self.datamodule.prediction_data(split))
         return gather_predictions(outputs, key)
 
 
@@ -95,6 +95,8 @@ def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions 
 
         os.environ["OMP_NUM_THREADS"] = str(options.threads)  # DDP's re-launched processes inherit it
         torch.set_num_threads(options.threads)
+    if parse_tta(options.tta) and not model_class(spec).supports_tta:  # options first, then the files
+        raise CompeteError(f"`tta` {options.tta}: {spec.slug} models take no test-time augmentation")
     prediction = open_run(spec, RunLayout(Path(run)), options)
     tta = resolve_tta(prediction)
     for fold in prediction.checkpoints:
@@ -118,14 +120,28 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
     available = {k: p for k, p in checkpoints.items() if p.exists()}
     if not available:
         raise CompeteError(f"{layout.root}: no {options.checkpoint}.ckpt in any of fold{','.join(map(str, wanted))}")
-    if options.folds != "all" and len(available) < len(wanted):
+    if len(available) < len(wanted):  # a subset only when `folds` names it
         missing = sorted(set(wanted) - set(available))
-        raise CompeteError(f"{checkpoints[missing[0]]}: not found (fold {missing[0]} was not trained)")
+        others = ",".join(map(str, available))
+        raise CompeteError(f"{checkpoints[missing[0]]}: not found (fold {missing[0]} was not trained or its checkpoint "
+                           f"was removed); finish it with compete fit's `resume`, or set `folds` to {others}")  # fmt: skip
+    check_writable(layout.root / "test")
     # The run's folds: a tabular model's preprocessing is fitted on its fold's training rows.
     datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False)
     if is_global_zero():
         datamodule.prepare_split("test")  # before DDP starts the other processes: they find the cache built
     return Prediction(spec, layout, config, options, datamodule, available)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work when the run cannot take the predictions."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise CompeteError(f"{folder}: cannot write the predictions there ({err.strerror})") from None
 
 
 def parse_tta(value: str | list[str] | None) -> list[str] | str | None:
@@ -142,8 +158,6 @@ def parse_tta(value: str | list[str] | None) -> list[str] | str | None:
 
 def resolve_tta(prediction: Prediction) -> list[str] | None:
     tta = parse_tta(prediction.options.tta)
-    if tta and not model_class(prediction.spec).supports_tta:
-        raise CompeteError(f"`tta` {prediction.options.tta}: {prediction.spec.slug} models take no test-time augmentation")
     if tta == "auto":
         tta = choose_tta(prediction)
     return tta
@@ -185,6 +199,8 @@ def write_run_submission(prediction: Prediction) -> Submission:
     preds = average_predictions(written, columns, log_scale=spec.log_scale)
     sample_path = Path(prediction.options.data_dir or prediction.config["data_dir"]) / spec.sample_submission
     frame = write_submission(spec, preds, read_submission_csv(sample_path), layout.submission, classes)
+    write_json(layout.test_manifest, {"folds": folds, "checkpoint": prediction.options.checkpoint,
+                                      "tta": prediction.options.tta, "submission": layout.submission.name})  # fmt: skip
     from competitions.pipeline.tracking import log_quietly
 
     log_quietly(layout, {"submission/rows": len(frame)}, artifact=layout.submission)

@@ -20,7 +20,7 @@ from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline import history
-from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar, rng_state
+from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar, interruptible, rng_state
 from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs
 from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.quiet import quiet_library_noise
@@ -162,11 +162,12 @@ def train_fold(context: FitContext, fold: int) -> dict | None:
     info(f"fold {fold}: training on {len(datamodule.train_indices())} rows, validating on "
          f"{len(datamodule.val_indices())}{f' (resuming {last})' if resume_from else ''}")  # fmt: skip
     started = time.time()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    interruptible(trainer, "fit", model, datamodule=datamodule, ckpt_path=resume_from)
     seconds = time.time() - started
     # Out-of-fold predictions with the best checkpoint (the in-memory weights under fast_dev_run).
     has_best = bool(checkpoint.best_model_path) and Path(checkpoint.best_model_path).exists()
-    outputs = trainer.predict(model, datamodule=datamodule.prediction_data("val"), ckpt_path="best" if has_best else None)
+    outputs = interruptible(trainer, "predict", model, datamodule=datamodule.prediction_data("val"),
+                            ckpt_path="best" if has_best else None)  # fmt: skip
     index, preds = gather_predictions(outputs, spec.prediction_key)
     if not is_global_zero():
         return None
