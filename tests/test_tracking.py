@@ -104,6 +104,7 @@ def test_runs_table_orders_experiments_and_shows_what_differs(competition_dir, w
     out = capsys.readouterr().out
     assert out.index(best) < out.index(worst)
     assert "model.hidden" in out and "trainer.max_epochs" in out and "model.depth" not in out
+    assert "history" not in out and "meta" not in out  # when and how a run was made is not a setting
     assert f"{scores[best]:.4f}" in out and "0.14320" in out
     with Image.open(workdir / "runs.png") as image:
         assert image.size == (1600, 450)  # CV vs public, per-fold scores, validation curves

@@ -17,7 +17,7 @@ from competitions.core.layout import RunLayout, competition_dir, ledger_path
 from competitions.core.spec import CompetitionSpec
 from submissions.ledger import read_ledger
 
-IGNORED = ("meta", "data_dir", "experiment", "runs_dir", "config", "folds", "resume", "logger")
+IGNORED = ("meta", "history", "data_dir", "experiment", "runs_dir", "config", "folds", "resume", "force", "logger")
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
