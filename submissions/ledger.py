@@ -49,14 +49,18 @@ def read_ledger(path: str | Path) -> list[dict]:
 
 def record(path: str | Path, entry: dict) -> dict:
     """Add ``entry`` (keyed by ``entry["attempt"]``), or replace the line of the same attempt."""
-    entries = read_ledger(path)
-    position = next((i for i, e in enumerate(entries) if e.get("attempt") == entry["attempt"]), None)
-    if position is None:
-        entries.append(entry)
-    else:
-        entries[position] = entry
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+    from filelock import FileLock
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=60):  # read, change, write: one process at a time
+        entries = read_ledger(path)
+        position = next((i for i, e in enumerate(entries) if e.get("attempt") == entry["attempt"]), None)
+        if position is None:
+            entries.append(entry)
+        else:
+            entries[position] = entry
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
     return entry
 
 

@@ -369,7 +369,7 @@ def test_reads_are_retried_and_the_upload_is_not(kaggle_home, ames_submission, w
 def test_a_second_submit_of_the_competition_waits_its_turn(kaggle_home, ames_submission, workdir, capsys):
     from filelock import FileLock
 
-    lock = FileLock(str(workdir / "runs" / AMES / "ledger.jsonl.lock"))
+    lock = FileLock(str(workdir / "runs" / AMES / "ledger.jsonl.submit.lock"))
     (workdir / "runs" / AMES).mkdir(parents=True, exist_ok=True)
     with lock:
         assert submit(ames_submission) == 1

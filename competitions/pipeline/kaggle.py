@@ -116,17 +116,17 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
     entry = new_attempt(spec, path, message, digest)
     if dry_run:
         return {**entry, "status": "dry-run"}
-    with ledger_lock(ledger):
-        try:
+    try:
+        with submit_lock(ledger):  # from the search of Kaggle's list until the ref is recorded
             client = Kaggle(spec.slug)
             if not again and reconcile(client, ledger, entry):
                 info(f"{path} is already on Kaggle as ref {entry['ref']} ({entry['status']}); recorded, nothing uploaded")
             else:
                 upload(client, ledger, entry, path)
-            result = wait_for_score(client, entry["ref"], timeout, poll)
-        except CompeteError as err:
-            settle_failed(ledger, entry, err)
-            raise
+        result = wait_for_score(client, entry["ref"], timeout, poll)
+    except CompeteError as err:
+        settle_failed(ledger, entry, err)
+        raise
     entry.update(status=result.status, public_score=result.public_score or None, error=result.error or None)
     record(ledger, entry)
     if result.status == "ERROR":
@@ -140,12 +140,12 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
 
 
 @contextlib.contextmanager
-def ledger_lock(ledger: Path):
-    """One submit at a time per competition (two at once could both upload the same file)."""
+def submit_lock(ledger: Path):
+    """One upload at a time per competition (two at once could both find nothing and upload the same file)."""
     from filelock import FileLock, Timeout
 
     ledger.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(ledger) + ".lock")
+    lock = FileLock(str(ledger) + ".submit.lock")
     try:
         lock.acquire(timeout=0)
     except Timeout:
