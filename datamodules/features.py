@@ -60,6 +60,17 @@ def parse_numbers(values: pd.Series) -> pd.Series:
     return pd.to_numeric(extracted, errors="coerce").astype(float)
 
 
+def infinite_counts(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, int]:
+    """Numeric columns holding inf or -inf, with how many."""
+    counts = {}
+    for column, role in roles.items():
+        if role == "numeric" and column in frame and pd.api.types.is_numeric_dtype(frame[column]):
+            count = int(np.isinf(frame[column].to_numpy(dtype=float)).sum())
+            if count:
+                counts[column] = count
+    return counts
+
+
 def parse_dates(values: pd.Series) -> pd.DataFrame:
     """Days since 1970-01-01 and month (1-12); unparseable -> NaN."""
     stamps = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")

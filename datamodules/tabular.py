@@ -16,10 +16,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from competitions.core.console import info
+from competitions.core.console import info, warn
 from competitions.core.errors import DataError
 from competitions.core.spec import CompetitionSpec
-from datamodules.features import FeatureConfig, fit_transform, infer_roles, role_summary, typed_frame
+from datamodules.features import FeatureConfig, fit_transform, infer_roles, infinite_counts, role_summary, typed_frame
 from datamodules.kfold import KFoldDataModule
 
 # pandas reads these as missing. Not "NA": in Ames it is a value ("no alley"), kept as a category.
@@ -157,7 +157,11 @@ class TabularDataModule(KFoldDataModule):
 
     @functools.cached_property
     def typed(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(train, test) parsed by role; nothing fitted yet."""
+        """(train, test) parsed by role; nothing fitted yet. Infinite numbers are missing values (said once)."""
+        for name, frame in ((self.spec.train_csv, self.raw_train), ("test.csv", self.raw_test)):
+            for column, count in infinite_counts(frame, self.roles).items():
+                warn(f"{self.data_dir / name}: column {column!r} has {count} infinite value{'s' if count > 1 else ''}; "
+                     "read as missing")  # fmt: skip
         return (
             typed_frame(self.raw_train, self.roles, self.config.text_features),
             typed_frame(self.raw_test, self.roles, self.config.text_features),

@@ -93,6 +93,7 @@ def test_infinity_in_a_numeric_column_is_a_missing_value(competition_dir, workdi
     frame.loc[5, "LotArea"] = "-inf"
     frame.to_csv(data / "train.csv", index=False)
     assert fit(AMES, data) == 0
+    assert "train.csv: column 'LotArea' has 2 infinite values; read as missing" in capsys.readouterr().err
 
 
 def test_an_empty_test_folder_is_found_before_training(cifar_dir, workdir, capsys):
