@@ -60,6 +60,17 @@ def parse_numbers(values: pd.Series) -> pd.Series:
     return pd.to_numeric(extracted, errors="coerce").astype(float)
 
 
+_INTEGRAL = re.compile(r"^([-+]?\d+)\.0*$")
+
+
+def category_codes(values: pd.Series) -> pd.Series:
+    """Categories as text, the same whichever way pandas typed the column: a numeric code column with
+    one blank cell is read as floats ('60.0') in one file and as integers ('60') in the other, so
+    integral numbers are written without their '.0'. Blank -> MISSING."""
+    as_text = values.astype("string").str.strip().str.replace(_INTEGRAL, r"\1", regex=True)
+    return as_text.fillna(MISSING).replace("", MISSING).astype(object)
+
+
 def infinite_counts(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, int]:
     """Numeric columns holding inf or -inf, with how many."""
     counts = {}
@@ -126,8 +137,7 @@ def typed_frame(frame: pd.DataFrame, roles: dict[str, str], text_features: bool 
             out[f"{column} (days)"] = dates["days"]
             out[f"{column} (month)"] = dates["month"]
         elif role in ("categorical", "high_card"):
-            as_text = values.astype("string").str.strip()
-            out[column] = as_text.fillna(MISSING).replace("", MISSING).astype(object)
+            out[column] = category_codes(values)
         elif role == "multi_label":
             out[column] = values.astype("string").fillna("").astype(object)
         elif role == "text" and text_features:

@@ -136,6 +136,12 @@ class TabularDataModule(KFoldDataModule):
         if absent:
             shown = ", ".join(map(repr, absent[:5])) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
             raise DataError(f"{self.data_dir / 'test.csv'}: missing column {shown} (present in {spec.train_csv})")
+        empty = [c for c in features if c in frame.columns and c not in self.config.drop and frame[c].isna().all()
+                 and not self.raw_train[c].isna().all()]  # fmt: skip
+        if empty:
+            shown = ", ".join(map(repr, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            warn(f"{self.data_dir / 'test.csv'}: column {shown} is empty in every row (not in {spec.train_csv}); the "
+                 "model learns from it but will see it missing everywhere at test time: consider data.drop")  # fmt: skip
         return frame
 
     @functools.cached_property

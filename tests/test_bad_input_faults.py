@@ -96,6 +96,28 @@ def test_infinity_in_a_numeric_column_is_a_missing_value(competition_dir, workdi
     assert "train.csv: column 'LotArea' has 2 infinite values; read as missing" in capsys.readouterr().err
 
 
+def test_a_numeric_code_column_reads_alike_with_and_without_blanks(competition_dir, workdir, capsys):
+    """MSSubClass (categorical codes) with one blank in train.csv: pandas reads it as 60.0 there and 60 in
+    test.csv; both must be the same category, or every test row would lose the feature."""
+    from competitions.catalog import get_competition
+    from competitions.pipeline.factory import build_datamodule
+    from datamodules.features import MISSING
+
+    data = competition_dir(AMES)
+    frame = pd.read_csv(data / "train.csv", dtype=str, keep_default_na=False)
+    frame.loc[2, "MSSubClass"] = ""
+    frame.to_csv(data / "train.csv", index=False)
+    datamodule = build_datamodule(get_competition(AMES), data, categorical=["MSSubClass"])
+    train, test = datamodule.typed
+    assert train.loc[2, "MSSubClass"] == MISSING and "60" in set(train["MSSubClass"])
+    assert set(test["MSSubClass"]) <= set(train["MSSubClass"])
+    test_csv = pd.read_csv(data / "test.csv", dtype=str, keep_default_na=False)
+    test_csv["Alley"] = ""
+    test_csv.to_csv(data / "test.csv", index=False)
+    assert fit(AMES, data) == 0
+    assert "test.csv: column 'Alley' is empty in every row" in capsys.readouterr().err
+
+
 def test_an_empty_test_folder_is_found_before_training(cifar_dir, workdir, capsys):
     for image in (cifar_dir / "test").iterdir():
         image.unlink()
