@@ -222,6 +222,10 @@ def test_ctrl_c_in_fit_says_resume_continues(cifar_dir, workdir, capsys):
     err = capsys.readouterr().err
     assert "interrupted: finished folds and files are intact; continue with --resume" in err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Lightning's SIG_IGN undone
+    import yaml
+
+    config = yaml.safe_load((workdir / "runs" / "cifar-10" / "baseline" / "config.yaml").read_text())
+    assert config["history"][-1]["status"] == "interrupted"
 
 
 def test_ctrl_c_in_submit_says_the_rerun_reconciles(workdir, capsys, monkeypatch, tmp_path):

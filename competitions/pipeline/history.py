@@ -2,7 +2,8 @@
 
 ``config.yaml`` holds the settings the run was created with and ``history``: one entry per
 `compete fit` of the run (created / resumed, when, the command, the folds asked for, the settings a
-resume changed, and how it ended: finished, or interrupted when a later resume found it unfinished).
+resume changed, and how it ended: finished, failed (with the error), interrupted (Ctrl-C), or
+interrupted when a later resume found it still running, as a kill -9 leaves it).
 A resume may change how training runs (epochs, devices, patience, callbacks), but not what makes the
 folds comparable (the model, the data settings, n_folds, seed) unless it is forced.
 """

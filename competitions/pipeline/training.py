@@ -62,11 +62,16 @@ def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             stack.enter_context(run_lock(layout.root, command))
         context = start_run(spec, parser, cfg, command, layout)
-        for fold in context.selected:
-            if fold in context.done:
-                info(f"fold {fold}: already finished (metrics.json), skipping")
-                continue
-            train_fold(context, fold)
+        try:
+            for fold in context.selected:
+                if fold in context.done:
+                    info(f"fold {fold}: already finished (metrics.json), skipping")
+                    continue
+                train_fold(context, fold)
+        except BaseException as err:  # noqa: BLE001 - recorded, then raised as it was
+            if is_global_zero():
+                end_history(layout, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed", err)
+            raise
         if not is_global_zero():
             return None
         summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
@@ -75,6 +80,16 @@ def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
     return Run(spec.slug, layout.root)
+
+
+def end_history(layout: RunLayout, status: str, err: BaseException) -> None:
+    """Mark this fit's history entry as it ended (a kill -9 leaves it 'running': the next resume says interrupted)."""
+    with contextlib.suppress(Exception):  # never hide the error being raised
+        stored = read_yaml(layout.config)
+        last = {**stored["history"][-1], "status": status, "ended": history.now()}
+        if status == "failed":
+            last["error"] = f"{err.__class__.__name__}: {err}"[:300]
+        write_yaml(layout.config, {**stored, "history": [*stored["history"][:-1], last]})
 
 
 def check_experiment_name(name: str) -> str:
