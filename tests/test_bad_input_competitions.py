@@ -6,19 +6,11 @@ import pandas as pd
 import pytest
 
 from competitions.commands.cli import main
+from tests.cli import error_line, fit
 
 AMES = "house-prices-advanced-regression-techniques"
 
 
-def fit(slug, data_dir, *extra: str) -> int:
-    return main(["fit", slug, "--config", "debug", "--data-dir", str(data_dir), *extra])
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    lines = [line for line in err if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _edit(path, change) -> None:

@@ -14,20 +14,12 @@ import pytest
 from competitions.commands.cli import main
 from competitions.core.errors import DataError, SubmissionError
 from submissions.archives import Limits, extract_7z, extract_zip
+from tests.cli import error_line, fit
 
 AMES = "house-prices-advanced-regression-techniques"
 LEAVES = "classify-leaves"
 
 
-def fit(slug, data_dir, *extra: str) -> int:
-    return main(["fit", slug, "--config", "debug", "--data-dir", str(data_dir), *extra])
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    lines = [line for line in err if line.startswith("error:")]
-    assert len(lines) == 1 and not any("Traceback" in line for line in err), err
-    return lines[0]
 
 
 # ---- archives ------------------------------------------------------------------------------
