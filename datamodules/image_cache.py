@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from competitions.core.artifacts import atomic_path
 from competitions.core.console import progress
 from competitions.core.errors import DataError
+from competitions.core.ranks import usable_cpus
 
 
 def load_rgb(path: str | Path, size: tuple[int, int] | None = None, resize: str = "squash") -> np.ndarray:
@@ -79,7 +80,7 @@ def decoded_images(
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     chunks = [([str(p) for p in paths[i : i + chunk]], size, resize) for i in range(0, len(paths), chunk)]
-    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    workers = workers if workers is not None else min(8, usable_cpus())
     with atomic_path(target) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size[1], size[0], 3))
         with progress(f"decoding {name} images", total=len(paths)) as advance:

@@ -20,6 +20,7 @@ import pandas as pd
 from torch.utils.data import DataLoader, DistributedSampler
 
 from competitions.core.errors import DataError
+from competitions.core.ranks import usable_cpus
 from competitions.core.spec import CompetitionSpec
 from datamodules.folds import load_or_create_folds
 
@@ -165,7 +166,9 @@ class KFoldDataModule(L.LightningDataModule):
         return DataLoader(dataset, shuffle=False, **self._loader_kwargs())
 
     def _loader_kwargs(self) -> dict:
-        workers = self.num_workers
+        # Never more loader processes than the CPUs this process may run on (a preset written for a
+        # 32-core GPU box must not start 16 workers on a 2-core laptop).
+        workers = min(self.num_workers, usable_cpus())
         return {
             "batch_size": self.batch_size,
             "num_workers": workers,

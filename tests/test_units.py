@@ -88,3 +88,16 @@ def test_every_competition_has_a_debug_and_a_default_preset_and_parses():
                 assert cfg.trainer.accelerator == "cpu" and cfg.n_folds == 2, spec.slug
     assert get_competition("dog-breed-identification").metric.name == "log_loss"
     assert get_competition("california-house-prices").target_column == "Sold Price"
+
+
+def test_loader_workers_never_exceed_the_cpus_this_process_may_use(cifar_dir):
+    import os
+
+    from competitions.catalog import get_competition
+    from competitions.pipeline.factory import build_datamodule
+
+    datamodule = build_datamodule(get_competition("cifar-10"), cifar_dir, cifar_dir.parent / "runs", num_workers=64)
+    datamodule.ensure_folds(cifar_dir.parent / "folds.csv", 2, 0)
+    datamodule.set_fold(0)
+    loader = datamodule.val_dataloader()
+    assert loader.num_workers == min(64, len(os.sched_getaffinity(0))) < 64

@@ -1,7 +1,10 @@
 """Competition metrics, computed exactly as the Kaggle leaderboard computes them.
 
-Each metric takes the true targets (class indices or values) and the predictions
-(class probabilities, shape [n, classes], or values) as numpy arrays.
+Each metric takes the true targets (class indices or values) and the predictions (class
+probabilities, shape [n, classes], or values) as numpy arrays; classification metrics that score
+labels take the most probable class. ``kind`` says what a submission must hold for the metric:
+``labels``, ``probabilities`` or ``values``. Plain numpy (no scikit-learn import), tested against
+scikit-learn's implementations on the same arrays. ``METRICS`` / ``get_metric`` is the registry.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ class Metric:
     name: str
     direction: Literal["max", "min"]
     fn: Callable[[np.ndarray, np.ndarray], float]
+    kind: Literal["labels", "probabilities", "values"] = "probabilities"
+    description: str = ""
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(y_pred)))
@@ -50,6 +55,105 @@ def rmse_log(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.log(y_pred) - np.log(y_true)) ** 2)))
 
 
-ACCURACY = Metric("accuracy", "max", accuracy)
-LOG_LOSS = Metric("log_loss", "min", multiclass_log_loss)
-RMSE_LOG = Metric("rmse_log", "min", rmse_log)
+def _labels(pred: np.ndarray) -> np.ndarray:
+    return pred.argmax(axis=1) if pred.ndim == 2 else pred
+
+
+def f1(y_true: np.ndarray, probs: np.ndarray, average: Literal["macro", "micro"]) -> float:
+    """F1 over the labels present in the truth or the predictions (scikit-learn's label set, with
+    zero_division=0)."""
+    pred = _labels(probs)
+    labels = np.union1d(y_true, pred)
+    tp = np.array([np.sum((pred == k) & (y_true == k)) for k in labels], dtype=float)
+    fp = np.array([np.sum((pred == k) & (y_true != k)) for k in labels], dtype=float)
+    fn = np.array([np.sum((pred != k) & (y_true == k)) for k in labels], dtype=float)
+    if average == "micro":
+        denominator = 2 * tp.sum() + fp.sum() + fn.sum()
+        return float(2 * tp.sum() / denominator) if denominator else 0.0
+    denominator = 2 * tp + fp + fn
+    scores = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return float(scores.mean())
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=float)
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    for start, end in zip(starts, ends, strict=True):
+        ranks[order[start:end]] = (start + end + 1) / 2
+    return ranks
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUC needs both classes in the truth")
+    ranks = _average_ranks(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Binary: the AUC of the positive class's probability (or score); multiclass: the macro average of
+    one-vs-rest AUCs."""
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim == 1:
+        return _binary_auc(y_true == 1, probs)
+    if probs.shape[1] == 2:
+        return _binary_auc(y_true == 1, probs[:, 1])
+    return float(np.mean([_binary_auc(y_true == k, probs[:, k]) for k in range(probs.shape[1])]))
+
+
+def quadratic_weighted_kappa(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Cohen's kappa with quadratic weights over the ordered labels present in either array."""
+    pred = _labels(probs)
+    labels = np.union1d(y_true, pred)
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    observed = np.zeros((k, k))
+    for a, b in zip(y_true, pred, strict=True):
+        observed[index[a], index[b]] += 1
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    i, j = np.indices((k, k))
+    weights = (i - j) ** 2 / max((k - 1) ** 2, 1)
+    denominator = (weights * expected).sum()
+    return float(1 - (weights * observed).sum() / denominator) if denominator else 1.0
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y_pred, dtype=float) - y_true)))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_pred, dtype=float) - y_true) ** 2)))
+
+
+def rmsle(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """RMSE of log(1 + x): Kaggle's RMSLE (needs values above -1)."""
+    return float(np.sqrt(np.mean((np.log1p(np.asarray(y_pred, dtype=float)) - np.log1p(y_true)) ** 2)))
+
+
+ACCURACY = Metric("accuracy", "max", accuracy, "labels", "share of rows whose label is right")
+LOG_LOSS = Metric("log_loss", "min", multiclass_log_loss, "probabilities", "multi-class log loss (rows rescaled, clipped at 1e-15)")
+RMSE_LOG = Metric("rmse_log", "min", rmse_log, "values", "RMSE of the log of positive values (house prices)")
+AUC = Metric("auc", "max", roc_auc, "probabilities", "area under the ROC curve (multiclass: macro one-vs-rest)")
+F1_MACRO = Metric("f1_macro", "max", lambda y, p: f1(y, p, "macro"), "labels", "F1 averaged over labels")
+F1_MICRO = Metric("f1_micro", "max", lambda y, p: f1(y, p, "micro"), "labels", "F1 over all rows")
+QWK = Metric("qwk", "max", quadratic_weighted_kappa, "labels", "quadratic weighted kappa (ordered labels)")
+MAE = Metric("mae", "min", mae, "values", "mean absolute error")
+RMSE = Metric("rmse", "min", rmse, "values", "root mean squared error")
+RMSLE = Metric("rmsle", "min", rmsle, "values", "RMSE of log(1 + value)")
+
+METRICS: dict[str, Metric] = {m.name: m for m in (ACCURACY, LOG_LOSS, AUC, F1_MACRO, F1_MICRO, QWK, MAE, RMSE, RMSLE, RMSE_LOG)}
+ALIASES = {"roc_auc": "auc", "quadratic_weighted_kappa": "qwk", "kappa": "qwk", "logloss": "log_loss",
+           "multi_logloss": "log_loss", "f1": "f1_macro", "rmse_of_log": "rmse_log"}  # fmt: skip
+
+
+def get_metric(name: str) -> Metric:
+    """A metric by name (or a common alias); ValueError listing the known ones."""
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    return METRICS[key]

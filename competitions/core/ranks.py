@@ -1,4 +1,4 @@
-"""Which process this is, in one place.
+"""Which process this is, and what it may use, in one place.
 
 Lightning keeps the global rank on ``rank_zero_only.rank`` (set from the launcher's environment at
 import, and by the Trainer once the processes are set up); before Lightning is imported the
@@ -27,3 +27,11 @@ def global_rank() -> int:
 
 def is_global_zero() -> bool:
     return global_rank() == 0
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity; cgroup quotas aside), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
