@@ -326,3 +326,27 @@ def test_auto_selection_keeps_only_views_that_help():
     chosen, steps = select_views(per_view, names, ["hflip", "vflip"], lambda p: ACCURACY(y, p.numpy()), ACCURACY.better)
     assert chosen == ["identity", "hflip"] and steps[0]["score"] == 0.5 and steps[1]["score"] == 1.0
     assert steps[2] == {"add": "vflip", "score": pytest.approx(0.5), "kept": False}
+
+
+def test_ema_weights_are_validated_checkpointed_and_predict(cifar_dir, workdir):
+    """--model.ema_decay: best.ckpt holds the average beside the trained weights, and predict uses it."""
+    from competitions.commands.cli import main
+    from lightning_modules.cifar10 import Cifar10Classifier
+
+    argv = ["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--folds", "0",
+            "--model.ema_decay=0.5", "--trainer.max_epochs=2", "--data.batch_size=4"]  # fmt: skip
+    assert main(argv) == 0
+    best = workdir / "runs" / "cifar-10" / "baseline" / "fold0" / "best.ckpt"
+    checkpoint = torch.load(best, weights_only=True)
+    assert checkpoint["global_step"] >= 2  # the average has moved away from a plain copy (step 1 copies)
+    state = checkpoint["state_dict"]
+    averaged = {k.removeprefix("ema.module."): v for k, v in state.items() if k.startswith("ema.module.")}
+    trained = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    assert averaged.keys() == trained.keys()
+    assert any(not torch.equal(averaged[k], trained[k]) for k in trained if trained[k].is_floating_point())
+    model = Cifar10Classifier.load_for_prediction(best).eval()
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        probs = model.predict_step({"image": images, "index": torch.arange(4)}, 0)["probs"]
+        torch.testing.assert_close(probs, torch.softmax(model.ema.module(images), 1))
+        assert not torch.allclose(probs, torch.softmax(model.model(images), 1))
