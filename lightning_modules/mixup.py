@@ -22,6 +22,7 @@ class MixupMixin:
         mix_prob: float = 1.0,
         mix_switch_prob: float = 0.5,
         mixup_off_epochs: int = 0,
+        mixup_start: float = 0.0,
         **kwargs,
     ) -> None:
         """
@@ -31,6 +32,8 @@ class MixupMixin:
             mix_prob: probability that a batch is mixed at all.
             mix_switch_prob: with both on, the probability of CutMix rather than mixup for a batch.
             mixup_off_epochs: train the last N epochs on clean images.
+            mixup_start: start mixing after this fraction of the epochs (e.g. 0.2): a short schedule first
+                learns from clean images. 0: from the first step.
         """
         super().__init__(*args, **kwargs)
         self.mixup_fn: Mixup | None = None
@@ -51,7 +54,8 @@ class MixupMixin:
             return False
         max_epochs = self.trainer.max_epochs if self._trainer is not None else None
         if max_epochs is not None and max_epochs > 0:
-            self.mixup_fn.mixup_enabled = self.current_epoch < max_epochs - self.hparams.mixup_off_epochs
+            first = int(round(self.hparams.mixup_start * max_epochs))
+            self.mixup_fn.mixup_enabled = first <= self.current_epoch < max_epochs - self.hparams.mixup_off_epochs
         return bool(self.mixup_fn.mixup_enabled)
 
     def mix_batch(self, images: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

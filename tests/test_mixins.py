@@ -74,6 +74,16 @@ def test_mixing_is_off_outside_training_and_in_the_last_epochs():
     assert tiny().mix_batch(images, target)[1] is None  # alphas 0: never on
 
 
+def test_mixing_starts_after_a_warm_up_fraction():
+    model = tiny(cutmix_alpha=1.0, mixup_start=0.4).train()
+    images, target = _constant_images(4), torch.arange(4)
+    trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False)
+    model.trainer = trainer
+    for epoch, mixing in [(0, False), (1, False), (2, True), (4, True)]:
+        trainer.fit_loop.epoch_progress.current.completed = epoch
+        assert (model.mix_batch(images, target)[1] is not None) is mixing, epoch
+
+
 def test_soft_target_loss_and_dominant_label_accuracy():
     model = tiny(cutmix_alpha=1.0).train()
     batch = {"image": torch.randn(6, 3, 16, 16), "target": torch.tensor([0, 1, 2, 3, 0, 1]), "index": torch.arange(6)}
