@@ -15,17 +15,19 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 class Cifar10DataModule(ImageClassificationDataModule):
     spec = CIFAR10
+    default_mean = CIFAR10_MEAN
+    default_std = CIFAR10_STD
 
     def __init__(
         self,
         data_dir: str = "data/cifar-10",
         batch_size: int = 128,
         num_workers: int = 2,
-        image_size: int = 32,
+        image_size: int | None = None,
         crop_padding: int = 4,
         hflip: bool = True,
-        mean: tuple[float, float, float] = CIFAR10_MEAN,
-        std: tuple[float, float, float] = CIFAR10_STD,
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
         cache_dir: str | None = None,
         decode_workers: int | None = None,
     ) -> None:
@@ -34,11 +36,11 @@ class Cifar10DataModule(ImageClassificationDataModule):
             data_dir: the competition folder, as Kaggle ships it.
             batch_size: samples per batch and per process.
             num_workers: DataLoader worker processes per training process.
-            image_size: side of the square images fed to the model.
+            image_size: side of the square images fed to the model (default: 32, or a pretrained backbone's).
             crop_padding: pixels of reflection padding before the random crop (0 = no crop).
             hflip: random horizontal flips in training.
-            mean: per-channel normalisation mean (0-1 scale; default: CIFAR-10's).
-            std: per-channel normalisation std (0-1 scale; default: CIFAR-10's).
+            mean: per-channel normalisation mean, 0-1 scale (default: a pretrained backbone's, else CIFAR-10's).
+            std: per-channel normalisation std, 0-1 scale (default: a pretrained backbone's, else CIFAR-10's).
             cache_dir: where decoded images are cached (compete sets <runs-dir>/cifar-10/cache).
             decode_workers: processes used to decode images into the cache (default: up to 8).
         """

@@ -55,16 +55,22 @@ class CachedImageDataset(Dataset):
 
 
 class ImageClassificationDataModule(KFoldDataModule):
+    # What image_size, mean and std are when not set (compete sets them from a pretrained backbone's
+    # timm pretrained_cfg first; see competitions/pipeline/config.py).
+    default_image_size: int = 32
+    default_mean: tuple[float, float, float] = IMAGENET_MEAN
+    default_std: tuple[float, float, float] = IMAGENET_STD
+
     def __init__(
         self,
         data_dir: str = "data",
         batch_size: int = 128,
         num_workers: int = 2,
-        image_size: int = 32,
+        image_size: int | None = None,
         crop_padding: int = 4,
         hflip: bool = True,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         cache_dir: str | None = None,
         decode_workers: int | None = None,
         cache_size: int | None = None,
@@ -77,11 +83,12 @@ class ImageClassificationDataModule(KFoldDataModule):
             data_dir: the competition folder, as Kaggle ships it.
             batch_size: samples per batch and per process.
             num_workers: DataLoader worker processes per training process.
-            image_size: side of the square images fed to the model.
+            image_size: side of the square images fed to the model (default: a pretrained backbone's input size,
+                else the dataset's).
             crop_padding: pixels of reflection padding before the random crop (0 = no crop; ignored with crop_scale).
             hflip: random horizontal flips in training.
-            mean: per-channel normalisation mean (0-1 scale).
-            std: per-channel normalisation std (0-1 scale).
+            mean: per-channel normalisation mean, 0-1 scale (default: a pretrained backbone's, else the dataset's).
+            std: per-channel normalisation std, 0-1 scale (default: a pretrained backbone's, else the dataset's).
             cache_dir: where decoded images are cached (default: runs/<slug>/cache; compete sets <runs-dir>/<slug>/cache).
             decode_workers: processes used to decode images into the cache (default: up to 8).
             cache_size: side of the square images kept in the decoded cache (default: image_size); larger
@@ -92,11 +99,12 @@ class ImageClassificationDataModule(KFoldDataModule):
             vflip: random vertical flips in training (for subjects without an up, like leaves).
         """
         super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
+        image_size = image_size or self.default_image_size
         self.image_size = image_size
         self.crop_padding = crop_padding
         self.hflip = hflip
-        self.mean = tuple(mean)
-        self.std = tuple(std)
+        self.mean = tuple(mean if mean is not None else self.default_mean)
+        self.std = tuple(std if std is not None else self.default_std)
         self.cache_dir = Path(cache_dir) if cache_dir else cache_dir_of(DEFAULT_RUNS_DIR, self.spec.slug)
         self.decode_workers = decode_workers
         self.cache_size = cache_size or image_size

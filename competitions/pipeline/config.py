@@ -157,7 +157,28 @@ def parse_fit_args(
             raise CompeteError(f"`resume`: {layout.config} does not exist; nothing to resume")
         # The run's own config first, then whatever the command line overrides.
         cfg = parser.parse_args(["--config", str(layout.config), *argv])
+    resolve_input_defaults(spec, cfg)
     return parser, cfg
+
+
+def resolve_input_defaults(spec: CompetitionSpec, cfg: Namespace) -> None:
+    """data.image_size, data.mean and data.std left unset come from a pretrained backbone's timm
+    ``pretrained_cfg`` (a switch of backbone brings its own statistics), else from the dataset; the
+    resolved numbers are what config.yaml records and predict uses."""
+    data, model = cfg.get("data"), cfg.get("model")
+    if data is None or model is None or "mean" not in data or "backbone" not in model:
+        return
+    source = datamodule_class(spec)
+    image_size, mean, std = source.default_image_size, source.default_mean, source.default_std
+    if model.get("pretrained") or model.get("pretrained_path"):
+        import timm
+
+        pretrained = timm.get_pretrained_cfg(model.backbone)
+        if pretrained is not None:
+            image_size, mean, std = pretrained.input_size[-1], pretrained.mean, pretrained.std
+    for key, value in (("image_size", image_size), ("mean", list(mean)), ("std", list(std))):
+        if data.get(key) is None:
+            data[key] = value
 
 
 def overrides_to_argv(overrides: dict[str, Any] | None) -> list[str]:
