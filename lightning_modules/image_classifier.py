@@ -46,6 +46,9 @@ class ImageClassifier(CompeteModule):
         min_lr_ratio: float = 0.0,
         label_smoothing: float = 0.0,
         scale_lr: Literal["none", "linear"] = "none",
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_backend: str = "inductor",
         class_names: list[str] | None = None,
     ) -> None:
         """
@@ -64,6 +67,11 @@ class ImageClassifier(CompeteModule):
             min_lr_ratio: final LR of the cosine schedule as a fraction of lr.
             label_smoothing: cross-entropy label smoothing.
             scale_lr: "linear" multiplies lr by the number of processes (the linear scaling rule).
+            channels_last: keep weights and batches in channels-last memory order (faster convolutions on
+                GPUs with tensor cores, above all under mixed precision).
+            compile: run the network through torch.compile (slower first steps, faster later ones; the
+                checkpoint keeps the plain network's weights).
+            compile_backend: torch.compile's backend (inductor; eager only checks that compiling works).
             class_names: set from the competition; stored in the checkpoint.
         """
         super().__init__()
@@ -71,11 +79,23 @@ class ImageClassifier(CompeteModule):
         self.model = timm.create_model(backbone, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
         if small_input_stem:
             adapt_stem_to_small_inputs(self.model)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.network()(images)
+
+    def network(self):
+        """The network, or its torch.compile'd form (made once, kept outside the module's state_dict)."""
+        if not self.hparams.compile:
+            return self.model
+        if self.__dict__.get("_compiled") is None:
+            self.__dict__["_compiled"] = torch.compile(self.model, backend=self.hparams.compile_backend)
+        return self.__dict__["_compiled"]
 
     # ---- hooks the mixins extend (each mixin owns distinct hooks and calls through) ------
     def mix_batch(self, images: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

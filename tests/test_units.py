@@ -123,3 +123,20 @@ def test_input_size_and_statistics_follow_a_pretrained_backbone():
     assert cfg.data.mean == [0.485, 0.456, 0.406] and cfg.data.image_size == 32
     _, cfg = parse_fit_args(get_competition("cifar-10"), [])
     assert cfg.data.mean == [0.4914, 0.4822, 0.4465]  # cifar-10 from scratch: CIFAR's own
+
+
+def test_channels_last_and_compile_keep_the_predictions_and_the_checkpoint_keys():
+    from lightning_modules.image_classifier import ImageClassifier
+
+    torch.manual_seed(0)
+    plain = ImageClassifier(num_classes=3, backbone="test_resnet", small_input_stem=False).eval()
+    fast = ImageClassifier(num_classes=3, backbone="test_resnet", small_input_stem=False, channels_last=True,
+                           compile=True, compile_backend="eager").eval()  # fmt: skip
+    fast.load_state_dict(plain.state_dict())
+    assert fast.state_dict().keys() == plain.state_dict().keys()  # no _orig_mod prefixes
+    conv = next(m for m in fast.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), plain(images), rtol=1e-4, atol=1e-5)
+    assert type(fast.network()).__name__ == "OptimizedModule" and fast.network() is fast.network()
