@@ -109,6 +109,9 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
     add("--force", action="store_true",
         help="with --resume: allow changes to model.*, data.*, n_folds or seed (the folds would not be comparable)")  # fmt: skip
+    add("--budget", type=str | None, default=None,
+        help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
+        "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip
     add("--patience", type=int | None, default=None,
         help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}")  # fmt: skip
     add(

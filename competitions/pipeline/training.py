@@ -7,6 +7,8 @@ only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.j
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,10 +60,13 @@ def fit_from_argv(spec: CompetitionSpec, argv: list[str]) -> Run | None:
 
 def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command: list[str]) -> Run | None:
     layout = RunLayout.of(cfg.runs_dir, spec.slug, check_experiment_name(cfg.experiment))
+    started = time.time()
     with contextlib.ExitStack() as stack:
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             stack.enter_context(run_lock(layout.root, command))
         context = start_run(spec, parser, cfg, command, layout)
+        if cfg.budget:
+            stack.callback(forget_budget_plan, apply_budget(context, started))
         try:
             for fold in context.selected:
                 if fold in context.done:
@@ -76,10 +81,79 @@ def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command
             return None
         summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
         stored = read_yaml(layout.config)
-        write_yaml(layout.config, {**stored, "history": history.finish(stored["history"], layout.done_folds())})
+        ended = history.finish(stored["history"], layout.done_folds())
+        ended[-1]["seconds"] = round(time.time() - started, 1)
+        write_yaml(layout.config, {**stored, "history": ended})
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
     return Run(spec.slug, layout.root)
+
+
+def forget_budget_plan(planned_here: bool) -> None:
+    """The plan is for this run's DDP processes only: the next fit in this process (a notebook) plans anew."""
+    from competitions.pipeline.budget import PLAN_VARIABLE
+
+    if planned_here:
+        os.environ.pop(PLAN_VARIABLE, None)
+
+
+def apply_budget(context: FitContext, started: float) -> bool:
+    """Set trainer.max_epochs so the run fits ``--budget`` (see pipeline/budget.py) and record the plan;
+    True when this process made the plan (False: a DDP process that read it)."""
+    from competitions.pipeline.budget import (
+        PLAN_VARIABLE,
+        choose_epochs,
+        parse_duration,
+        planned_epochs_from_environment,
+    )
+
+    cfg, layout = context.cfg, context.layout
+    budget = parse_duration(cfg.budget)
+    epochs = planned_epochs_from_environment()
+    planned_here = epochs is None
+    if planned_here:  # the launching process plans; DDP's processes read its plan
+        plan = budget_plan(context, budget, started)
+        plan.epochs = epochs = choose_epochs(plan)
+        os.environ[PLAN_VARIABLE] = str(epochs)
+        stored = read_yaml(layout.config)
+        write_yaml(layout.config, {**stored, "history": [*stored["history"][:-1], {**stored["history"][-1], "budget": plan.as_dict()}]})
+        info(f"budget {cfg.budget}: {epochs} epoch{'s' if epochs > 1 else ''} per fold ({plan.folds} folds; a training step "
+             f"{plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs {plan.fixed_seconds():.0f} s)")  # fmt: skip
+    cfg.trainer.max_epochs = epochs
+    context.config["trainer"]["max_epochs"] = epochs  # what each fold's config.yaml records
+    return planned_here
+
+
+def budget_plan(context: FitContext, budget: float, started: float):
+    """Probe the first fold to be trained with a throwaway model, then describe the run for choose_epochs."""
+    import lightning as L
+
+    from competitions.pipeline.budget import PROBE_STEPS, Plan, probe, steps
+
+    spec, cfg, datamodule = context.spec, context.cfg, context.datamodule
+    folds = [k for k in context.selected if k not in context.done] or context.selected
+    datamodule.set_fold(folds[0])
+    kwargs, _, _ = trainer_kwargs(cfg)
+    probe_kwargs = {**kwargs, "devices": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1, "logger": False,
+                    "limit_train_batches": PROBE_STEPS, "limit_val_batches": PROBE_STEPS, "num_sanity_val_steps": 0,
+                    "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
+    model = model_class(spec)(**datamodule.model_kwargs(), **cfg.model.as_dict())
+    with tempfile.TemporaryDirectory(prefix="compete-probe-") as scratch:  # checkpoints cost time too: keep them
+        rates = probe(lambda clock: L.Trainer(**probe_kwargs, default_root_dir=scratch,
+                                              callbacks=[clock, fold_checkpoint(spec, Path(scratch))]), model, datamodule)  # fmt: skip
+    batch = cfg.data.batch_size
+    views = max(1, len(cfg.model.as_dict().get("tta") or []))
+    predict_rows = len(datamodule.val_indices()) + len(datamodule.test_table)
+    return Plan(
+        budget=budget,
+        spent_before=time.time() - started,
+        folds=len(folds),
+        train_steps=steps(len(datamodule.train_indices()), batch, kwargs.get("limit_train_batches"),
+                          drop_last=len(datamodule.train_indices()) >= batch),  # the loaders drop a ragged last batch
+        eval_steps=steps(len(datamodule.val_indices()), batch, kwargs.get("limit_val_batches")),
+        predict_steps=steps(predict_rows, batch, None) * views,
+        rates=rates,
+    )
 
 
 def end_history(layout: RunLayout, status: str, err: BaseException) -> None:

@@ -1,0 +1,132 @@
+"""A wall-clock budget for a whole k-fold run: `compete fit SLUG --budget 10m`.
+
+Before the folds, a short probe trains a throwaway copy of the model for a few steps on the first
+fold and times a training step and an evaluation step (the first steps, which pay for start-up, are
+left out). From those, the number of epochs is chosen so that every fold's training and validation,
+its out-of-fold prediction and the test prediction of `compete predict` fit in what is left of the
+budget. Setting ``max_epochs`` (rather than cutting training off, as Lightning's ``max_time`` does)
+keeps every schedule whole: warm-up, cosine decay, mixup's last clean epochs. Under DDP the launching
+process plans and the processes it starts read the plan from the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+
+from competitions.core.errors import CompeteError
+
+PLAN_VARIABLE = "COMPETE_BUDGET_EPOCHS"  # the launching process's plan, for the DDP processes it starts
+PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
+SAFETY = 0.9  # plan for this share of what is left: a probe of a few steps misses some of a real epoch's costs
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
+
+
+def parse_duration(text: str) -> float:
+    """'10m', '90s', '1h30m', '45' (seconds) -> seconds."""
+    text = str(text).strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or _DURATION.sub("", text).strip():
+        raise CompeteError(f"`budget` {text!r}: write a duration like 90s, 10m or 1h30m")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in parts)
+
+
+@dataclass
+class Rates:
+    """What the probe measured (seconds)."""
+
+    train_step: float
+    eval_step: float
+    epoch_overhead: float  # an epoch's cost beyond its steps: loaders, logging, checkpoints
+    fold_overhead: float  # a fold's fixed cost: building the Trainer, the model, the first loaders
+
+
+@dataclass
+class Plan:
+    budget: float
+    spent_before: float  # seconds already gone when the plan was made (data checks, caches, the probe)
+    folds: int
+    train_steps: int  # per epoch and fold
+    eval_steps: int  # validation batches per epoch and fold
+    predict_steps: int  # out-of-fold + test batches per fold
+    rates: Rates
+    epochs: int = 0
+
+    def epoch_seconds(self) -> float:
+        return self.train_steps * self.rates.train_step + self.eval_steps * self.rates.eval_step + self.rates.epoch_overhead
+
+    def fixed_seconds(self) -> float:
+        return self.spent_before + self.folds * (self.rates.fold_overhead + self.predict_steps * self.rates.eval_step)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "epoch_seconds": round(self.epoch_seconds(), 3)}
+
+
+def choose_epochs(plan: Plan) -> int:
+    """The most epochs whose whole run (fixed costs + folds x epochs) fits the budget, with a margin; at least 1."""
+    left = SAFETY * (plan.budget - plan.fixed_seconds())
+    per_epoch = max(plan.folds * plan.epoch_seconds(), 1e-9)
+    return max(1, math.floor(left / per_epoch))
+
+
+def steps(rows: int, batch_size: int, limit, drop_last: bool = False) -> int:
+    """Batches in one pass over ``rows``, after a Trainer's limit_*_batches (int or fraction)."""
+    batches = rows // batch_size if drop_last else math.ceil(rows / batch_size)
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return min(batches, limit)
+    if isinstance(limit, float):
+        return max(1, int(batches * limit)) if limit > 0 else 0
+    return batches
+
+
+def probe(make_trainer, model, datamodule) -> Rates:
+    """Time two short epochs of ``model`` (a throwaway copy) on the current fold. In the second epoch:
+    the training span over its batches gives the training step, the validation span the evaluation
+    step, the rest of the epoch its fixed cost; the wall time beyond both epochs is the fold's."""
+    from lightning.pytorch.callbacks import Callback
+
+    class Clock(Callback):
+        def __init__(self) -> None:
+            self.epochs: list[dict] = []
+
+        def on_train_epoch_start(self, *args) -> None:
+            self.epochs.append({"start": time.perf_counter(), "train": [], "val_start": None, "val": [], "end": None})
+
+        def on_train_batch_end(self, *args) -> None:
+            self.epochs[-1]["train"].append(time.perf_counter())
+
+        def on_validation_epoch_start(self, *args) -> None:
+            if self.epochs:
+                self.epochs[-1]["val_start"] = time.perf_counter()
+
+        def on_validation_batch_end(self, *args) -> None:
+            if self.epochs:
+                self.epochs[-1]["val"].append(time.perf_counter())
+
+        def on_train_epoch_end(self, *args) -> None:
+            self.epochs[-1]["end"] = time.perf_counter()  # after the epoch's validation and checkpoints
+
+    clock = Clock()
+    started = time.perf_counter()
+    trainer = make_trainer(clock)
+    trainer.fit(model, datamodule=datamodule)
+    wall = time.perf_counter() - started
+    epoch = clock.epochs[-1]
+    train_span = (epoch["train"][-1] - epoch["start"]) if epoch["train"] else 0.0
+    eval_span = (epoch["val"][-1] - epoch["val_start"]) if epoch["val"] and epoch["val_start"] else 0.0
+    train_step = train_span / max(len(epoch["train"]), 1)
+    eval_step = eval_span / len(epoch["val"]) if epoch["val"] else train_step / 3
+    epoch_wall = (epoch["end"] or time.perf_counter()) - epoch["start"]
+    epoch_overhead = max(0.0, epoch_wall - train_span - eval_span)
+    fold_overhead = max(0.0, wall - sum((e["end"] or started) - e["start"] for e in clock.epochs))
+    return Rates(train_step, eval_step, epoch_overhead, fold_overhead)
+
+
+def planned_epochs_from_environment() -> int | None:
+    value = os.environ.get(PLAN_VARIABLE)
+    return int(value) if value and value.isdigit() else None

@@ -1,0 +1,54 @@
+"""`compete fit --budget`: the duration parser, the plan's arithmetic, and a real run that records its plan."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import yaml
+
+from competitions.core.errors import CompeteError
+from competitions.pipeline.budget import PLAN_VARIABLE, SAFETY, Plan, Rates, choose_epochs, parse_duration, steps
+from tests.cli import fit
+
+
+def test_durations():
+    assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
+    assert parse_duration("45") == 45 and parse_duration("2.5m") == 150
+    for bad in ("ten minutes", "10x", "m", "1h 30q"):
+        with pytest.raises(CompeteError, match="write a duration like 90s, 10m or 1h30m"):
+            parse_duration(bad)
+
+
+@pytest.mark.parametrize("budget", [60, 600, 3600])
+def test_the_plan_fills_the_budget_within_twenty_percent(budget):
+    rates = Rates(train_step=0.05, eval_step=0.02, epoch_overhead=0.3, fold_overhead=2.0)
+    plan = Plan(budget=budget, spent_before=5.0, folds=5, train_steps=40, eval_steps=10, predict_steps=30, rates=rates)
+    epochs = choose_epochs(plan)
+    used = plan.fixed_seconds() + plan.folds * epochs * plan.epoch_seconds()
+    margin = SAFETY * (budget - plan.fixed_seconds())  # what the plan may spend on epochs
+    assert plan.folds * epochs * plan.epoch_seconds() <= margin < plan.folds * (epochs + 1) * plan.epoch_seconds()
+    assert 0.8 * budget <= used <= budget  # within a fifth of the budget, never over it (as estimated)
+    tight = Plan(budget=1, spent_before=5.0, folds=5, train_steps=40, eval_steps=10, predict_steps=30, rates=rates)
+    assert choose_epochs(tight) == 1  # never zero
+
+
+def test_steps_follow_the_trainer_limits():
+    assert steps(100, 32, None) == 4 and steps(100, 32, None, drop_last=True) == 3
+    assert steps(100, 32, 2) == 2 and steps(1000, 10, 0.25) == 25 and steps(100, 32, 1.0) == 4
+
+
+def test_a_budgeted_fit_sets_the_epochs_and_records_its_plan(cifar_dir, workdir, capsys):
+    assert fit("cifar-10", cifar_dir, "--budget", "8s") == 0
+    err = capsys.readouterr().err
+    assert re.search(r"budget 8s: \d+ epochs? per fold", err), err
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    entry = yaml.safe_load((run / "config.yaml").read_text())["history"][-1]
+    plan = entry["budget"]
+    assert plan["budget"] == 8 and plan["folds"] == 2 and plan["epochs"] >= 1
+    assert {"train_step", "eval_step", "epoch_overhead", "fold_overhead"} <= set(plan["rates"])
+    assert entry["status"] == "finished" and entry["seconds"] > 0
+    for k in (0, 1):  # every fold trained for the planned epochs, and says so
+        assert yaml.safe_load((run / f"fold{k}" / "config.yaml").read_text())["trainer"]["max_epochs"] == plan["epochs"]
+    assert PLAN_VARIABLE not in os.environ  # the next fit in this process plans anew
