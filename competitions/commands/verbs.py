@@ -91,7 +91,7 @@ def submit(spec: CompetitionSpec, argv: list[str]) -> None:
     entry = api.submit(spec.slug, args.file, args.message, data_dir=args.data_dir, runs_dir=args.runs_dir,
                        dry_run=args.dry_run, again=args.again, timeout=args.timeout, poll=args.poll)  # fmt: skip
     if entry["status"] == "dry-run":
-        out(f"dry run: valid; would submit {describe(spec.slug, entry)} to {spec.slug}; nothing sent")
+        out(f"dry run: valid; would submit {describe(spec, entry)} to {spec.slug}; nothing sent")
     elif entry["status"] != "COMPLETE":
         info(f"still {entry['status']} after {args.timeout:g}s; `compete submissions {spec.slug}` shows it when scored")
     else:

@@ -135,12 +135,13 @@ def draw_curves(ax, spec: CompetitionSpec, experiments: list[dict]) -> None:
     drawn = 0
     for colour, e in zip(colours, experiments, strict=True):
         layout = RunLayout(e["path"])
-        for k in layout.done_folds():
+        folds = layout.done_folds()
+        for k in folds:
             curve = validation_curve(layout.fold_log(k), spec.monitor)
             if curve is None or curve.empty:
                 continue
             ax.plot(curve["epoch"], curve[spec.monitor], color=colour, alpha=0.75, linewidth=1, marker=".",
-                    label=e["name"] if k == layout.done_folds()[0] else None)  # fmt: skip
+                    label=e["name"] if k == folds[0] else None)  # fmt: skip
             drawn += 1
     if drawn:
         ax.legend(fontsize=7)

@@ -122,7 +122,7 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
             if not again and reconcile(client, ledger, entry):
                 info(f"{path} is already on Kaggle as ref {entry['ref']} ({entry['status']}); recorded, nothing uploaded")
             else:
-                upload(client, ledger, entry, path)
+                upload(spec, client, ledger, entry, path)
         result = wait_for_score(client, entry["ref"], timeout, poll)
     except CompeteError as err:
         settle_failed(ledger, entry, err)
@@ -173,16 +173,16 @@ def reconcile(client: Kaggle, ledger: Path, entry: dict) -> bool:
     return True
 
 
-def upload(client: Kaggle, ledger: Path, entry: dict, path: Path) -> None:
+def upload(spec: CompetitionSpec, client: Kaggle, ledger: Path, entry: dict, path: Path) -> None:
     left = client.submissions_left()
     if left <= 0:
-        raise KaggleError(f"no submissions left today on {entry['slug']} (Kaggle's daily limit); nothing uploaded")
+        raise KaggleError(f"no submissions left today on {spec.slug} (Kaggle's daily limit); nothing uploaded")
     entry["status"] = "uploading"
     record(ledger, entry)  # before the upload: a crash now leaves a trace the next submit reconciles
     entry["ref"] = client.submit(path, f"{entry['message']} {submission_tag(entry['sha256'])}")
     entry["status"] = "submitted"
     record(ledger, entry)
-    info(f"submitted {describe(entry['slug'], entry)}: ref {entry['ref']} ({left - 1} left today); waiting for the score")
+    info(f"submitted {describe(spec, entry)}: ref {entry['ref']} ({left - 1} left today); waiting for the score")
 
 
 def settle_failed(ledger: Path, entry: dict, err: CompeteError) -> None:
@@ -197,10 +197,7 @@ def settle_failed(ledger: Path, entry: dict, err: CompeteError) -> None:
     record(ledger, entry)
 
 
-def describe(slug: str, entry: dict) -> str:
-    from competitions.catalog import get_competition
-
-    spec = get_competition(slug)
+def describe(spec: CompetitionSpec, entry: dict) -> str:
     return (f"{entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
             f"message {entry['message']!r}")  # fmt: skip
 
