@@ -80,6 +80,28 @@ def fit(slug: str, *, data_dir: str | Path | None = None, experiment: str | None
     return fit_from_argv(spec, argv)
 
 
+def tune(slug: str, *, family: str = "lightgbm", trials: int | None = None, timeout: str | float | None = None,
+         storage: str | None = None, study: str | None = None, data_dir: str | Path | None = None,
+         experiment: str | None = None, config: str | Path | None = None, overrides: dict[str, Any] | None = None,
+         args: Sequence[str] = (), **options):  # fmt: skip
+    """Search ``family``'s hyper-parameters with Optuna on the competition's folds; returns the result
+    (``study``, ``best_value``, ``best_params``, ``preset``: a best.yaml that ``fit(config=...)`` takes).
+
+    Budget: ``trials`` (finished or pruned trials of the study, whoever ran them) and/or ``timeout``
+    (seconds, or "10m"). ``storage``: an Optuna storage URL (default: SQLite in RUNS_DIR/SLUG/tune-FAMILY).
+    """
+    from competitions.pipeline.budget import parse_duration
+    from competitions.pipeline.config import parse_fit_args
+    from competitions.pipeline.tuning import tune as run_tune
+
+    spec = get_competition(slug)
+    argv = [*fit_argv(data_dir=data_dir, experiment=experiment or f"tune-{family}", config=config,
+                      overrides=overrides, **options), f"--family={family}", *args]  # fmt: skip
+    _, cfg = parse_fit_args(spec, argv)
+    seconds = parse_duration(timeout, "timeout") if isinstance(timeout, str) else timeout
+    return run_tune(spec, cfg, trials, seconds, storage, study)
+
+
 def _inline(figure):
     """In Jupyter, make a returned matplotlib Figure display as a picture (without pyplot, so it is shown
     once, as the cell's value)."""

@@ -9,6 +9,11 @@ Roles:
   multi_label  comma-separated lists ("Dishwasher, Range / Oven") -> multi-hot of the most frequent items
   text         free text and per-row identifiers (addresses, descriptions) -> dropped, or length features
 Only ``typed_frame`` looks at a row at a time (parsing); everything fitted sees the training fold only.
+
+Two encodings, one per model family: ``onehot`` (MLP, linear models: scaled numbers, one-hot and
+target-encoded categories, missing-value indicators) and ``native`` (gradient-boosted trees: numbers
+as they are with their missing values, every category as one integer-coded column the booster
+splits on natively, rare and unseen categories pooled).
 """
 
 from __future__ import annotations
@@ -24,7 +29,15 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, QuantileTransformer, StandardScaler, TargetEncoder
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    QuantileTransformer,
+    StandardScaler,
+    TargetEncoder,
+)
 
 ROLES = ("numeric", "date", "categorical", "high_card", "multi_label", "text")
 MISSING = "__missing__"
@@ -47,7 +60,9 @@ class FeatureConfig:
     max_onehot: int = 30  # a categorical column with more distinct values is target-encoded
     min_frequency: int = 5  # rarer categories (and unseen ones) share one "infrequent" column
     top_items: int = 20  # multi-label columns: the most frequent items kept
-    scaling: str = "log"  # numeric columns: quantile (to a normal), log (signed log1p, standardised) or standard
+    scaling: str = "log"  # numeric columns: quantile (to a normal), log (signed log1p), skew (log1p of skewed ones), standard
+    encoding: str = "onehot"  # onehot (MLP, linear models) or native (trees: integer-coded categories)
+    skew_threshold: float = 0.75  # scaling "skew": columns whose |skewness| on the fold exceeds this get log1p
     seed: int = 0
     roles: dict[str, str] = field(default_factory=dict)  # filled by infer_roles
 
@@ -153,6 +168,28 @@ def signed_log1p(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
+class SkewedLog1p(TransformerMixin, BaseEstimator):
+    """signed log1p of the columns whose skewness on the fitted rows exceeds ``threshold`` (areas, prices,
+    counts with long tails), the rest unchanged: the classic Ames recipe for linear models."""
+
+    def __init__(self, threshold: float = 0.75) -> None:
+        self.threshold = threshold
+
+    def fit(self, x, y=None):
+        values = np.asarray(x, dtype=float)
+        self.n_features_in_ = values.shape[1]
+        self.skewed_ = np.abs(np.nan_to_num(pd.DataFrame(values).skew().to_numpy())) > self.threshold
+        return self
+
+    def transform(self, x):
+        values = np.array(x, dtype=float)
+        values[:, self.skewed_] = signed_log1p(values[:, self.skewed_])
+        return values
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+
+
 def split_items(text: str) -> list[str]:
     return [item.strip().lower() for item in text.split(",") if item.strip()]
 
@@ -161,6 +198,8 @@ def build_preprocessor(
     typed: pd.DataFrame, roles: dict[str, str], config: FeatureConfig, n_rows: int = 1000
 ) -> ColumnTransformer:
     """The transformer to fit on ``n_rows`` training rows of one fold (``typed`` only names the columns)."""
+    if config.encoding == "native":
+        return build_native_preprocessor(typed, roles, config)
     numeric = [c for c in typed.columns if pd.api.types.is_numeric_dtype(typed[c])]
     categorical = [c for c, r in roles.items() if r == "categorical"]
     high_card = [c for c, r in roles.items() if r == "high_card"]
@@ -171,6 +210,8 @@ def build_preprocessor(
         )
     elif config.scaling == "log":
         scaler = make_pipeline(FunctionTransformer(signed_log1p, feature_names_out="one-to-one"), StandardScaler())
+    elif config.scaling == "skew":
+        scaler = make_pipeline(SkewedLog1p(config.skew_threshold), StandardScaler())
     else:
         scaler = StandardScaler()
     parts = []
@@ -188,12 +229,37 @@ def build_preprocessor(
         folds = KFold(5, shuffle=True, random_state=config.seed)  # cross-fitted: a row never sees its own price
         encoder = TargetEncoder(target_type="continuous", cv=folds)
         parts.append(("high_card", make_pipeline(encoder, StandardScaler()), high_card))
-    for column in multi_label:
-        vectorizer = CountVectorizer(
-            tokenizer=split_items, token_pattern=None, lowercase=False, binary=True, max_features=config.top_items
-        )
-        parts.append((f"items:{column}", make_pipeline(FunctionTransformer(np.ravel), vectorizer), [column]))
+    parts += [multi_hot(column, config) for column in multi_label]
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=True)
+
+
+def multi_hot(column: str, config: FeatureConfig):
+    vectorizer = CountVectorizer(
+        tokenizer=split_items, token_pattern=None, lowercase=False, binary=True, max_features=config.top_items
+    )
+    return (f"items:{column}", make_pipeline(FunctionTransformer(np.ravel), vectorizer), [column])
+
+
+def build_native_preprocessor(typed: pd.DataFrame, roles: dict[str, str], config: FeatureConfig) -> ColumnTransformer:
+    """For trees: numbers untouched (missing stays missing), categories (and high-cardinality ones) as
+    integer codes (``native_categorical_columns`` says which outputs they are), multi-label lists multi-hot."""
+    numeric = [c for c in typed.columns if pd.api.types.is_numeric_dtype(typed[c])]
+    categories = [c for c, r in roles.items() if r in ("categorical", "high_card")]
+    parts = []
+    if numeric:
+        parts.append(("numeric", "passthrough", numeric))
+    if categories:
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                 min_frequency=config.min_frequency, dtype=np.float32)  # fmt: skip
+        parts.append(("category", encoder, categories))
+    parts += [multi_hot(column, config) for column, role in roles.items() if role == "multi_label"]
+    return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=True)
+
+
+def native_categorical_columns(transformer: ColumnTransformer) -> list[int]:
+    """Output positions of a fitted native preprocessor that hold category codes (-1: unseen)."""
+    names = transformer.get_feature_names_out()
+    return [i for i, name in enumerate(names) if name.startswith("category__")]
 
 
 def fit_transform(

@@ -7,8 +7,11 @@ The model learns the log price, standardised with the training fold's mean and s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -61,7 +64,10 @@ class TabularDataModule(KFoldDataModule):
         max_onehot: int = 30,
         min_frequency: int = 5,
         top_items: int = 20,
-        scaling: Literal["quantile", "log", "standard"] = "log",
+        scaling: Literal["quantile", "log", "skew", "standard"] = "log",
+        skew_threshold: float = 0.75,
+        derived: dict[str, str] | None = None,
+        drop_rows: str | None = None,
         cache_dir: str | None = None,
     ) -> None:
         """
@@ -81,7 +87,16 @@ class TabularDataModule(KFoldDataModule):
             min_frequency: categories seen fewer times in the training fold share one column with unseen ones.
             top_items: items kept per multi-label column.
             scaling: numeric columns: quantile (mapped to a normal; robust to skew and outliers), log (signed
-                log1p then standardised; keeps a price proportional to an amount linear) or standard.
+                log1p then standardised; keeps a price proportional to an amount linear), skew (log1p of the
+                columns whose skewness exceeds skew_threshold, then standardised) or standard. One-hot
+                encoding only: the trees' native encoding leaves numbers as they are.
+            skew_threshold: scaling skew: the |skewness| above which a column is logged.
+            derived: new columns computed from others in both CSVs, name -> pandas expression, e.g.
+                {"TotalSF": "TotalBsmtSF + `1stFlrSF` + `2ndFlrSF`"} (backticks around names that are not
+                identifiers).
+            drop_rows: a pandas query on train.csv (e.g. "GrLivArea > 4000 and SalePrice < 300000"): the
+                matching rows are left out of every fold's training rows; they keep their fold and are still
+                predicted out-of-fold, so every experiment scores the same rows.
             cache_dir: unused (tabular data is small).
         """
         super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
@@ -98,8 +113,14 @@ class TabularDataModule(KFoldDataModule):
             min_frequency=min_frequency,
             top_items=top_items,
             scaling=scaling,
+            skew_threshold=skew_threshold,
         )
-        self._fold_features: tuple | None = None  # (fold, train features, test features, target scale, transformer)
+        self.derived = dict(derived or {})
+        self.drop_rows = drop_rows
+        self.encoding = "onehot"  # set by the model family (trees: native)
+        self._fold_features: tuple | None = None  # (key, train features, test features, target scale, transformer)
+        self._fold_cache: dict[tuple, tuple] = {}  # every fold's, kept: compete tune fits each fold many times
+        self.saved_preprocessors: dict[int, Path] = {}  # fold -> preprocessor.joblib (predict: no refit)
 
     # ---- the CSVs ----------------------------------------------------------------------
     def _read(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
@@ -125,12 +146,12 @@ class TabularDataModule(KFoldDataModule):
                 f"(the metric takes their log){f' ({int(bad.sum()) - 1} more such rows)' if bad.sum() > 1 else ''}"
             )
         frame[spec.target_column] = target.astype(float)
-        return frame
+        return self._with_derived(frame, spec.train_csv)
 
     @functools.cached_property
     def raw_test(self) -> pd.DataFrame:
         spec = self.spec
-        frame = self._read("test.csv", [spec.id_column])
+        frame = self._with_derived(self._read("test.csv", [spec.id_column]), "test.csv")
         features = [c for c in self.raw_train.columns if c not in (spec.id_column, spec.target_column)]
         absent = [c for c in features if c not in frame.columns and c not in self.config.drop]
         if absent:
@@ -143,6 +164,52 @@ class TabularDataModule(KFoldDataModule):
             warn(f"{self.data_dir / 'test.csv'}: column {shown} is empty in every row (not in {spec.train_csv}); the "
                  "model learns from it but will see it missing everywhere at test time: consider data.drop")  # fmt: skip
         return frame
+
+    def _with_derived(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        """``frame`` with the ``derived`` columns added (numbers written as text are read as numbers)."""
+        if not self.derived:
+            return frame
+        numbers = frame.copy()
+        for column in numbers.columns[1:]:
+            if not pd.api.types.is_numeric_dtype(numbers[column]):
+                parsed = pd.to_numeric(numbers[column], errors="coerce")
+                if parsed.notna().sum() >= 0.5 * numbers[column].notna().sum() > 0:
+                    numbers[column] = parsed
+        for column, expression in self.derived.items():
+            try:
+                frame[column] = pd.to_numeric(numbers.eval(expression, engine="python"), errors="coerce")
+            except Exception as err:  # noqa: BLE001 - pandas raises many kinds for a bad expression
+                raise DataError(f"{self.data_dir / name}: `data.derived` {column}: cannot compute {expression!r} "
+                                f"({err.__class__.__name__}: {err})") from None  # fmt: skip
+            numbers[column] = frame[column]
+        return frame
+
+    def data_fingerprint(self) -> dict[str, str]:
+        """sha256 of the training CSV: what the fitted preprocessing and models saw."""
+        digest = hashlib.sha256()
+        with open(self.data_dir / self.spec.train_csv, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return {self.spec.train_csv: digest.hexdigest()}
+
+    @functools.cached_property
+    def excluded_rows(self) -> np.ndarray:
+        """Training rows matching ``drop_rows`` (left out of every fold's training rows)."""
+        if not self.drop_rows:
+            return np.zeros(0, dtype=int)
+        try:
+            mask = self.raw_train.eval(self.drop_rows, engine="python")
+        except Exception as err:  # noqa: BLE001 - pandas raises many kinds for a bad expression
+            raise DataError(f"{self.data_dir / self.spec.train_csv}: `data.drop_rows` {self.drop_rows!r}: "
+                            f"{err.__class__.__name__}: {err}") from None  # fmt: skip
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+        info(f"data.drop_rows: {len(rows)} training row{'s' if len(rows) != 1 else ''} left out of training "
+             f"({self.drop_rows}); still predicted out-of-fold")  # fmt: skip
+        return rows
+
+    def train_indices(self) -> np.ndarray:
+        rows = super().train_indices()
+        return np.setdiff1d(rows, self.excluded_rows) if len(self.excluded_rows) else rows
 
     @functools.cached_property
     def train_table(self) -> pd.DataFrame:
@@ -181,28 +248,55 @@ class TabularDataModule(KFoldDataModule):
         return np.log(self.train_table["target"].to_numpy(dtype=float))
 
     def fold_features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Features of every training row and of the test set, with the preprocessing fitted on the
-        current fold's training rows, and the log-target scale of those rows (cached per fold)."""
+        """Features of every training row and of the test set, with the preprocessing (of ``encoding``)
+        fitted on the current fold's training rows, and the log-target scale of those rows (cached per fold).
+        With a saved preprocessor for the fold (predict), only the test features are computed, by it."""
         if self.fold is None:
             raise RuntimeError("call set_fold() before asking for features")
-        if self._fold_features is None or self._fold_features[0] != self.fold:
+        key = (self.fold, self.encoding)
+        if key not in self._fold_cache:
             train_typed, test_typed = self.typed
-            rows = self.train_indices()
-            y = self.log_target()
-            transformer, fitted_rows = fit_transform(train_typed, self.roles, self.config, rows, y[rows])
-            # The training rows keep their fit_transform features: target encoding is cross-fitted
-            # there, so no training row's encoding has seen its own price (transform would use it).
-            # Only the other rows (the fold's validation rows) go through transform.
-            train_x = np.empty((len(train_typed), fitted_rows.shape[1]), dtype=np.float32)
-            train_x[rows] = fitted_rows
-            others = np.setdiff1d(np.arange(len(train_typed)), rows)
-            if len(others):
-                train_x[others] = transformer.transform(train_typed.iloc[others])
-            test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
-            scale = {"target_mean": float(y[rows].mean()), "target_std": float(y[rows].std() or 1.0)}
-            self._fold_features = (self.fold, train_x, test_x, scale, transformer)
+            if self.fold in self.saved_preprocessors:
+                self._fold_cache[key] = (key, None, *self._saved_fold_features(self.fold, test_typed))
+            else:
+                self._fold_cache[key] = (key, *self._fit_fold_features(train_typed, test_typed))
+        self._fold_features = self._fold_cache[key]
         _, train_x, test_x, scale, _ = self._fold_features
         return train_x, test_x, self.log_target(), scale
+
+    def _fit_fold_features(self, train_typed: pd.DataFrame, test_typed: pd.DataFrame) -> tuple:
+        rows = self.train_indices()
+        y = self.log_target()
+        config = dataclasses.replace(self.config, encoding=self.encoding)
+        transformer, fitted_rows = fit_transform(train_typed, self.roles, config, rows, y[rows])
+        # The training rows keep their fit_transform features: target encoding is cross-fitted
+        # there, so no training row's encoding has seen its own price (transform would use it).
+        # Only the other rows (the fold's validation rows) go through transform.
+        train_x = np.empty((len(train_typed), fitted_rows.shape[1]), dtype=np.float32)
+        train_x[rows] = fitted_rows
+        others = np.setdiff1d(np.arange(len(train_typed)), rows)
+        if len(others):
+            train_x[others] = transformer.transform(train_typed.iloc[others])
+        test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
+        scale = {"target_mean": float(y[rows].mean()), "target_std": float(y[rows].std() or 1.0)}
+        transformer.compete_scale_ = scale  # saved with it: predict needs no training row
+        return train_x, test_x, scale, transformer
+
+    def _saved_fold_features(self, fold: int, test_typed: pd.DataFrame) -> tuple:
+        import joblib
+
+        transformer = joblib.load(self.saved_preprocessors[fold])
+        test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
+        return test_x, dict(transformer.compete_scale_), transformer
+
+    def save_preprocessor(self, path: Path) -> None:
+        """The current fold's fitted preprocessing, for predict (written to a temp file, then renamed)."""
+        import joblib
+
+        from competitions.core.artifacts import atomic_path
+
+        with atomic_path(path) as temporary:
+            joblib.dump(self.preprocessor, temporary)
 
     @property
     def preprocessor(self):
@@ -219,6 +313,8 @@ class TabularDataModule(KFoldDataModule):
         train_x, test_x, y, _ = self.fold_features()
         if split == "test":
             return FeatureDataset(test_x, np.arange(len(test_x)), None)
+        if train_x is None:
+            raise RuntimeError("a saved preprocessor predicts the test set only")
         rows = self.train_indices() if split == "train" else self.val_indices()
         return FeatureDataset(train_x[rows], rows, y[rows])
 

@@ -87,7 +87,9 @@ def test_california_features_from_its_config(competition_dir, tmp_path):
     from competitions.catalog.house_prices import CALIFORNIA
 
     data = competition_dir("california-house-prices")
-    config = yaml.safe_load(CALIFORNIA.preset_path("default").read_text())["data"]
+    config = {}  # the data settings an MLP fit starts from: _common.yaml, then default.yaml
+    for preset in CALIFORNIA.base_presets("mlp"):
+        config.update(yaml.safe_load(preset.read_text()).get("data") or {})
     config = {k: v for k, v in config.items() if k not in ("batch_size", "num_workers")}
     datamodule = _fold0(CaliforniaDataModule(data_dir=str(data), **config), tmp_path / "folds.csv")
     train_x, test_x, _, _ = datamodule.fold_features()

@@ -13,6 +13,14 @@ from competitions.core.metrics import RMSE_LOG
 from competitions.core.spec import CompetitionSpec
 
 
+# The model families of a tabular regression (`compete fit SLUG --family NAME`, or --config NAME).
+TABULAR_REGRESSION_FAMILIES = {
+    "mlp": "lightning_modules.house_prices:HousePriceMLP",
+    "lightgbm": "lightning_modules.boosting:LightGBMRegressor",
+    "ridge": "lightning_modules.linear:LinearRegressor",
+}
+
+
 def _house_prices(slug: str, title: str, target: str, datamodule: str) -> CompetitionSpec:
     return CompetitionSpec(
         slug=slug,
@@ -32,6 +40,7 @@ def _house_prices(slug: str, title: str, target: str, datamodule: str) -> Compet
         archives={f"{slug}.zip": f"unzip {slug}.zip first"},
         url=f"https://www.kaggle.com/c/{slug}",
         config_dir=CONFIG_ROOT / slug,
+        families=TABULAR_REGRESSION_FAMILIES,
     )
 
 

@@ -21,6 +21,9 @@ From Kaggle's downloaded files to a validated, fold-ensembled submission.
 verbs:
   list                      the supported competitions, their metric and presets
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
+                            tables: --family mlp|lightgbm|ridge, or --config stack (every family, blended)
+  tune SLUG --family F      Optuna on the folds (--trials N, --timeout 10m) -> a best.yaml preset for fit
+                                                     compete tune california-house-prices --family lightgbm --trials 50
   predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv
                                                      compete predict cifar-10 --run runs/cifar-10/baseline
   ensemble SLUG RUN RUN...  blend experiments (--weights equal|cv|oof) into one validated submission
@@ -45,6 +48,8 @@ exit codes: 0 ok, 1 usage or run error, 2 bad option, 3 bad competition data, 4 
 VERB_HELP = {
     "fit": "usage: compete fit SLUG [--config PRESET|FILE] [--data-dir D] [--experiment NAME] [--folds all|0,2] "
     "[--resume] [--trainer.* --model.* --data.*]\n\nrun `compete fit SLUG --help` for every option of SLUG",
+    "tune": "usage: compete tune SLUG [--family lightgbm|ridge] [--trials N] [--timeout 10m] [--storage URL] "
+    "[--config PRESET|FILE] [--data-dir D] [--model.* --data.*]\n\nrun `compete tune SLUG --help` for every option",
     "predict": "usage: compete predict SLUG --run DIR [--data-dir D] [--folds all|0,2] [--checkpoint best|last]\n\n"
     "run `compete predict SLUG --help` for every option",
     "validate": "usage: compete validate SLUG FILE.csv [--data-dir D]",
@@ -61,6 +66,7 @@ VERB_HELP = {
 INTERRUPTED = {
     "fit": "finished folds and files are intact; continue with --resume",
     "predict": "no file was left half-written; run compete predict again",
+    "tune": "finished trials are in the study; run the same command again to continue it",
     "ensemble": "no file was left half-written; run compete ensemble again",
     "submit": "the attempt is in the ledger; run the same command again: it looks for the file in Kaggle's list "
     "first and uploads only if Kaggle does not have it",

@@ -23,7 +23,8 @@ def cv_table(spec: CompetitionSpec, run_path: Path, summary: dict) -> None:
     show(table, stderr=True)
     if not summary["complete"]:
         info(f"{len(summary['folds'])} of {summary['n_folds']} folds done; finish with --resume --folds <the rest>")
-    info(f"artifacts: {run_path}{os.sep}  (config.yaml, folds.csv, fold<k>/best.ckpt, oof.csv, cv.json)")
+    fitted = "model.joblib" if any(Path(run_path).glob("fold*/model.joblib")) else "best.ckpt"
+    info(f"artifacts: {run_path}{os.sep}  (config.yaml, folds.csv, fold<k>/{fitted}, oof.csv, cv.json)")
 
 
 def ensemble_table(spec: CompetitionSpec, summary: dict, submission: Path) -> None:
@@ -33,7 +34,9 @@ def ensemble_table(spec: CompetitionSpec, summary: dict, submission: Path) -> No
     table.add_column("weight", justify="right")
     for member in summary["members"]:
         table.add_row(member["run"], f"{member['oof']:.4f}", f"{member['weight']:.3f}")
-    table.add_row("blend", f"{summary['oof']:.4f}", "1.000")
+    table.add_row("blend (weights fitted on these rows)", f"{summary['oof']:.4f}", "1.000")
+    if summary.get("oof_nested") is not None:
+        table.add_row("blend (nested: each fold's weights fitted on the other folds)", f"{summary['oof_nested']:.4f}", "")
     show(table, stderr=True)
     if summary["calibration"]:
         c = summary["calibration"]

@@ -19,6 +19,37 @@ def fit(spec: CompetitionSpec, argv: list[str]) -> None:
         cv_table(spec, run.path, run.cv)
 
 
+def tune(spec: CompetitionSpec, argv: list[str]) -> None:
+    from competitions.pipeline.config import parse_fit_args
+
+    def extra(parser) -> None:
+        add = parser.add_argument
+        add("--trials", type=int | None, default=None, help="stop when the study has this many finished or pruned trials")
+        add("--timeout", type=str | None, default=None, help="stop starting trials after this long, e.g. 10m, 1h")
+        add("--storage", type=str | None, default=None,
+            help="an Optuna storage URL shared by several machines (default: SQLite in RUNS_DIR/SLUG/EXPERIMENT)")  # fmt: skip
+        add("--study", type=str | None, default=None, help="the study's name (default: SLUG-FAMILY)")
+
+    description = ("Search a model family's hyper-parameters with Optuna on the competition's folds (pruning "
+                   "trials whose first folds are worse than the median), then write the best as a preset "
+                   "(RUNS_DIR/SLUG/EXPERIMENT/best.yaml) for compete fit --config. Run it again to continue "
+                   "the study. Takes compete fit's --family, --config, --data.* and --model.* options.")  # fmt: skip
+    parser_argv = list(argv) if any(a == "--experiment" or a.startswith("--experiment=") for a in argv) else None
+    argv = ["--family=lightgbm", *argv] if spec.families else list(argv)  # the default; a --config or --family after it wins
+    _, cfg = parse_fit_args(spec, argv, prog=f"compete tune {spec.slug}", extra=extra, description=description,
+                            help_run_options=True)  # fmt: skip
+    if parser_argv is None:
+        cfg.experiment = f"tune-{cfg.get('family')}"
+    from competitions.pipeline.budget import parse_duration
+    from competitions.pipeline.tuning import tune as run_tune
+
+    result = run_tune(spec, cfg, cfg.trials, parse_duration(cfg.timeout, "timeout") if cfg.timeout else None, cfg.storage, cfg.study)
+    out(f"best pooled OOF {spec.metric.name} {result.best_value:.4f} of {result.trials_done} completed trials "
+        f"({result.trials_pruned} more pruned): "
+        + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items()))
+    out(f"preset: {result.preset}\n  compete fit {spec.slug} --config {result.preset} --experiment {cfg.get('family')}-tuned")
+
+
 def predict(spec: CompetitionSpec, argv: list[str]) -> None:
     parser = verb_parser("predict", spec, "Predict the test set with every fold of a run, average the folds, "
                          "write a validated submission.csv.")  # fmt: skip

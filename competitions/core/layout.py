@@ -4,6 +4,8 @@
     RUNS_DIR/SLUG/EXPERIMENT/        config.yaml, folds.csv, cv.json, submission.csv, calibration.json,
                                      tta.json, ensemble.json, wandb.json, augmented.png
     RUNS_DIR/SLUG/EXPERIMENT/fold<k>/ best.ckpt, last.ckpt, oof.csv, metrics.json, logs/metrics.csv
+                                     tables: preprocessor.joblib; trees, linear models: model.joblib
+                                     (instead of the checkpoints), LightGBM also booster.txt
     RUNS_DIR/SLUG/EXPERIMENT/test/    fold<k>.csv
 """
 
@@ -96,6 +98,14 @@ class RunLayout:
 
     def checkpoint(self, k: int, which: str = "best") -> Path:
         return self.fold_dir(k) / f"{which}.ckpt"
+
+    def model_file(self, k: int) -> Path:
+        """A tree or linear model's fitted fold (what a checkpoint is to a LightningModule)."""
+        return self.fold_dir(k) / "model.joblib"
+
+    def preprocessor(self, k: int) -> Path:
+        """A tabular fold's fitted preprocessing (predict transforms the test set with it, no refit)."""
+        return self.fold_dir(k) / "preprocessor.joblib"
 
     def oof(self, k: int) -> Path:
         return self.fold_dir(k) / "oof.csv"

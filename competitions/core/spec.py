@@ -34,9 +34,32 @@ class CompetitionSpec:
     archives: dict[str, str] = field(default_factory=dict)
     url: str = ""
     config_dir: Path | None = None  # the folder of the YAML presets (set by the catalog)
+    # Model families a fit chooses with `family` (name -> "package.module:Class"), e.g. the tabular
+    # mlp / lightgbm / ridge; empty: ``model`` is the only one. A family's base preset is NAME.yaml
+    # (default.yaml when there is none); _common.yaml, when present, comes before it for every family.
+    families: dict[str, str] = field(default_factory=dict)
 
     def presets(self) -> list[str]:
-        return sorted(p.stem for p in self.config_dir.glob("*.yaml")) if self.config_dir else []
+        if not self.config_dir:
+            return []
+        return sorted(p.stem for p in self.config_dir.glob("*.yaml") if not p.stem.startswith("_"))
+
+    def model_path(self, family: str | None = None) -> str:
+        """"package.module:Class" of ``family`` (None: the default model)."""
+        if not family:
+            return self.model
+        if family not in self.families:
+            choices = ", ".join(self.families) or "none: this competition has one model"
+            raise ValueError(f"`family` {family!r} is not a {self.slug} model family (choices: {choices})")
+        return self.families[family]
+
+    def base_presets(self, family: str | None = None) -> list[Path]:
+        """The preset files every fit of ``family`` starts from: _common.yaml, then NAME.yaml or default.yaml."""
+        if self.config_dir is None:
+            return []
+        own = self.preset_path(family) if family else None
+        base = own if own is not None and own.exists() else self.preset_path("default")
+        return [p for p in (self.config_dir / "_common.yaml", base) if p.exists()]
 
     def preset_path(self, name: str) -> Path:
         if self.config_dir is None:

@@ -25,14 +25,14 @@ SAFETY = 0.9  # plan for this share of what is left: a probe of a few steps miss
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, what: str = "budget") -> float:
     """'10m', '90s', '1h30m', '45' (seconds) -> seconds."""
     text = str(text).strip().lower()
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         return float(text)
     parts = _DURATION.findall(text)
     if not parts or _DURATION.sub("", text).strip():
-        raise CompeteError(f"`budget` {text!r}: write a duration like 90s, 10m or 1h30m")
+        raise CompeteError(f"`{what}` {text!r}: write a duration like 90s, 10m or 1h30m")
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in parts)
 
 

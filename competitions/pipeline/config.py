@@ -59,6 +59,37 @@ def resolve_presets(spec: CompetitionSpec, argv: list[str]) -> list[str]:
     return out
 
 
+def resolve_family(spec: CompetitionSpec, argv: list[str], stored: dict | None = None) -> str | None:
+    """The model family a fit's argv (presets resolved) asks for: the last ``--family``, else the last
+    config file naming one, else the run's own (``stored``, on resume), else the default preset's."""
+    if not spec.families:
+        return None
+    family = (stored or {}).get("family")
+    for path in spec.base_presets(None) if family is None else []:
+        family = (read_yaml_quietly(path) or {}).get("family", family)
+    for i, arg in enumerate(argv):
+        if arg == "--family" and i + 1 < len(argv):
+            family = argv[i + 1]
+        elif arg.startswith("--family="):
+            family = arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(argv) or arg.startswith("--config="):
+            path = Path(argv[i + 1] if arg == "--config" else arg.split("=", 1)[1])
+            family = (read_yaml_quietly(path) or {}).get("family", family)
+    family = family or next(iter(spec.families))
+    if family not in spec.families:
+        raise CompeteError(f"`family` {family!r} is not a {spec.slug} model family (choices: {', '.join(spec.families)})")
+    return family
+
+
+def read_yaml_quietly(path: Path) -> dict | None:
+    """A config file's mapping, or None when it is not one (the parser then says what is wrong)."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
 def fit_parser(
     spec: CompetitionSpec,
     prog: str | None = None,
@@ -66,6 +97,7 @@ def fit_parser(
     extra: Callable | None = None,
     run_options: bool = True,
     description: str | None = None,
+    family: str | None = None,
 ) -> ArgumentParser:
     """The parser of a fit's configuration. For a readable --help: ``all_trainer_options=False`` lists
     only the common trainer options, ``run_options=False`` (compete show) leaves out the options of a
@@ -80,11 +112,14 @@ def fit_parser(
             "Lightning callbacks and loggers are added with --trainer.callbacks+=NAME "
             "(e.g. LearningRateMonitor, StochasticWeightAveraging) and --trainer.logger+=NAME."
         ),
-        default_config_files=[str(spec.preset_path("default"))],
+        default_config_files=[str(p) for p in spec.base_presets(family)],
         exit_on_error=False,
     )
     add = parser.add_argument
     add("--config", action=ActionConfigFile, help=f"a YAML file, or a preset name: {', '.join(spec.presets())}")
+    if spec.families:
+        add("--family", type=Literal[tuple(spec.families)], default=family or next(iter(spec.families)),
+            help="the model family (its preset NAME.yaml is the starting point; --config NAME does the same)")  # fmt: skip
     add("--help-all", action="store_true", help="show every option, including all of lightning.Trainer's, and exit")
     add("--data-dir", type=str, default=f"data/{spec.slug}", help="the competition folder as Kaggle ships it")
     add("--runs-dir", type=str, default="runs", help="root of all runs")
@@ -93,7 +128,7 @@ def fit_parser(
         extra(parser)
     if run_options:
         add_run_options(parser, spec, all_trainer_options)
-    parser.add_class_arguments(model_class(spec), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
+    parser.add_class_arguments(model_class(spec, family), "model", skip=MODEL_SKIP, instantiate=False, sub_configs=True)
     parser.add_class_arguments(datamodule_class(spec), "data", skip=DATA_SKIP, instantiate=False, sub_configs=True)
     return parser
 
@@ -144,20 +179,27 @@ def parse_fit_args(
     prog: str | None = None,
     extra: Callable | None = None,
     description: str | None = None,
+    help_run_options: bool | None = None,
 ) -> tuple[ArgumentParser, Namespace]:
     """Parse a fit's argv (presets resolved; with --resume, the run's own config.yaml first). A verb that
     only reads the configuration (``extra``: its own options) lists no training-run options in --help."""
     mode = wants_help(argv)
-    if mode is not None:  # print the help and stop, as argparse does
-        fit_parser(spec, prog, mode == "all", extra, run_options=extra is None, description=description).print_help()
-        raise SystemExit(0)
-    parser = fit_parser(spec, prog, extra=extra)
     argv = resolve_presets(spec, argv)
+    family = resolve_family(spec, argv)
+    if mode is not None:  # print the help and stop, as argparse does
+        run_options = extra is None if help_run_options is None else help_run_options
+        fit_parser(spec, prog, mode == "all", extra, run_options=run_options, description=description,
+                   family=family).print_help()  # fmt: skip
+        raise SystemExit(0)
+    parser = fit_parser(spec, prog, extra=extra, family=family)
     cfg = parser.parse_args(argv)
     if cfg.resume:
         layout = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment)
         if not layout.config.exists():
             raise CompeteError(f"`resume`: {layout.config} does not exist; nothing to resume")
+        stored_family = resolve_family(spec, argv, read_yaml_quietly(layout.config))
+        if stored_family != family:
+            parser = fit_parser(spec, prog, extra=extra, family=stored_family)
         # The run's own config first, then whatever the command line overrides.
         cfg = parser.parse_args(["--config", str(layout.config), *argv])
     resolve_input_defaults(spec, cfg)

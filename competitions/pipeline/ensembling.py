@@ -1,14 +1,17 @@
 """Ensembling: several experiments of one competition blended into one validated submission.
 
 Each member contributes its fold-averaged test predictions and its pooled out-of-fold predictions,
-rows aligned by id. The blended OOF score is reported beside each member's; with ``oof`` weights it
-is measured on the rows the weights were fitted on, so it is a little optimistic.
+rows aligned by id. The blended OOF score is reported beside each member's. With ``oof`` weights,
+fitted on the same rows they blend, that score is a little optimistic; so the blend is also scored
+nested: each fold's rows are blended with weights fitted on the other folds' rows only, and that
+honest score is the one cv.json (and `compete runs`) shows.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from competitions.core.artifacts import read_json, read_yaml, write_json, write_yaml
@@ -67,20 +70,35 @@ def check_members(runs: list[Path], members: list[tuple[pd.DataFrame, pd.DataFra
             warn(f"{run} used other folds than {runs[0]}; the blended OOF score mixes splits")
 
 
+def nested_scores(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_values: list[np.ndarray],
+                  folds: np.ndarray) -> dict:  # fmt: skip
+    """The blend scored honestly: fold k's rows blended with weights fitted on the other folds' rows."""
+    blended = np.empty_like(np.asarray(oof_values[0], dtype=float))
+    per_fold = {}
+    for fold in np.unique(folds):
+        held, rest = folds == fold, folds != fold
+        w = blend_weights(weights, spec.metric, y_true[rest], [v[rest] for v in oof_values], spec.log_scale)
+        blended[held] = weighted_mean([v[held] for v in oof_values], w, spec.log_scale)
+        per_fold[str(int(fold))] = float(spec.metric(y_true[held], blended[held]))
+    return {"oof": float(spec.metric(y_true, blended)), "folds": per_fold}
+
+
 def ensemble_runs(
     spec: CompetitionSpec,
     runs: list[str | Path],
     weights: str = "oof",
     name: str = "ensemble",
     data_dir: str | Path | None = None,
+    replace: bool = False,
 ) -> Submission:
-    """Blend ``runs`` (after predict) into RUNS_DIR/SLUG/NAME/submission.csv; ``details`` holds the summary."""
+    """Blend ``runs`` (after predict) into RUNS_DIR/SLUG/NAME/submission.csv; ``details`` holds the summary.
+    ``replace``: an existing NAME written by an earlier blend of these runs is rewritten (a stack resumed)."""
     runs = [Path(r) for r in runs]
     if len(runs) < 2:
         raise CompeteError("compete ensemble needs at least two run directories")
     check_runs(spec, runs)
     out = RunLayout(runs[0].resolve().parent / name)
-    if out.root.exists():
+    if out.root.exists() and not (replace and out.ensemble.exists()):
         raise RunExistsError(f"{out.root} already exists; choose another `name`")
     first = RunLayout(runs[0])
     config = read_yaml(first.config) if first.config.exists() else {}
@@ -97,6 +115,7 @@ def ensemble_runs(
     scores = [spec.metric(y_true, values) for values in oof_values]
     w = blend_weights(weights, spec.metric, y_true, oof_values, spec.log_scale)
     blended_oof = weighted_mean(oof_values, w, spec.log_scale)
+    nested = nested_scores(spec, weights, y_true, oof_values, aligned[0]["fold"].to_numpy())
     test_ids = members[0][1]["id"]
     tests = [test.set_index("id").loc[test_ids, columns].to_numpy(dtype=float) for _, test in members]
     blended_test = weighted_mean(tests, w, spec.log_scale)
@@ -108,7 +127,7 @@ def ensemble_runs(
     preds.insert(0, "id", test_ids.to_numpy())
 
     sample_path = data_dir / spec.sample_submission
-    out.root.mkdir(parents=True)
+    out.root.mkdir(parents=True, exist_ok=True)
     frame = write_submission(spec, preds, read_submission_csv(sample_path), out.submission, classes)
     summary = {
         "metric": spec.metric.name,
@@ -116,11 +135,18 @@ def ensemble_runs(
         "members": [{"run": str(run), "oof": score, "weight": float(weight)}
                     for run, score, weight in zip(runs, scores, w, strict=True)],  # fmt: skip
         "oof": spec.metric(y_true, blended_oof),
+        "oof_nested": nested["oof"],
+        "oof_nested_folds": nested["folds"],
         "oof_rows": int(len(ids)),
         "calibration": calibration.as_dict() if calibration else None,
     }
     write_json(out.ensemble, summary)
-    # So that `compete submit` finds the data and shows the blend's OOF score like a run's CV.
-    write_yaml(out.config, {"data_dir": str(data_dir), "ensemble": [str(r) for r in runs]})
-    write_json(out.cv, {"metric": spec.metric.name, "mean": summary["oof"], "std": 0.0, "oof": summary["oof"]})
+    # So that `compete submit` finds the data and `compete runs` lists the blend like a run: its honest
+    # (nested) score; the in-sample one stays in ensemble.json.
+    write_yaml(out.config, {"data_dir": str(data_dir), "ensemble": [str(r) for r in runs], "weights": weights})
+    fold_scores = np.array(list(nested["folds"].values()))
+    write_json(out.cv, {"metric": spec.metric.name, "direction": spec.metric.direction, "folds": nested["folds"],
+                        "mean": float(fold_scores.mean()), "std": float(fold_scores.std(ddof=1)) if len(fold_scores) > 1 else 0.0,
+                        "oof": nested["oof"], "oof_in_sample": summary["oof"], "oof_rows": int(len(ids)),
+                        "n_folds": len(fold_scores), "complete": True})  # fmt: skip
     return Submission(spec.slug, out.submission, frame, sample_path, summary)

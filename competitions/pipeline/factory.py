@@ -22,8 +22,14 @@ def datamodule_class(spec: CompetitionSpec) -> type:
     return import_string(spec.datamodule)
 
 
-def model_class(spec: CompetitionSpec) -> type:
-    return import_string(spec.model)
+def model_class(spec: CompetitionSpec, family: str | None = None) -> type:
+    """The class of ``family`` (None: the competition's default model)."""
+    return import_string(spec.model_path(family))
+
+
+def is_estimator(cls: type) -> bool:
+    """A family fitted with its library's own API (trees, linear models), not a LightningModule."""
+    return bool(getattr(cls, "is_estimator", False))
 
 
 def build_datamodule(

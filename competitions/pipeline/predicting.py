@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from competitions.core.artifacts import read_yaml, write_csv, write_json
@@ -16,7 +17,7 @@ from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.callbacks import fold_progress_bar, interruptible
-from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.results import (
     Submission,
@@ -76,8 +77,16 @@ class Prediction:
             enable_checkpointing=False,
         )
 
+    @property
+    def model_class(self) -> type:
+        return model_class(self.spec, self.config.get("family"))
+
+    @property
+    def estimator(self) -> bool:
+        return is_estimator(self.model_class)
+
     def load(self, fold: int):
-        return model_class(self.spec).load_for_prediction(self.checkpoints[fold])
+        return self.model_class.load_for_prediction(self.checkpoints[fold])
 
     def predict(self, model, fold: int, split: str, key: str) -> tuple:
         """(row index, predictions under ``key``) of ``split`` ("val" or "test") of ``fold``."""
@@ -95,10 +104,10 @@ def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions 
 
         os.environ["OMP_NUM_THREADS"] = str(options.threads)  # DDP's re-launched processes inherit it
         torch.set_num_threads(options.threads)
-    if parse_tta(options.tta) and not model_class(spec).supports_tta:  # options first, then the files
+    if parse_tta(options.tta) and not getattr(model_class(spec), "supports_tta", False):  # options first, then the files
         raise CompeteError(f"`tta` {options.tta}: {spec.slug} models take no test-time augmentation")
     prediction = open_run(spec, RunLayout(Path(run)), options)
-    tta = resolve_tta(prediction)
+    tta = None if prediction.estimator else resolve_tta(prediction)
     for fold in prediction.checkpoints:
         predict_test_fold(prediction, fold, tta)
     if not is_global_zero():
@@ -116,16 +125,23 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
     datamodule.check_layout()
     n_folds = int(config["n_folds"])
     wanted = select_folds(options.folds, n_folds)
-    checkpoints = {k: layout.checkpoint(k, options.checkpoint) for k in wanted}
+    estimator = is_estimator(model_class(spec, config.get("family")))
+    checkpoints = {k: layout.model_file(k) if estimator else layout.checkpoint(k, options.checkpoint) for k in wanted}
     available = {k: p for k, p in checkpoints.items() if p.exists()}
     if not available:
-        raise CompeteError(f"{layout.root}: no {options.checkpoint}.ckpt in any of fold{','.join(map(str, wanted))}")
+        name = "model.joblib" if estimator else f"{options.checkpoint}.ckpt"
+        raise CompeteError(f"{layout.root}: no {name} in any of fold{','.join(map(str, wanted))}")
     if len(available) < len(wanted):  # a subset only when `folds` names it
         missing = sorted(set(wanted) - set(available))
         others = ",".join(map(str, available))
         raise CompeteError(f"{checkpoints[missing[0]]}: not found (fold {missing[0]} was not trained or its checkpoint "
                            f"was removed); finish it with compete fit's `resume`, or set `folds` to {others}")  # fmt: skip
     check_writable(layout.root / "test")
+    from competitions.pipeline.training import check_fingerprint
+
+    check_fingerprint(datamodule, layout.config, (config.get("meta") or {}).get("data_sha256"))
+    if hasattr(datamodule, "saved_preprocessors"):  # tables: the folds' fitted preprocessing, not refitted
+        datamodule.saved_preprocessors = {k: layout.preprocessor(k) for k in available if layout.preprocessor(k).exists()}
     # The run's folds: a tabular model's preprocessing is fitted on its fold's training rows.
     datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False)
     if is_global_zero():
@@ -173,9 +189,15 @@ def predictor(model, tta: list[str] | None, keep_views: bool = False):
 
 
 def predict_test_fold(prediction: Prediction, fold: int, tta: list[str] | None) -> None:
-    model = prediction.load(fold)
-    check_classes(model, prediction.datamodule.class_names, prediction.checkpoints[fold])
-    index, preds = prediction.predict(predictor(model, tta), fold, "test", prediction.spec.prediction_key)
+    if prediction.estimator:
+        from competitions.pipeline.estimators import predict_estimator_test
+
+        preds = predict_estimator_test(prediction.datamodule, prediction.checkpoints[fold], fold)
+        index = np.arange(len(preds))
+    else:
+        model = prediction.load(fold)
+        check_classes(model, prediction.datamodule.class_names, prediction.checkpoints[fold])
+        index, preds = prediction.predict(predictor(model, tta), fold, "test", prediction.spec.prediction_key)
     test_table = prediction.datamodule.test_table
     frame = pd.DataFrame(preds.reshape(len(index), -1), columns=prediction.spec.prediction_columns(prediction.datamodule.class_names))
     frame.insert(0, "id", test_table["id"].to_numpy()[index])
@@ -238,7 +260,6 @@ def calibrate(spec: CompetitionSpec, classes, layout: RunLayout, folds: list[int
 
 def choose_tta(prediction: Prediction) -> list[str]:
     """Pick the TTA views on the pooled out-of-fold predictions; record the choice in tta.json."""
-    import numpy as np
     import torch
 
     from lightning_modules.tta import select_views

@@ -23,8 +23,8 @@ from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline import history
 from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar, interruptible, rng_state
-from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs
-from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs, wants_help
+from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.results import (
     FoldResult,
@@ -50,10 +50,20 @@ class FitContext:
     done: set[int] = field(default_factory=set)
     tracker: object | None = None
 
+    @property
+    def model_class(self) -> type:
+        return model_class(self.spec, self.cfg.get("family"))
+
 
 def fit_from_argv(spec: CompetitionSpec, argv: list[str]) -> Run | None:
-    """Parse a fit's options (presets, --config, dotted overrides) and train; None on ranks other than 0."""
+    """Parse a fit's options (presets, --config, dotted overrides) and train; None on ranks other than 0.
+    A stack preset (--config stack) fits every family it names and blends them (pipeline/stacking.py)."""
     quiet_library_noise()
+    from competitions.pipeline.stacking import fit_stack, stack_preset
+
+    stack = stack_preset(spec, argv) if spec.families and not wants_help(argv) else None
+    if stack is not None:
+        return fit_stack(spec, *stack)
     parser, cfg = parse_fit_args(spec, argv)
     return train(spec, parser, cfg, ["fit", spec.slug, *argv])
 
@@ -65,6 +75,10 @@ def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             stack.enter_context(run_lock(layout.root, command))
         context = start_run(spec, parser, cfg, command, layout)
+        estimator = is_estimator(context.model_class)
+        if cfg.budget and estimator:
+            raise CompeteError(f"`budget` sets the epochs of a neural network; {cfg.family} has none (it stops early "
+                               "on its own): leave budget unset")  # fmt: skip
         if cfg.budget:
             stack.callback(forget_budget_plan, apply_budget(context, started))
         try:
@@ -72,7 +86,12 @@ def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command
                 if fold in context.done:
                     info(f"fold {fold}: already finished (metrics.json), skipping")
                     continue
-                train_fold(context, fold)
+                if estimator:
+                    from competitions.pipeline.estimators import train_estimator_fold
+
+                    train_estimator_fold(context, fold, context.model_class)
+                else:
+                    train_fold(context, fold)
         except BaseException as err:  # noqa: BLE001 - recorded, then raised as it was
             if is_global_zero():
                 end_history(layout, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed", err)
@@ -137,7 +156,7 @@ def budget_plan(context: FitContext, budget: float, started: float):
     probe_kwargs = {**kwargs, "devices": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1, "logger": False,
                     "limit_train_batches": PROBE_STEPS, "limit_val_batches": PROBE_STEPS, "num_sanity_val_steps": 0,
                     "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
-    model = model_class(spec)(**datamodule.model_kwargs(), **cfg.model.as_dict())
+    model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
     with tempfile.TemporaryDirectory(prefix="compete-probe-") as scratch:  # checkpoints cost time too: keep them
         rates = probe(lambda clock: L.Trainer(**probe_kwargs, default_root_dir=scratch,
                                               callbacks=[clock, fold_checkpoint(spec, Path(scratch))]), model, datamodule)  # fmt: skip
@@ -196,7 +215,11 @@ def start_run(
     selected = select_folds(cfg.folds, cfg.n_folds)
     if rank_zero and not cfg.resume:
         cfg.meta = run_metadata(command)
+        if hasattr(datamodule, "data_fingerprint"):  # what the fitted preprocessing and models saw
+            cfg.meta["data_sha256"] = datamodule.data_fingerprint()
         cfg.data_dir = str(data_dir)
+    elif cfg.resume:
+        check_fingerprint(datamodule, layout.config, (cfg.meta or {}).get("data_sha256"), cfg.force)
     config = config_dict(parser, cfg)  # what this fit trains with
     if rank_zero:
         layout.root.mkdir(parents=True, exist_ok=True)
@@ -211,6 +234,20 @@ def start_run(
         tracker = Tracker(spec.slug, cfg.experiment, layout, config)
     done = set(layout.done_folds()) if cfg.resume else set()
     return FitContext(spec, cfg, config, layout, datamodule, selected, done, tracker)
+
+
+def check_fingerprint(datamodule, config_path: Path, recorded: dict | None, force: bool = False) -> None:
+    """Refuse to go on with a run whose training CSV changed since it was fitted (its folds' preprocessing
+    and models were fitted on the old file); ``force`` lets a resume go on anyway."""
+    if not recorded or not hasattr(datamodule, "data_fingerprint"):
+        return
+    now = datamodule.data_fingerprint()
+    changed = [name for name, digest in recorded.items() if now.get(name) != digest]
+    if changed and not force:
+        name = changed[0]
+        raise CompeteError(f"{datamodule.data_dir / name}: changed since the run was fitted (sha256 {recorded[name][:12]} "
+                           f"in {config_path}, now {now.get(name, '?')[:12]}); its preprocessing and models were "
+                           "fitted on the old file: restore it, or fit a new experiment")  # fmt: skip
 
 
 def record_history(layout: RunLayout, cfg: Namespace, config: dict, command: list[str], folds: list[int]) -> dict:
@@ -233,7 +270,7 @@ def train_fold(context: FitContext, fold: int) -> dict | None:
     fold_dir = layout.fold_dir(fold)
     L.seed_everything(cfg.seed + fold, workers=True, verbose=False)
     datamodule.set_fold(fold)
-    model = model_class(spec)(**datamodule.model_kwargs(), **cfg.model.as_dict())
+    model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
     kwargs, user_callbacks, user_loggers = trainer_kwargs(cfg)
     checkpoint = fold_checkpoint(spec, fold_dir)
     bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
@@ -260,6 +297,8 @@ def train_fold(context: FitContext, fold: int) -> dict | None:
     index, preds = gather_predictions(outputs, spec.prediction_key)
     if not is_global_zero():
         return None
+    if hasattr(datamodule, "save_preprocessor"):  # a table's fitted preprocessing: predict does not refit it
+        datamodule.save_preprocessor(layout.preprocessor(fold))
     if not has_best:
         trainer.save_checkpoint(layout.checkpoint(fold, "best"))
         info(f"fold {fold}: no checkpoint was monitored (fast_dev_run?); saved the final weights as best.ckpt")

@@ -1,0 +1,147 @@
+"""`compete tune`: Optuna searches a model family's hyper-parameters on the competition's folds.
+
+Each trial fits the family on every fold of the shared folds.csv (the folds every experiment uses)
+and is scored by the pooled out-of-fold metric; after each fold the running score is reported, so
+the median pruner stops a trial whose first folds are already worse than the median of earlier
+trials at the same fold. The study lives in Optuna's storage: SQLite in the tune's folder by default
+(a killed tune resumes where it stopped: run the same command again), or ``--storage URL`` (e.g. a
+PostgreSQL database) so several machines work on one study at once. The trial budget counts every
+finished or pruned trial of the study, whoever ran it. The best parameters are written as a preset
+(best.yaml) that ``compete fit SLUG --config`` takes.
+
+Note: the score that picked the parameters was measured on the same folds a later fit reports, so
+that fit's CV is a little optimistic (the usual price of tuning on CV; Kaggle's leaderboard is the check).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from competitions.core.artifacts import write_text
+from competitions.core.console import info
+from competitions.core.errors import CompeteError
+from competitions.core.layout import RunLayout, shared_folds
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.estimators import fit_fold
+from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
+
+HEARTBEAT_SECONDS = 10  # a trial whose process died is marked failed after GRACE_SECONDS without a heartbeat
+GRACE_SECONDS = 30
+
+
+@dataclass
+class TuneResult:
+    study: object
+    preset: Path
+    best_value: float
+    best_params: dict
+    trials_done: int  # completed
+    trials_pruned: int
+
+
+def storage_for(url: str | None, folder: Path):
+    import optuna
+
+    url = url or f"sqlite:///{(folder / 'study.db').resolve()}"
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+        failed_trial_callback=None,
+    )  # fmt: skip
+
+
+def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, storage: str | None,
+         study_name: str | None) -> TuneResult:  # fmt: skip
+    """Run (or continue) the study of ``cfg.family`` on ``cfg``'s data and folds; write best.yaml."""
+    import optuna
+
+    family = cfg.get("family")
+    family_class = model_class(spec, family)
+    if not is_estimator(family_class):
+        choices = [name for name in spec.families if is_estimator(model_class(spec, name))]
+        raise CompeteError(f"compete tune searches the tree and linear families ({', '.join(choices)}); "
+                           f"{family or spec.slug}'s network is tuned by hand (its epochs cost minutes)")  # fmt: skip
+    if not trials and not timeout:
+        raise CompeteError("give compete tune a budget: `trials` N, `timeout` (e.g. 10m), or both")
+    folder = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment).root
+    folder.mkdir(parents=True, exist_ok=True)
+    datamodule = build_datamodule(spec, Path(cfg.data_dir).resolve(), cfg.runs_dir, **cfg.data.as_dict())
+    datamodule.check_layout()
+    datamodule.ensure_folds(shared_folds(cfg.runs_dir, spec.slug), cfg.n_folds, cfg.seed)
+    y_log = datamodule.log_target()
+    base = cfg.model.as_dict()
+    direction = "minimize" if spec.metric.direction == "min" else "maximize"
+
+    def objective(trial) -> float:
+        params = {**base, **family_class.search_space(trial)}
+        rows, predictions = [], []
+        for step, fold in enumerate(range(cfg.n_folds)):
+            fitted = fit_fold(datamodule, family_class, params, fold, cfg.seed)
+            rows.append(fitted.val_rows)
+            predictions.append(fitted.val_log_predictions)
+            index = np.concatenate(rows)
+            score = spec.metric(np.exp(y_log[index]), np.exp(np.concatenate(predictions)))
+            trial.report(score, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"fold {fold}: running {spec.metric.name} {score:.4f}")
+        return float(score)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat
+    study = optuna.create_study(
+        study_name=study_name or f"{spec.slug}-{family}",
+        storage=storage_for(storage, folder),
+        direction=direction,
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed),  # each process its own draws: seed + a count below
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+    )
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    before = len(study.get_trials(deepcopy=False, states=finished))
+    if study.trials:
+        info(f"tune: continuing study {study.study_name!r} ({before} finished trials)")
+    callbacks = [report_trial(spec)]
+    if trials:
+        callbacks.append(optuna.study.MaxTrialsCallback(trials, states=finished))
+    if trials and before >= trials:
+        info(f"tune: the study already has {before} finished trials (budget {trials}); nothing to run")
+    else:
+        study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + before)
+        study.optimize(objective, n_trials=None if timeout else trials, timeout=timeout, callbacks=callbacks,
+                       catch=())  # fmt: skip
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not done:
+        raise CompeteError(f"tune: no trial of {study.study_name!r} finished (all pruned or failed); give it more "
+                           "trials or time")  # fmt: skip
+    preset = write_best_preset(spec, cfg, study, folder / "best.yaml")
+    pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
+    return TuneResult(study, preset, study.best_value, study.best_params, len(done), pruned)
+
+
+def report_trial(spec: CompetitionSpec):
+    started = time.time()
+
+    def callback(study, trial) -> None:
+        value = f"{trial.value:.4f}" if trial.value is not None else str(trial.state.name.lower())
+        best = study.best_value if any(t.value is not None for t in study.get_trials(deepcopy=False)) else float("nan")
+        info(f"trial {trial.number}: {spec.metric.name} {value}  (best {best:.4f}, {time.time() - started:.0f}s)")
+
+    return callback
+
+
+def write_best_preset(spec: CompetitionSpec, cfg, study, path: Path) -> Path:
+    """best.yaml: the family, its tuned model settings and the data settings it was tuned with."""
+    model = {**cfg.model.as_dict(), **study.best_params}
+    body = yaml.safe_dump({"family": cfg.family, "n_folds": cfg.n_folds, "seed": cfg.seed,
+                           "model": model, "data": cfg.data.as_dict()}, sort_keys=False)  # fmt: skip
+    trial = study.best_trial
+    header = (f"# Tuned by compete tune: study {study.study_name!r}, best of {len(study.trials)} trials "
+              f"(trial {trial.number}), pooled OOF {spec.metric.name} {study.best_value:.5f} on {cfg.n_folds} folds.\n"
+              f"# compete fit {spec.slug} --config {path} --experiment {cfg.family}-tuned\n")  # fmt: skip
+    return write_text(path, header + body)

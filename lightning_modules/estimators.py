@@ -1,0 +1,51 @@
+"""Model families that are not neural networks (gradient-boosted trees, linear models), for tables.
+
+They are not LightningModules: each is fitted on one fold's preprocessed features with its library's
+own API (LightGBM, scikit-learn), and the pipeline writes the same fold artifacts for them as for a
+LightningModule (fold<k>/oof.csv, metrics.json, test/fold<k>.csv), plus fold<k>/model.joblib holding
+the fitted preprocessing and model, so predict refits nothing.
+
+A family declares the feature ``encoding`` it wants (``onehot``: scaled numbers and one-hot
+categories; ``native``: numbers as they are and integer-coded categories for trees), its
+hyper-parameters as constructor arguments (what ``--model.*`` sets and ``compete tune`` searches),
+and ``search_space``, the Optuna ranges ``compete tune`` draws from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class TabularEstimator:
+    """fit(features, target, validation features, validation target) -> details; predict(features) -> values."""
+
+    encoding: ClassVar[str] = "onehot"
+    is_estimator: ClassVar[bool] = True  # the pipeline's marker (LightningModules have no such attribute)
+
+    def __init__(self, **hparams: Any) -> None:
+        self.hparams = dict(hparams)
+        self.model = None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+            categorical: Sequence[int] = ()) -> dict:  # fmt: skip
+        """Fit on (x, y); ``x_val``/``y_val`` (the fold's validation rows) may be used for early stopping.
+        ``categorical``: columns of x holding integer category codes (native encoding). Returns details
+        worth recording (e.g. the boosting round early stopping chose)."""
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(x), dtype=float)
+
+    @classmethod
+    def search_space(cls, trial) -> dict:
+        """Hyper-parameters drawn from an Optuna ``trial`` (compete tune)."""
+        raise NotImplementedError(f"{cls.__name__} has no search space")
+
+
+def default_threads() -> int:
+    from competitions.core.ranks import usable_cpus
+
+    return usable_cpus()
