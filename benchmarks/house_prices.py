@@ -1,18 +1,21 @@
-"""House prices: the k-fold MLP against a ridge regression and gradient-boosted trees, on the same folds.
+"""House prices: every `compete` model family and the stack, next to a plain LightGBM and RidgeCV, same folds.
 
-Runs `compete fit` (or reads an existing run with --run), then fits ridge and scikit-learn's
-HistGradientBoosting on each fold's preprocessed features (the same per-fold preprocessing as the
-MLP), and prints the pooled out-of-fold RMSE of log price of each model and of their blend
-(non-negative weights fitted on the pooled OOF log predictions).
+Runs `compete fit SLUG --config stack` (LightGBM, ridge and the MLP from their presets, on the
+competition's shared folds, then the blend), and fits the peers a competent user would write by hand
+on the same folds.csv: LightGBM with default parameters (object columns as pandas categories, log
+target) and `RidgeCV` on one-hot columns (median-imputed, standardised, log target). Prints the pooled
+out-of-fold RMSE of log price of each, with the seconds each took.
 
+    python benchmarks/house_prices.py house-prices-advanced-regression-techniques --synthetic --workdir /tmp/bench
+    python benchmarks/house_prices.py california-house-prices --synthetic --workdir /tmp/bench
     python benchmarks/house_prices.py house-prices-advanced-regression-techniques --data-dir data/house-prices-advanced-regression-techniques
-    python benchmarks/house_prices.py california-house-prices --synthetic --workdir /tmp/bench   # no download needed
-    python benchmarks/house_prices.py california-house-prices --synthetic --workdir /tmp/bench --experiment log --data.scaling=log
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -20,62 +23,66 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.optimize import nnls
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import RidgeCV
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from competitions.catalog import get_competition  # noqa: E402
 from competitions.commands.cli import main as compete  # noqa: E402
-from competitions.pipeline.factory import build_datamodule  # noqa: E402
+
+TARGETS = {"house-prices-advanced-regression-techniques": "SalePrice", "california-house-prices": "Sold Price"}
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((a - b) ** 2)))
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def baselines(spec, run: Path, data_dir: str) -> tuple[pd.DataFrame, dict[str, float]]:
-    """OOF log predictions of ridge and GBM on the run's folds and features, with their fit times."""
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    datamodule = build_datamodule(spec, data_dir, **(config.get("data") or {}))
-    datamodule.check_layout()
-    datamodule.ensure_folds(run / "folds.csv", int(config["n_folds"]), int(config["seed"]), write=False)
-    y = datamodule.log_target()
-    out = pd.DataFrame({"id": datamodule.train_table["id"], "y": y, "fold": -1, "ridge": np.nan, "gbm": np.nan})
-    seconds = {"ridge": 0.0, "gbm": 0.0}
-    for fold in range(int(config["n_folds"])):
-        datamodule.set_fold(fold)
-        features, _, _, _ = datamodule.fold_features()
-        train, val = datamodule.train_indices(), datamodule.val_indices()
-        out.loc[val, "fold"] = fold
-        models = {
-            "ridge": RidgeCV(alphas=np.logspace(-1, 3, 20)),
-            "gbm": HistGradientBoostingRegressor(
-                learning_rate=0.05, max_iter=2000, max_leaf_nodes=15, min_samples_leaf=10, l2_regularization=1.0,
-                early_stopping=True, validation_fraction=0.1, n_iter_no_change=50, random_state=fold,
-            ),
-        }  # fmt: skip
-        for name, model in models.items():
-            started = time.time()
-            model.fit(features[train], y[train])
-            out.loc[val, name] = model.predict(features[val])
-            seconds[name] += time.time() - started
-    return out, seconds
+def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.ndarray], dict[str, float], np.ndarray, np.ndarray]:
+    """OOF log predictions of the plain peers on the given folds, their seconds, the log target and folds."""
+    import lightgbm as lgb
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train = pd.read_csv(data_dir / "train.csv")
+    ids = train.iloc[:, 0].astype(str)
+    fold_of = pd.read_csv(folds_csv, dtype={"id": str}).set_index("id")["fold"]
+    folds = ids.map(fold_of).to_numpy()
+    y = np.log(train[target].to_numpy(dtype=float))
+    x = train.drop(columns=[train.columns[0], target])
+    # The usual first notebook: text columns as categories for LightGBM, one-hot for the linear model.
+    as_category = x.copy()
+    for column in as_category.columns:
+        if not pd.api.types.is_numeric_dtype(as_category[column]):
+            as_category[column] = as_category[column].astype("category")
+    numeric = x.select_dtypes("number").columns
+    onehot = pd.get_dummies(x, dummy_na=True).astype(float)
+    onehot[numeric] = np.log1p(onehot[numeric].clip(lower=0))  # the log of skewed amounts, as every kernel does
+    out = {"plain LightGBM": np.empty(len(y)), "RidgeCV": np.empty(len(y))}
+    seconds = dict.fromkeys(out, 0.0)
+    for fold in np.unique(folds):
+        train_rows, val_rows = folds != fold, folds == fold
+        started = time.time()
+        booster = lgb.LGBMRegressor(verbose=-1, random_state=0).fit(as_category[train_rows], y[train_rows])
+        out["plain LightGBM"][val_rows] = booster.predict(as_category[val_rows])
+        seconds["plain LightGBM"] += time.time() - started
+        started = time.time()
+        ridge = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 30)))
+        ridge.fit(onehot[train_rows], y[train_rows])
+        out["RidgeCV"][val_rows] = ridge.predict(onehot[val_rows])
+        seconds["RidgeCV"] += time.time() - started
+    return out, seconds, y, folds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("slug", choices=["house-prices-advanced-regression-techniques", "california-house-prices"])
+    parser.add_argument("slug", choices=list(TARGETS))
     parser.add_argument("--data-dir", help="the competition folder (default: WORKDIR/data/SLUG)")
     parser.add_argument("--synthetic", action="store_true", help="build the synthetic fixture at full size first")
     parser.add_argument("--workdir", default=".", help="where data/ and runs/ go")
-    parser.add_argument("--run", help="an existing run directory (skips training)")
-    parser.add_argument("--config", default="default", help="preset or YAML for the MLP")
-    parser.add_argument("--experiment", default="bench-mlp")
-    # Any other option goes to `compete fit`, e.g. --data.scaling=log --model.depth=3
+    parser.add_argument("--experiment", default="bench-stack")
+    parser.add_argument("--reuse", action="store_true", help="read an existing stack run instead of fitting it")
+    # Any other option goes to every family's `compete fit`, e.g. --n-folds=5
     args, overrides = parser.parse_known_args(argv)
-    spec = get_competition(args.slug)
     workdir = Path(args.workdir)
     data_dir = Path(args.data_dir) if args.data_dir else workdir / "data" / args.slug
     if args.synthetic and not data_dir.exists():
@@ -83,40 +90,34 @@ def main(argv: list[str] | None = None) -> int:
 
         made = (make_ames if args.slug.startswith("house") else make_california)(data_dir.parent)
         print(f"synthetic data: {made}", file=sys.stderr)
-    run = Path(args.run) if args.run else workdir / "runs" / args.slug / args.experiment
-    mlp_seconds = float("nan")
-    if not args.run:
-        started = time.time()
-        argv = ["fit", args.slug, "--config", args.config, "--data-dir", str(data_dir)]
-        argv += ["--runs-dir", str(workdir / "runs"), "--experiment", args.experiment, *overrides]
+    runs = workdir / "runs" / args.slug
+    if not args.reuse:
+        argv = ["fit", args.slug, "--config", "stack", "--data-dir", str(data_dir), "--runs-dir", str(workdir / "runs"),
+                "--experiment", args.experiment, *overrides]  # fmt: skip
         if compete(argv) != 0:
             return 1
-        mlp_seconds = time.time() - started
+    blend = json.loads((runs / args.experiment / "ensemble.json").read_text())
+    members = [Path(m["run"]) for m in blend["members"]]
+    oof = pd.concat([pd.read_csv(p, dtype={"id": str}) for p in sorted(members[0].glob("fold*/oof.csv"))])
+    plain, plain_seconds, y, folds = peers(data_dir, members[0] / "folds.csv", TARGETS[args.slug])
 
-    oof, seconds = baselines(spec, run, str(data_dir))
-    folds = sorted(int(p.parent.name[4:]) for p in run.glob("fold*/oof.csv"))
-    mlp = pd.concat([pd.read_csv(run / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in folds])
-    oof = oof.merge(mlp[["id", "prediction"]], on="id")
-    oof["mlp"] = np.log(oof["prediction"])
-    members = ["mlp", "ridge", "gbm"]
-    weights, _ = nnls(oof[members].to_numpy(), oof["y"].to_numpy())
-    weights = weights / weights.sum()
-    oof["blend"] = oof[members].to_numpy() @ weights
-    oof["equal blend"] = oof[members].mean(axis=1)
+    rows = []
+    for member in blend["members"]:
+        run = Path(member["run"])
+        history = yaml.safe_load((run / "config.yaml").read_text())["history"]
+        rows.append((run.name.removeprefix(f"{args.experiment}-"), member["oof"], history[-1].get("seconds"), member["weight"]))
+    rows.append(("stack (nested OOF)", blend["oof_nested"], None, None))
+    rows.append(("stack (weights fitted on these rows)", blend["oof"], None, None))
+    for name, values in plain.items():
+        rows.append((name + " (peer)", rmse(values, y), plain_seconds[name], None))
 
-    print(f"\n{args.slug}: {len(oof)} rows, {len(folds)} folds, data {data_dir}")
-    print(f"{'model':<14}{'OOF rmse_log':>13}{'fold mean ± std':>20}{'fit s':>8}")
-    times = {"mlp": mlp_seconds, **seconds}
-    for name in [*members, "equal blend", "blend"]:
-        per_fold = [rmse(g[name], g["y"]) for _, g in oof.groupby("fold")]
-        spent = times.get(name, float("nan"))
-        print(
-            f"{name:<14}{rmse(oof[name], oof['y']):>13.4f}"
-            f"{np.mean(per_fold):>12.4f} ± {np.std(per_fold, ddof=1):.4f}{spent:>8.1f}"
-        )
-    print("blend weights (non-negative, fitted on the pooled OOF): " + ", ".join(
-        f"{m} {w:.2f}" for m, w in zip(members, weights, strict=True)
-    ))  # fmt: skip
+    print(f"\n{args.slug}: {len(oof)} rows, {len(np.unique(folds))} folds, data {data_dir}")
+    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs")
+    print(f"{'model':<40}{'OOF rmse_log':>13}{'fit s':>8}{'weight':>8}")
+    for name, score, seconds, weight in rows:
+        shown_s = f"{seconds:8.1f}" if seconds is not None else f"{'':8}"
+        shown_w = f"{weight:8.2f}" if weight is not None else ""
+        print(f"{name:<40}{score:>13.4f}{shown_s}{shown_w}")
     return 0
 
 

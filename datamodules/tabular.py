@@ -214,6 +214,7 @@ class TabularDataModule(KFoldDataModule):
     @functools.cached_property
     def train_table(self) -> pd.DataFrame:
         frame = self.raw_train
+        self.excluded_rows  # noqa: B018 - a bad drop_rows expression is reported with the data, before any work
         return pd.DataFrame({"id": frame[self.spec.id_column], "target": frame[self.spec.target_column]})
 
     @functools.cached_property

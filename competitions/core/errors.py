@@ -13,6 +13,12 @@ class CompeteError(Exception):
     exit_code = 1
 
 
+class OptionError(CompeteError):
+    """An option with a value the command cannot take (as argparse's own errors: exit code 2)."""
+
+    exit_code = 2
+
+
 class DataError(CompeteError):
     """The competition files are missing, malformed or inconsistent."""
 

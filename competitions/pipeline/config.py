@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from competitions.core.errors import CompeteError
+from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import RunLayout
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import datamodule_class, model_class
@@ -77,7 +77,7 @@ def resolve_family(spec: CompetitionSpec, argv: list[str], stored: dict | None =
             family = (read_yaml_quietly(path) or {}).get("family", family)
     family = family or next(iter(spec.families))
     if family not in spec.families:
-        raise CompeteError(f"`family` {family!r} is not a {spec.slug} model family (choices: {', '.join(spec.families)})")
+        raise OptionError(f"`family` {family!r} is not a {spec.slug} model family (choices: {', '.join(spec.families)})")
     return family
 
 

@@ -143,7 +143,8 @@ def ensemble_runs(
     write_json(out.ensemble, summary)
     # So that `compete submit` finds the data and `compete runs` lists the blend like a run: its honest
     # (nested) score; the in-sample one stays in ensemble.json.
-    write_yaml(out.config, {"data_dir": str(data_dir), "ensemble": [str(r) for r in runs], "weights": weights})
+    write_yaml(out.config, {"data_dir": str(data_dir), "family": "blend", "ensemble": [str(r) for r in runs],
+                            "weights": weights})  # fmt: skip
     fold_scores = np.array(list(nested["folds"].values()))
     write_json(out.cv, {"metric": spec.metric.name, "direction": spec.metric.direction, "folds": nested["folds"],
                         "mean": float(fold_scores.mean()), "std": float(fold_scores.std(ddof=1)) if len(fold_scores) > 1 else 0.0,

@@ -59,8 +59,17 @@ def collect(spec: CompetitionSpec, runs_dir: Path) -> list[dict]:
 
 
 def differing(experiments: list[dict]) -> list[str]:
-    keys = sorted({k for e in experiments for k in e["config"]})
-    return [k for k in keys if len({json.dumps(e["config"].get(k), default=str) for e in experiments}) > 1]
+    """The settings to show: ``family`` when the experiments are of several, and every other setting that
+    two experiments having it set differently (a setting only one family has is part of its family)."""
+    keys = sorted({k for e in experiments for k in e["config"]}, key=lambda k: (k != "family", k))
+    shown = []
+    for key in keys:
+        values = [json.dumps(e["config"][key], default=str) for e in experiments if key in e["config"]]
+        if key == "family" and len(set(values) | ({"-"} if len(values) < len(experiments) else set())) > 1:
+            shown.append(key)
+        elif key != "family" and len(values) > 1 and len(set(values)) > 1:
+            shown.append(key)
+    return shown
 
 
 def runs_frame(spec: CompetitionSpec, experiments: list[dict]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ A stack preset names families instead of settings::
     stack:
       families: [lightgbm, ridge, mlp]   # each fitted as EXPERIMENT-FAMILY from its own preset
       weights: oof                       # non-negative, fitted on the pooled OOF predictions (log scale)
+      configs: {mlp: debug}              # optional: a preset or YAML file per family, after its base preset
 
 Each family is an ordinary run (RUNS_DIR/SLUG/stack-lightgbm, ...: `compete runs` lists them), fitted on
 the competition's shared folds and predicted; then `compete ensemble`'s mechanism blends them into
@@ -38,7 +39,7 @@ def stack_preset(spec: CompetitionSpec, argv: list[str]) -> tuple[dict, list[str
         if "stack" in loaded:
             settings = loaded["stack"] or {}
             families = settings.get("families") or []
-            unknown = [f for f in families if f not in spec.families]
+            unknown = [f for f in [*families, *(settings.get("configs") or {})] if f not in spec.families]
             if not families or unknown:
                 raise CompeteError(f"{path}: stack.families must name {spec.slug} model families "
                                    f"({', '.join(spec.families) or 'none'}); got {families!r}")  # fmt: skip
@@ -83,7 +84,8 @@ def fit_stack(spec: CompetitionSpec, settings: dict, argv: list[str]) -> Run:
     for family in settings["families"]:
         name = f"{experiment}-{family}"
         layout = RunLayout.of(runs_dir, spec.slug, name)
-        member_argv = [*common, "--family", family, "--experiment", name]
+        own = (settings.get("configs") or {}).get(family)
+        member_argv = [*common, "--family", family, *(["--config", str(own)] if own else []), "--experiment", name]
         finished = resume and layout.test_manifest.exists() and (read_yaml_quietly(layout.cv) or {}).get("complete")
         if finished:
             info(f"stack: {name} is finished (cv.json, test predictions); kept")

@@ -74,11 +74,11 @@ def train(spec: CompetitionSpec, parser: ArgumentParser, cfg: Namespace, command
     with contextlib.ExitStack() as stack:
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             stack.enter_context(run_lock(layout.root, command))
-        context = start_run(spec, parser, cfg, command, layout)
-        estimator = is_estimator(context.model_class)
+        estimator = is_estimator(model_class(spec, cfg.get("family")))
         if cfg.budget and estimator:
             raise CompeteError(f"`budget` sets the epochs of a neural network; {cfg.family} has none (it stops early "
                                "on its own): leave budget unset")  # fmt: skip
+        context = start_run(spec, parser, cfg, command, layout)
         if cfg.budget:
             stack.callback(forget_budget_plan, apply_budget(context, started))
         try:
@@ -221,6 +221,9 @@ def start_run(
     elif cfg.resume:
         check_fingerprint(datamodule, layout.config, (cfg.meta or {}).get("data_sha256"), cfg.force)
     config = config_dict(parser, cfg)  # what this fit trains with
+    if is_estimator(model_class(spec, cfg.get("family"))):  # no Trainer, no epochs: keep config.yaml to what applies
+        for key in ("trainer", "patience", "budget"):
+            config.pop(key, None)
     if rank_zero:
         layout.root.mkdir(parents=True, exist_ok=True)
         write_yaml(layout.config, record_history(layout, cfg, config, command, selected))
