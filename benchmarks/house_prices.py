@@ -55,7 +55,9 @@ def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.nd
         if not pd.api.types.is_numeric_dtype(as_category[column]):
             as_category[column] = as_category[column].astype("category")
     numeric = x.select_dtypes("number").columns
-    onehot = pd.get_dummies(x, dummy_na=True).astype(float)
+    # One-hot of the text columns with at most 100 values (addresses and descriptions dropped, as anyone would).
+    few = [c for c in x.columns if c not in numeric and x[c].nunique() <= 100]
+    onehot = pd.get_dummies(x[[*numeric, *few]], dummy_na=True).astype(float)
     onehot[numeric] = np.log1p(onehot[numeric].clip(lower=0))  # the log of skewed amounts, as every kernel does
     out = {"plain LightGBM": np.empty(len(y)), "RidgeCV": np.empty(len(y))}
     seconds = dict.fromkeys(out, 0.0)

@@ -258,8 +258,8 @@ def build_native_preprocessor(typed: pd.DataFrame, roles: dict[str, str], config
 
 def native_categorical_columns(transformer: ColumnTransformer) -> list[int]:
     """Output positions of a fitted native preprocessor that hold category codes (-1: unseen)."""
-    names = transformer.get_feature_names_out()
-    return [i for i, name in enumerate(names) if name.startswith("category__")]
+    where = transformer.output_indices_.get("category", slice(0, 0))
+    return list(range(where.start, where.stop))
 
 
 def fit_transform(
