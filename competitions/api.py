@@ -73,11 +73,11 @@ def fit(slug: str, *, data_dir: str | Path | None = None, experiment: str | None
     ``options``: runs_dir, folds, n_folds, seed, resume, logger, patience (as `compete fit`).
     ``args``: `compete fit` command-line options, appended last (what the verb passes).
     """
-    from competitions.pipeline.training import fit_from_argv
+    from competitions.pipeline.stacking import fit_or_stack
 
     spec = get_competition(slug)
     argv = [*fit_argv(data_dir=data_dir, experiment=experiment, config=config, overrides=overrides, **options), *args]
-    return fit_from_argv(spec, argv)
+    return fit_or_stack(spec, argv)
 
 
 def tune(slug: str, *, family: str = "lightgbm", trials: int | None = None, timeout: str | float | None = None,

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import (
     FunctionTransformer,
     OneHotEncoder,

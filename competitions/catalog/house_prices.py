@@ -12,7 +12,6 @@ from competitions.catalog.presets import CONFIG_ROOT
 from competitions.core.metrics import RMSE_LOG
 from competitions.core.spec import CompetitionSpec
 
-
 # The model families of a tabular regression (`compete fit SLUG --family NAME`, or --config NAME).
 TABULAR_REGRESSION_FAMILIES = {
     "mlp": "lightning_modules.house_prices:HousePriceMLP",

@@ -21,8 +21,16 @@ from competitions.core.console import info
 from competitions.core.errors import CompeteError
 from competitions.core.layout import RunLayout
 from competitions.core.spec import CompetitionSpec
-from competitions.pipeline.config import read_yaml_quietly, resolve_presets
+from competitions.pipeline.config import read_yaml_quietly, resolve_presets, wants_help
 from competitions.pipeline.results import Run
+
+
+def fit_or_stack(spec: CompetitionSpec, argv: list[str]) -> Run | None:
+    """`compete fit`: a stack when argv names a stack preset, else one experiment (pipeline/training.py)."""
+    from competitions.pipeline.training import fit_from_argv
+
+    stack = stack_preset(spec, argv) if spec.families and not wants_help(argv) else None
+    return fit_stack(spec, *stack) if stack is not None else fit_from_argv(spec, argv)
 
 
 def stack_preset(spec: CompetitionSpec, argv: list[str]) -> tuple[dict, list[str]] | None:

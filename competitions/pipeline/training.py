@@ -23,7 +23,7 @@ from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline import history
 from competitions.pipeline.callbacks import early_stopping, fold_checkpoint, fold_progress_bar, interruptible, rng_state
-from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs, wants_help
+from competitions.pipeline.config import config_dict, parse_fit_args, trainer_kwargs
 from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.results import (
@@ -57,13 +57,8 @@ class FitContext:
 
 def fit_from_argv(spec: CompetitionSpec, argv: list[str]) -> Run | None:
     """Parse a fit's options (presets, --config, dotted overrides) and train; None on ranks other than 0.
-    A stack preset (--config stack) fits every family it names and blends them (pipeline/stacking.py)."""
+    (A stack preset is fitted by pipeline/stacking.py's fit_or_stack, which calls this per family.)"""
     quiet_library_noise()
-    from competitions.pipeline.stacking import fit_stack, stack_preset
-
-    stack = stack_preset(spec, argv) if spec.families and not wants_help(argv) else None
-    if stack is not None:
-        return fit_stack(spec, *stack)
     parser, cfg = parse_fit_args(spec, argv)
     return train(spec, parser, cfg, ["fit", spec.slug, *argv])
 
