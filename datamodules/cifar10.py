@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import pandas as pd
 
@@ -30,6 +31,7 @@ class Cifar10DataModule(ImageClassificationDataModule):
         std: tuple[float, float, float] | None = None,
         cache_dir: str | None = None,
         decode_workers: int | None = None,
+        augment_on: Literal["loader", "device"] = "loader",
     ) -> None:
         """
         Args:
@@ -43,9 +45,12 @@ class Cifar10DataModule(ImageClassificationDataModule):
             std: per-channel normalisation std, 0-1 scale (default: a pretrained backbone's, else CIFAR-10's).
             cache_dir: where decoded images are cached (compete sets <runs-dir>/cifar-10/cache).
             decode_workers: processes used to decode images into the cache (default: up to 8).
+            augment_on: loader (albumentations per image in workers) or device (the cache on the training device,
+                pad-crop-flip-normalise on whole batches there; see datamodules/batched.py).
         """
         super().__init__(
-            data_dir, batch_size, num_workers, image_size, crop_padding, hflip, mean, std, cache_dir, decode_workers
+            data_dir, batch_size, num_workers, image_size, crop_padding, hflip, mean, std, cache_dir, decode_workers,
+            augment_on=augment_on,
         )
 
     @functools.cached_property

@@ -77,6 +77,7 @@ class ImageClassificationDataModule(KFoldDataModule):
         resize: Literal["squash", "crop"] = "squash",
         crop_scale: float | None = None,
         vflip: bool = False,
+        augment_on: Literal["loader", "device"] = "loader",
     ) -> None:
         """
         Args:
@@ -97,6 +98,9 @@ class ImageClassificationDataModule(KFoldDataModule):
                 centre crop), for photos of various sizes.
             crop_scale: train on random resized crops covering crop_scale..1 of the cached image (None: pad-and-crop).
             vflip: random vertical flips in training (for subjects without an up, like leaves).
+            augment_on: loader: albumentations per image in DataLoader workers (any augmentation); device: the
+                uint8 cache on the training device and pad-crop-flip-normalise on whole batches there (no
+                workers; for small cached images; not with crop_scale). Same crops and flips either way.
         """
         super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
         image_size = image_size or self.default_image_size
@@ -113,7 +117,15 @@ class ImageClassificationDataModule(KFoldDataModule):
         self.resize = resize
         self.crop_scale = crop_scale
         self.vflip = vflip
+        if augment_on == "device" and crop_scale is not None:
+            raise DataError("data.augment_on device does pad-crop-flip on whole batches; random resized crops "
+                            "(data.crop_scale) need augment_on loader")  # fmt: skip
+        if augment_on == "device" and self.cache_size != image_size:
+            raise DataError(f"data.augment_on device crops the cached images as they are: data.cache_size "
+                            f"({cache_size}) must equal data.image_size ({image_size})")  # fmt: skip
+        self.augment_on = augment_on
         self._cache_files: dict[str, Path] = {}
+        self._device_images = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -203,11 +215,32 @@ class ImageClassificationDataModule(KFoldDataModule):
         return CachedImageDataset(self.cache_file("test"), np.arange(len(self.test_table)), None, self._eval_tf())
 
     def train_dataloader(self) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        world = getattr(trainer, "world_size", 1) or 1
+        if self.augment_on == "device":
+            from datamodules.batched import DeviceImages, IndexBatches
+
+            rows = self.train_indices()
+            if self._device_images is None or self._device_images.cache_file != self.cache_file("train"):
+                self._device_images = DeviceImages(self.cache_file("train"))
+            batches = IndexBatches(rows, self.train_table["target"].to_numpy(), self.batch_size,
+                                   len(rows) // world >= self.batch_size, torch.initial_seed() % 2**31,
+                                   getattr(trainer, "global_rank", 0) or 0, world)  # fmt: skip
+            return DataLoader(batches, batch_size=None, num_workers=0)
         dataset = self.train_dataset()
         # Drop the ragged last batch (a batch of one breaks BatchNorm), unless that leaves a process nothing.
-        world = getattr(getattr(self, "trainer", None), "world_size", 1) or 1
         drop_last = len(dataset) // world >= self.batch_size
         return DataLoader(dataset, shuffle=True, drop_last=drop_last, **self._loader_kwargs())
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Device augmentation: a training batch of row indices becomes images, on the device it is on."""
+        if isinstance(batch, dict) and "image" not in batch and self._device_images is not None:
+            from datamodules.batched import augment_batch
+
+            images = self._device_images.on(batch["index"].device)[batch["index"].to(torch.long)]
+            batch = {**batch, "image": augment_batch(images, self.crop_padding, self.hflip, self.vflip, self.mean,
+                                                      self.std)}  # fmt: skip
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_dataset(), shuffle=False, **self._loader_kwargs())

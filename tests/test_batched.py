@@ -1,0 +1,77 @@
+"""Device-resident batched augmentation: the same crops and flips as the albumentations path, and a fit with it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import torch
+from scipy.stats import chi2_contingency
+
+from datamodules.batched import IndexBatches, augment_batch
+from datamodules.transforms import train_transform
+from tests.cli import fit
+
+
+def test_batched_crops_and_flips_follow_the_albumentations_distribution():
+    rng = np.random.default_rng(0)
+    image = rng.permutation(256)[: 6 * 6 * 3].reshape(6, 6, 3).astype(np.uint8)  # every pixel distinct
+    draws = 6000
+    per_image = train_transform(6, crop_padding=2, hflip=True, mean=(0, 0, 0), std=(1, 1, 1), vflip=True)
+    loader = Counter(
+        np.round(per_image(image=image)["image"].numpy() * 255).astype(np.uint8).tobytes() for _ in range(draws)
+    )
+    torch.manual_seed(0)
+    batch = torch.from_numpy(np.repeat(image[None], draws, axis=0))
+    out = augment_batch(batch, padding=2, hflip=True, vflip=True, mean=(0, 0, 0), std=(1, 1, 1))
+    assert out.shape == (draws, 3, 6, 6) and out.dtype == torch.float32
+    device = Counter(np.round(o * 255).astype(np.uint8).tobytes() for o in out.numpy())
+    # The same outcomes (25 offsets x 4 flip states, reflect-101 padding): exactly the same pictures ...
+    assert set(device) == set(loader) and len(loader) == 100
+    # ... drawn with the same frequencies (a chi-square test of homogeneity).
+    keys = sorted(loader)
+    _, p_value, _, _ = chi2_contingency(np.array([[loader[k] for k in keys], [device[k] for k in keys]]))
+    assert p_value > 1e-3
+
+
+def test_batched_normalisation_matches_albumentations():
+    image = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
+    expected = train_transform(8, crop_padding=0, hflip=False, mean=mean, std=std)(image=image)["image"]
+    got = augment_batch(torch.from_numpy(image[None]), 0, False, False, mean, std)[0]
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_index_batches_cover_every_row_once_per_epoch_and_split_between_processes():
+    rows, targets = np.arange(10, 53), np.arange(100) % 7
+    ranks = [IndexBatches(rows, targets, 8, drop_last=False, seed=3, rank=r, world=2) for r in (0, 1)]
+    epochs = []
+    for _ in range(2):
+        seen = [torch.cat([b["index"] for b in dataset]) for dataset in ranks]
+        assert not set(seen[0].tolist()) & set(seen[1].tolist())
+        assert sorted(torch.cat(seen).tolist()) == rows.tolist()
+        epochs.append(torch.cat(seen).tolist())
+    assert epochs[0] != epochs[1]  # a new order each epoch
+    assert [len(d) for d in ranks] == [3, 3]
+    batch = next(iter(IndexBatches(rows, targets, 8, drop_last=True, seed=0)))
+    assert torch.equal(batch["target"], torch.as_tensor(targets)[batch["index"]])
+
+
+def test_fit_with_device_augmentation(cifar_dir, workdir):
+    assert fit("cifar-10", cifar_dir, "--data.augment_on=device", "--data.num_workers=2", "--n-folds=2") == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    assert json.loads((run / "cv.json").read_text())["complete"]
+    from competitions.catalog import get_competition
+    from competitions.pipeline.factory import build_datamodule
+
+    datamodule = build_datamodule(get_competition("cifar-10"), cifar_dir, workdir / "runs", augment_on="device")
+    datamodule.ensure_folds(run / "folds.csv", 2, 42, write=False)
+    datamodule.set_fold(0)
+    loader = datamodule.train_dataloader()
+    assert loader.num_workers == 0
+    raw = next(iter(loader))
+    assert "image" not in raw
+    batch = datamodule.on_after_batch_transfer(raw, 0)
+    assert batch["image"].shape == (len(raw["index"]), 3, 32, 32)
+    assert abs(float(batch["image"].mean())) < 2
