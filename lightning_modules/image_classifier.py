@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+import lightning_modules.small_nets  # noqa: F401 - registers resnet9 and resnet9_narrow with timm
 from lightning_modules.base import CompeteModule
 from lightning_modules.optim import OptimizerName, SchedulerName, configure_optimization, param_groups
 

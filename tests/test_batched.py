@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 import torch
 from scipy.stats import chi2_contingency
 
@@ -75,3 +76,43 @@ def test_fit_with_device_augmentation(cifar_dir, workdir):
     batch = datamodule.on_after_batch_transfer(raw, 0)
     assert batch["image"].shape == (len(raw["index"]), 3, 32, 32)
     assert abs(float(batch["image"].mean())) < 2
+
+
+@pytest.mark.parametrize("slug", ["cifar-10", "classify-leaves", "dog-breed-identification"])
+def test_fast_presets_parse_and_run_an_epoch(slug, competition_dir, cifar_dir, workdir):
+    from competitions.commands.cli import main
+
+    data = cifar_dir if slug == "cifar-10" else competition_dir(slug)
+    assert main(["fit", slug, "--config", "fast", "--data-dir", str(data), "--n-folds=2", "--trainer.max_epochs=1",
+                 "--trainer.limit_train_batches=2", "--data.batch_size=8"]) == 0  # fmt: skip
+    run = workdir / "runs" / slug / "baseline"
+    config = json.loads((run / "cv.json").read_text())
+    assert config["complete"]
+    import yaml
+
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    assert recorded["model"]["backbone"] == "resnet9_narrow" and recorded["data"]["augment_on"] == "device"
+    assert main(["predict", slug, "--run", str(run)]) == 0
+
+
+def test_resnet9_is_a_timm_model_the_classifier_can_name():
+    import timm
+
+    from lightning_modules.image_classifier import ImageClassifier
+
+    assert {"resnet9", "resnet9_narrow"} <= set(timm.list_models("resnet9*"))
+    model = ImageClassifier(num_classes=7, backbone="resnet9_narrow", small_input_stem=False)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 7) and model(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+    assert model.model.get_classifier().out_features == 7
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        timm.create_model("resnet9", pretrained=True)
+
+
+def test_mixed_precision_falls_back_where_the_device_lacks_it():
+    from competitions.pipeline.config import supported_precision
+
+    assert supported_precision("bf16-mixed", "cpu") == "32-true"
+    assert supported_precision("16-mixed", "cpu") == "32-true"
+    assert supported_precision("32-true", "cpu") == "32-true"
+    expected = "32-true" if not torch.cuda.is_available() else ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
+    assert supported_precision("bf16-mixed", "auto") == expected

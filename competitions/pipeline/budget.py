@@ -119,10 +119,13 @@ def probe(make_trainer, model, datamodule) -> Rates:
     epoch = clock.epochs[-1]
     train_span = (epoch["train"][-1] - epoch["start"]) if epoch["train"] else 0.0
     eval_span = (epoch["val"][-1] - epoch["val_start"]) if epoch["val"] and epoch["val_start"] else 0.0
-    train_step = train_span / max(len(epoch["train"]), 1)
-    eval_step = eval_span / len(epoch["val"]) if epoch["val"] else train_step / 3
+    # A step is the time between batch ends (the first batch also pays for starting the loader: that
+    # goes to the epoch's fixed cost, or short epochs would look slow per step).
+    train, val = epoch["train"], epoch["val"]
+    train_step = (train[-1] - train[0]) / (len(train) - 1) if len(train) > 1 else train_span / max(len(train), 1)
+    eval_step = ((val[-1] - val[0]) / (len(val) - 1) if len(val) > 1 else eval_span / len(val)) if val else train_step / 3
     epoch_wall = (epoch["end"] or time.perf_counter()) - epoch["start"]
-    epoch_overhead = max(0.0, epoch_wall - train_span - eval_span)
+    epoch_overhead = max(0.0, epoch_wall - train_step * len(train) - eval_step * len(val))
     fold_overhead = max(0.0, wall - sum((e["end"] or started) - e["start"] for e in clock.epochs))
     return Rates(train_step, eval_step, epoch_overhead, fold_overhead)
 

@@ -262,10 +262,28 @@ def _instantiate(spec: Any) -> Any:
     return getattr(importlib.import_module(module), name)(**(spec.get("init_args") or {}))
 
 
+def supported_precision(precision, accelerator) -> str | None:
+    """A preset's mixed precision where the device has it: bf16-mixed on a GPU without bfloat16 (before
+    Ampere) becomes 16-mixed; either on a CPU becomes 32-true (CPU autocast is slower than float32 on
+    most CPUs, and 16-mixed is not supported there). Anything else is kept as written."""
+    text = str(precision) if precision is not None else None
+    if text not in ("bf16-mixed", "16-mixed"):
+        return precision
+    import torch
+
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
+    if not on_gpu:
+        return "32-true"
+    if text == "bf16-mixed" and not torch.cuda.is_bf16_supported():
+        return "16-mixed"
+    return text
+
+
 def trainer_kwargs(cfg: Namespace) -> tuple[dict[str, Any], list, list]:
     """(Trainer arguments, the user's callbacks, the user's loggers): the lists are instantiated
     fresh for every fold, and added next to the ones `compete` adds."""
     kwargs = cfg.trainer.as_dict()
+    kwargs["precision"] = supported_precision(kwargs.get("precision"), kwargs.get("accelerator"))
     callbacks = kwargs.pop("callbacks", None) or []
     loggers = kwargs.pop("logger", None)
     loggers = [] if loggers in (None, True, False) else loggers

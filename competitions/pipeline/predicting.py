@@ -17,6 +17,7 @@ from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.callbacks import fold_progress_bar, interruptible
+from competitions.pipeline.config import supported_precision
 from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.results import (
@@ -71,7 +72,8 @@ class Prediction:
             accelerator=self.options.accelerator or trained.get("accelerator", "auto"),
             devices=self.options.devices,
             strategy=self.options.strategy,
-            precision=self.options.precision or trained.get("precision") or "32-true",
+            precision=supported_precision(self.options.precision or trained.get("precision") or "32-true",
+                                          self.options.accelerator or trained.get("accelerator", "auto")),
             logger=False,
             callbacks=[fold_progress_bar()],
             enable_checkpointing=False,
