@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from competitions.catalog import COMPETITIONS, get_competition
+from competitions.catalog import COMPETITIONS, all_competitions, get_competition
 from competitions.core.errors import CompeteError
 from competitions.core.layout import DEFAULT_RUNS_DIR
 from competitions.pipeline.results import Run, Submission
@@ -27,7 +27,7 @@ from competitions.pipeline.results import Run, Submission
 
 def list_competitions() -> pd.DataFrame:
     """The supported competitions: task, metric, id and target columns, classes, presets."""
-    return pd.DataFrame([spec.summary() for spec in COMPETITIONS.values()]).set_index("slug")
+    return pd.DataFrame([spec.summary() for spec in all_competitions().values()]).set_index("slug")
 
 
 def demo_data(workdir: str | Path = "demo") -> tuple[Path, Path]:
@@ -102,6 +102,26 @@ def tune(slug: str, *, family: str = "lightgbm", trials: int | None = None, time
     return run_tune(spec, cfg, trials, seconds, storage, study)
 
 
+def init(slug: str, data_dir: str | Path, *, metric: str | None = None, target: str | None = None,
+         out: str | Path | None = None, force: bool = False) -> tuple[Path, dict]:  # fmt: skip
+    """Inspect a downloaded competition folder and write its spec file (default ./competitions.d/SLUG.yaml);
+    returns (path, the spec as written). Undecided fields are FILL_ME: fit refuses until they are set."""
+    from competitions.catalog.spec_files import USER_SPEC_DIR, load_spec_file, write_spec_file
+    from competitions.core.errors import RunExistsError
+    from competitions.pipeline.inspection import propose_spec
+
+    if slug in COMPETITIONS:
+        raise CompeteError(f"{slug} is built in; compete fit {slug} works as it is")
+    path = Path(out) if out else Path(USER_SPEC_DIR) / f"{slug}.yaml"
+    if path.exists() and not force:
+        raise RunExistsError(f"{path} already exists; edit it, or set `force` to write it again")
+    spec = propose_spec(slug, data_dir, metric, target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_spec_file(path, spec)
+    load_spec_file(path)  # what was written loads
+    return path, spec
+
+
 def _inline(figure):
     """In Jupyter, make a returned matplotlib Figure display as a picture (without pyplot, so it is shown
     once, as the cell's value)."""
@@ -129,7 +149,7 @@ def _slug_of(run: Run | str | Path, slug: str | None) -> str:
     if isinstance(run, Run):
         return run.slug
     parent = _run_path(run).resolve().parent.name
-    if parent in COMPETITIONS:
+    if parent in COMPETITIONS or parent in all_competitions():
         return parent
     raise CompeteError(f"{run}: cannot tell the competition from the path; pass slug=")
 

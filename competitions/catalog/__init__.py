@@ -14,9 +14,24 @@ COMPETITIONS: dict[str, CompetitionSpec] = {
 }
 
 
+def all_competitions() -> dict[str, CompetitionSpec]:
+    """The built-in competitions, then the user's spec files (./competitions.d/*.yaml, --spec FILE)."""
+    from competitions.catalog.spec_files import user_specs
+
+    found = dict(COMPETITIONS)
+    for slug, spec in user_specs().items():
+        if slug in COMPETITIONS:
+            raise CompeteError(f"{spec.source}: `slug` {slug!r} is a built-in competition; choose another slug")
+        found[slug] = spec
+    return found
+
+
 def get_competition(slug: str) -> CompetitionSpec:
-    try:
+    if slug in COMPETITIONS:
         return COMPETITIONS[slug]
-    except KeyError:
-        known = ", ".join(sorted(COMPETITIONS))
-        raise CompeteError(f"unknown competition {slug!r}; known: {known} (see `compete list`)") from None
+    found = all_competitions()
+    if slug in found:
+        return found[slug]
+    known = ", ".join(sorted(found))
+    raise CompeteError(f"unknown competition {slug!r}; known: {known} (see `compete list`; a new one: compete init "
+                       f"{slug} --data-dir DIR)")  # fmt: skip

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from competitions.core.errors import CompeteError
 
@@ -19,7 +20,9 @@ USAGE = """usage: compete <verb> [SLUG] [options]
 From Kaggle's downloaded files to a validated, fold-ensembled submission.
 
 verbs:
-  list                      the supported competitions, their metric and presets
+  list [--spec FILE]        the supported competitions (built in, ./competitions.d/*.yaml, --spec), metric, presets
+  init SLUG --data-dir D    inspect a competition's files and write its spec: competitions.d/SLUG.yaml
+                                                     compete init plant-seedlings-classification --data-dir data/plants --metric f1_micro
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
                             tables: --family mlp|lightgbm|ridge, or --config stack (every family, blended)
   tune SLUG --family F      Optuna on the folds (--trials N, --timeout 10m) -> a best.yaml preset for fit
@@ -76,11 +79,38 @@ INTERRUPTED = {
 
 
 def _list(argv: list[str]) -> int:
-    from competitions.catalog import COMPETITIONS
+    from competitions.catalog import all_competitions
     from competitions.commands.report import competitions_table
 
-    competitions_table(COMPETITIONS.values())
+    competitions_table(all_competitions().values())
     return 0
+
+
+def _init(argv: list[str]) -> int:
+    from competitions.commands.verbs import init
+
+    return init(argv)
+
+
+def take_spec_files(argv: list[str]) -> list[str]:
+    """Remove every ``--spec FILE`` from argv; the files join COMPETE_SPECS (DDP's processes inherit it)."""
+    from competitions.catalog.spec_files import SPEC_PATH_VARIABLE
+
+    rest, files, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--spec" and i + 1 < len(argv):
+            files.append(argv[i + 1])
+            i += 2
+            continue
+        if argv[i].startswith("--spec="):
+            files.append(argv[i].split("=", 1)[1])
+        else:
+            rest.append(argv[i])
+        i += 1
+    if files:
+        known = [p for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
+        os.environ[SPEC_PATH_VARIABLE] = os.pathsep.join([*known, *(str(Path(f).resolve()) for f in files)])
+    return rest
 
 
 def _with_slug(verb: str) -> Callable[[list[str]], int]:
@@ -90,9 +120,9 @@ def _with_slug(verb: str) -> Callable[[list[str]], int]:
         if not argv or argv[0].startswith("-"):
             asked = bool(argv) and argv[0] in ("-h", "--help")
             print(VERB_HELP[verb], file=sys.stdout if asked else sys.stderr)
-            from competitions.catalog import COMPETITIONS
+            from competitions.catalog import all_competitions
 
-            print(f"\ncompetitions: {', '.join(COMPETITIONS)}")
+            print(f"\ncompetitions: {', '.join(all_competitions())}")
             return 0 if asked else 2
         from competitions.catalog import get_competition
         from competitions.commands import verbs
@@ -111,6 +141,7 @@ def _demo(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "list": _list,
+    "init": _init,
     **{verb: _with_slug(verb) for verb in VERB_HELP},
     "demo": _demo,
 }
@@ -127,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("WANDB_SILENT", "true")
     try:
-        return COMMANDS[verb](rest)
+        return COMMANDS[verb](take_spec_files(rest))
     except CompeteError as err:
         print(f"error: {cli_words(str(err))}", file=sys.stderr)
         return err.exit_code

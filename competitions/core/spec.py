@@ -38,6 +38,11 @@ class CompetitionSpec:
     # mlp / lightgbm / ridge; empty: ``model`` is the only one. A family's base preset is NAME.yaml
     # (default.yaml when there is none); _common.yaml, when present, comes before it for every family.
     families: dict[str, str] = field(default_factory=dict)
+    # A spec read from a YAML file (compete init, ./competitions.d/): the file, the shape's settings the
+    # generic DataModules read (image paths, ...), and the fields still to fill in (fit refuses until then).
+    source: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    unfilled: tuple[str, ...] = ()
 
     def presets(self) -> list[str]:
         if not self.config_dir:
@@ -84,7 +89,8 @@ class CompetitionSpec:
         return {
             "slug": self.slug,
             "task": self.task,
-            "metric": f"{self.metric.name} ({self.metric.better_word} wins)",
+            "metric": "FILL_ME (set it in the spec)" if "metric" in self.unfilled
+            else f"{self.metric.name} ({self.metric.better_word} wins)",
             "id": self.id_column,
             "target": self.target_column,
             "classes": len(self.classes) or ("from data" if self.task == "classification" else "-"),

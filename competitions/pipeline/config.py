@@ -184,6 +184,10 @@ def parse_fit_args(
     """Parse a fit's argv (presets resolved; with --resume, the run's own config.yaml first). A verb that
     only reads the configuration (``extra``: its own options) lists no training-run options in --help."""
     mode = wants_help(argv)
+    if spec.unfilled and mode is None:  # a spec file with FILL_ME: nothing is created before it is settled
+        from competitions.catalog.spec_files import check_filled
+
+        check_filled(spec)
     argv = resolve_presets(spec, argv)
     family = resolve_family(spec, argv)
     if mode is not None:  # print the help and stop, as argparse does

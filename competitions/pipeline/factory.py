@@ -18,8 +18,18 @@ def import_string(path: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+_BOUND: dict[tuple[str, str], type] = {}
+
+
 def datamodule_class(spec: CompetitionSpec) -> type:
-    return import_string(spec.datamodule)
+    """The spec's DataModule class; a generic one (a shape of a spec file) gets the spec bound to a subclass."""
+    cls = import_string(spec.datamodule)
+    if getattr(cls, "spec", None) is not None:
+        return cls
+    key = (spec.slug, spec.datamodule)
+    if key not in _BOUND:
+        _BOUND[key] = type(cls.__name__, (cls,), {"spec": spec, "__module__": cls.__module__, "__doc__": cls.__doc__})
+    return _BOUND[key]
 
 
 def model_class(spec: CompetitionSpec, family: str | None = None) -> type:
@@ -36,6 +46,10 @@ def build_datamodule(
     spec: CompetitionSpec, data_dir: str | Path, runs_dir: str | Path = DEFAULT_RUNS_DIR, **data_cfg
 ):
     """The competition's DataModule on ``data_dir`` with the settings ``data_cfg`` (config.yaml's ``data``)."""
+    if spec.unfilled:
+        from competitions.catalog.spec_files import check_filled
+
+        check_filled(spec)
     data_cfg = {k: v for k, v in data_cfg.items() if k not in ("data_dir", "cache_dir")}
     return datamodule_class(spec)(data_dir=str(data_dir), cache_dir=str(cache_dir(runs_dir, spec.slug)), **data_cfg)
 

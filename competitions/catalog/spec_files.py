@@ -1,0 +1,144 @@
+"""Competition specs as YAML files: what `compete init` writes and ./competitions.d/ holds.
+
+    slug: plant-seedlings-classification
+    title: Plant Seedlings Classification
+    shape: images_by_folder        # images_csv (a labels CSV + image files) or images_by_folder (train/<class>/...)
+    task: classification
+    metric: f1_micro               # a name of the metrics registry (compete list shows them); FILL_ME until decided
+    submission: label              # label (one class name per row) or probabilities (one column per class)
+    sample_submission: sample_submission.csv
+    id_column: file                # the sample submission's first column
+    target_column: species         # its label column (submission: label)
+    classes: from_data             # or a list (submission: probabilities names them in column order)
+    train_csv: train.csv           # images_csv: the CSV of training ids and labels
+    train_images: "train/{id}"     # images_csv: where an id's image is ({id}: the id as written)
+    test_images: "test/{id}"       # both shapes: where a test id's image is
+
+A shape's presets (debug, default, fast) come with it (competitions/catalog/configs/_shapes/SHAPE/).
+Every field is checked on loading; a bad one is reported with the file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from competitions.catalog.presets import CONFIG_ROOT
+from competitions.core.errors import CompeteError
+from competitions.core.metrics import METRICS, get_metric
+from competitions.core.spec import CompetitionSpec
+
+PLACEHOLDER = "FILL_ME"
+USER_SPEC_DIR = "competitions.d"
+SPEC_PATH_VARIABLE = "COMPETE_SPECS"  # extra spec files (os.pathsep-separated), set by --spec
+SHAPES = {
+    "images_csv": "datamodules.generic_images:ImagesCsvDataModule",
+    "images_by_folder": "datamodules.generic_images:ImagesByFolderDataModule",
+}
+IMAGE_MODEL = "lightning_modules.generic:ImageModel"
+SUBMISSIONS = ("label", "probabilities")
+
+
+def _field(data: dict, name: str, path: Path, choices=None, default: Any = None) -> Any:
+    value = data.get(name, default)
+    if value is None:
+        raise CompeteError(f"{path}: `{name}` is missing")
+    if choices is not None and value not in choices and value != PLACEHOLDER:
+        raise CompeteError(f"{path}: `{name}` is {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
+    """A CompetitionSpec from a spec file; CompeteError naming the file and field when one is wrong."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise CompeteError(f"{path}: cannot read the spec ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise CompeteError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise CompeteError(f"{path}: a spec is a YAML mapping (slug, shape, metric, ...)")
+    slug = str(_field(data, "slug", path))
+    shape = _field(data, "shape", path, SHAPES)
+    if shape == PLACEHOLDER:
+        raise CompeteError(f"{path}: `shape` is {PLACEHOLDER}; set it to one of {', '.join(SHAPES)}")
+    task = _field(data, "task", path, ("classification",), "classification")
+    submission = _field(data, "submission", path, SUBMISSIONS, "label")
+    unfilled = tuple(k for k in ("metric", "target_column") if data.get(k) in (None, PLACEHOLDER))
+    metric_name = data.get("metric") or PLACEHOLDER
+    if metric_name == PLACEHOLDER:
+        metric = METRICS["accuracy"]  # a stand-in for `compete list`; fit, predict and validate refuse first
+    else:
+        try:
+            metric = get_metric(str(metric_name))
+        except ValueError as err:
+            raise CompeteError(f"{path}: `metric`: {err}") from None
+    classes = data.get("classes", "from_data")
+    if classes != "from_data" and not (isinstance(classes, list) and classes):
+        raise CompeteError(f"{path}: `classes` is from_data or a list of class names")
+    sample = str(_field(data, "sample_submission", path))
+    train = str(data.get("train_csv") or "train/")
+    expected = (sample, train if shape == "images_csv" else "train/")
+    options = {k: data[k] for k in ("train_images", "test_images", "train_csv") if data.get(k)}
+    if shape == "images_csv" and "train_images" not in options:
+        raise CompeteError(f"{path}: `train_images` is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
+    options.setdefault("test_images", "test/{id}")
+    log_loss = metric.name == "log_loss"
+    return CompetitionSpec(
+        slug=slug,
+        title=str(data.get("title") or slug),
+        task=task,
+        metric=metric,
+        expected_files=expected,
+        train_csv=train.rstrip("/"),
+        id_column=str(_field(data, "id_column", path)),
+        target_column=str(data.get("target_column") or PLACEHOLDER),
+        sample_submission=sample,
+        submission_kind=submission if submission != PLACEHOLDER else "label",
+        datamodule=SHAPES[shape],
+        model=IMAGE_MODEL,
+        monitor="val/loss" if log_loss else "val/acc",
+        monitor_mode="min" if log_loss else "max",
+        classes=() if classes == "from_data" else tuple(str(c) for c in classes),
+        url=f"https://www.kaggle.com/c/{slug}",
+        config_dir=CONFIG_ROOT / "_shapes" / "images",
+        source=str(path),
+        options={"shape": shape, **options},
+        unfilled=unfilled,
+    )
+
+
+def spec_file_paths(extra: list[str] | None = None) -> list[Path]:
+    """./competitions.d/*.yaml, then the files named by --spec (COMPETE_SPECS)."""
+    paths = sorted(Path(USER_SPEC_DIR).glob("*.yaml")) if Path(USER_SPEC_DIR).is_dir() else []
+    named = [p for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
+    return [*paths, *(Path(p) for p in [*named, *(extra or [])])]
+
+
+def user_specs() -> dict[str, CompetitionSpec]:
+    specs = {}
+    for path in spec_file_paths():
+        spec = load_spec_file(path)
+        specs[spec.slug] = spec
+    return specs
+
+
+def check_filled(spec: CompetitionSpec) -> None:
+    """Refuse a spec that still has a placeholder: the run would be scored or written by a guess."""
+    if spec.unfilled:
+        field = spec.unfilled[0]
+        hint = f"one of {', '.join(METRICS)}; or run compete init again with --metric NAME" if field == "metric" else \
+            "the sample submission's label column; or compete init again with --target NAME"  # fmt: skip
+        raise CompeteError(f"{spec.source}: `{field}` is {PLACEHOLDER}; set it first ({hint})")
+
+
+def write_spec_file(path: Path, data: dict) -> Path:
+    from competitions.core.artifacts import write_text
+
+    header = ("# A compete competition spec (compete init wrote it; check it, then compete fit SLUG --config debug).\n"
+              "# Format: competitions/catalog/spec_files.py. Fields marked FILL_ME must be set before compete fit.\n")  # fmt: skip
+    return write_text(path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

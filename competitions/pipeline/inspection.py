@@ -1,0 +1,112 @@
+"""`compete init`: read a downloaded competition folder and propose its spec file.
+
+From the sample submission: the id column and what is predicted (one label column, or one column per
+class: probabilities). From the folders: training images in one folder per class (plant-seedlings
+style), or a labels CSV whose ids name image files (cifar-10 / leaves style), and the file pattern of
+an id's image. What the files cannot tell (the metric; the label column when the sample has several
+candidates) is left as FILL_ME, and `compete fit` refuses the spec until it is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from competitions.catalog.spec_files import PLACEHOLDER
+from competitions.core.errors import CompeteError, DataError
+from competitions.core.metrics import get_metric
+from datamodules.generic_images import IMAGE_SUFFIXES
+
+
+def read_header(path: Path, rows: int = 50) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=rows)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable CSV ({err.__class__.__name__})") from None
+
+
+def find_sample_submission(data_dir: Path) -> Path:
+    candidates = sorted(p for p in data_dir.glob("*.csv") if "sample" in p.name.lower() or "submission" in p.name.lower())
+    if not candidates:
+        raise DataError(f"{data_dir}: no sample submission CSV (a file named like sample_submission.csv); "
+                        "is this the unzipped competition folder?")  # fmt: skip
+    return candidates[0]
+
+
+def image_pattern(data_dir: Path, image_id: str) -> str | None:
+    """Where the image of ``image_id`` is, as a pattern ("train/{id}.png"); None when no folder has it."""
+    folders = [Path(".")] + sorted(p.relative_to(data_dir) for p in data_dir.iterdir() if p.is_dir())
+    for folder in folders:
+        for suffix in ("", *IMAGE_SUFFIXES):
+            if (data_dir / folder / f"{image_id}{suffix}").is_file():
+                prefix = "" if folder == Path(".") else f"{folder.as_posix()}/"
+                return f"{prefix}{{id}}{suffix}"
+    return None
+
+
+def class_folders(data_dir: Path) -> list[str]:
+    train = data_dir / "train"
+    if not train.is_dir():
+        return []
+    return sorted(p.name for p in train.iterdir()
+                  if p.is_dir() and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()))  # fmt: skip
+
+
+def find_labels_csv(data_dir: Path, sample: Path, id_column: str) -> tuple[Path, pd.DataFrame]:
+    csvs = [p for p in sorted(data_dir.glob("*.csv")) if p != sample and "test" not in p.name.lower()]
+    csvs.sort(key=lambda p: (not p.name.lower().startswith(("train", "label")), p.name))
+    for path in csvs:
+        frame = read_header(path)
+        if id_column in frame.columns and len(frame.columns) >= 2:
+            return path, frame
+    raise DataError(f"{data_dir}: no training CSV with the sample submission's id column {id_column!r} "
+                    f"(found: {', '.join(p.name for p in csvs) or 'no other CSV'})")  # fmt: skip
+
+
+def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, target: str | None = None) -> dict:
+    """The spec file's content for the competition folder ``data_dir``."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: no such folder; download and unzip the competition first")
+    if metric and metric != PLACEHOLDER:
+        try:
+            metric = get_metric(metric).name
+        except ValueError as err:
+            raise CompeteError(f"`metric`: {err}") from None
+    sample = find_sample_submission(data_dir)
+    columns = list(read_header(sample).columns)
+    if len(columns) < 2:
+        raise DataError(f"{sample}: needs an id column and at least one prediction column; found {columns}")
+    id_column, predicted = columns[0], columns[1:]
+    first_test_id = read_header(sample, 1)[id_column].iloc[0]
+    test_images = image_pattern(data_dir, first_test_id)
+    if test_images is None:
+        raise DataError(f"{data_dir}: no image file for the sample submission's id {first_test_id!r} in any folder; "
+                        "compete init knows image competitions so far (tabular and pixel-column CSVs are not "
+                        "supported yet)")  # fmt: skip
+    spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
+            "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column}  # fmt: skip
+    if len(predicted) > 1:
+        spec.update(submission="probabilities", classes=predicted)
+    else:
+        spec.update(submission="label", classes="from_data")
+    folders = class_folders(data_dir)
+    if folders:
+        spec = {**spec, "shape": "images_by_folder", "target_column": target or (predicted[0] if len(predicted) == 1 else "label")}
+        spec["test_images"] = test_images
+        if spec["submission"] == "probabilities" and set(folders) != set(predicted):
+            raise DataError(f"{sample}: class columns differ from the folders in {data_dir / 'train'}")
+        return spec
+    labels_csv, frame = find_labels_csv(data_dir, sample, id_column)
+    label = target or (predicted[0] if len(predicted) == 1 and predicted[0] in frame.columns else None)
+    if label is None:
+        others = [c for c in frame.columns if c != id_column]
+        label = others[0] if len(others) == 1 else PLACEHOLDER
+    elif label not in frame.columns:
+        raise DataError(f"{labels_csv}: no column {label!r} (found: {', '.join(frame.columns)})")
+    train_images = image_pattern(data_dir, frame[id_column].iloc[0])
+    if train_images is None:
+        raise DataError(f"{labels_csv}: no image file for its first id {frame[id_column].iloc[0]!r} in any folder")
+    return {**spec, "shape": "images_csv", "target_column": label, "train_csv": labels_csv.name,
+            "train_images": train_images, "test_images": test_images}  # fmt: skip

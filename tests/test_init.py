@@ -1,0 +1,115 @@
+"""`compete init` on competitions the catalog does not know, in their Kaggle layouts, then fit, predict, validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from PIL import Image
+
+from competitions.commands.cli import main
+from tests.cli import error_line
+from tests.fixtures import digit_images
+
+SPECIES = ["Black-grass", "Charlock", "Cleavers"]
+
+
+def make_plant_seedlings(root: Path) -> Path:
+    """plant-seedlings-classification: train/<species>/<hex>.png, test/<hex>.png, sample_submission.csv (file,species)."""
+    data = root / "plant-seedlings-classification"
+    images, digits = digit_images(42, seed=3)
+    rng = np.random.default_rng(0)
+    for i, (image, digit) in enumerate(zip(images[:30], digits[:30], strict=True)):
+        folder = data / "train" / SPECIES[digit % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{rng.integers(16**8):08x}{i}.png")
+    (data / "test").mkdir(parents=True)
+    names = [f"{rng.integers(16**8):08x}t{i}.png" for i in range(12)]
+    for name, image in zip(names, images[30:], strict=True):
+        Image.fromarray(image).save(data / "test" / name)
+    placeholder = [SPECIES[i % 3] for i in range(12)]  # not what any model predicts for every image
+    pd.DataFrame({"file": names, "species": placeholder}).to_csv(data / "sample_submission.csv", index=False)
+    return data
+
+
+def make_images_csv(root: Path) -> Path:
+    """A labels CSV (image_id,label) with train_images/<id>.jpg, test ids in sample_submission.csv."""
+    data = root / "shapes-of-digits"
+    images, digits = digit_images(40, seed=5)
+    for folder in ("train_images", "test_images"):
+        (data / folder).mkdir(parents=True)
+    for i, image in enumerate(images):
+        folder = "train_images" if i < 28 else "test_images"
+        Image.fromarray(image).save(data / folder / f"img_{i:03d}.jpg")
+    labels = np.where(digits[:28] % 2 == 0, "even", "odd")
+    pd.DataFrame({"image_id": [f"img_{i:03d}" for i in range(28)], "label": labels}).to_csv(data / "train.csv", index=False)
+    pd.DataFrame({"image_id": [f"img_{i:03d}" for i in range(28, 40)], "label": ["even", "odd"] * 6}).to_csv(
+        data / "sample_submission.csv", index=False)  # fmt: skip
+    return data
+
+
+def test_init_folder_per_class_then_fit_predict_validate(tmp_path, workdir, capsys):
+    data = make_plant_seedlings(tmp_path)
+    slug = "plant-seedlings-classification"
+    assert main(["init", slug, "--data-dir", str(data)]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / f"{slug}.yaml").read_text())
+    assert spec["shape"] == "images_by_folder" and spec["id_column"] == "file" and spec["metric"] == "FILL_ME"
+    assert spec["test_images"] == "test/{id}" and spec["submission"] == "label"
+    assert "FILL_ME" in capsys.readouterr().err
+    # The metric is still to be chosen: fit refuses, naming the file and the field.
+    assert main(["fit", slug, "--data-dir", str(data), "--config", "debug"]) == 1
+    line = error_line(capsys)
+    assert f"competitions.d/{slug}.yaml" in line and "metric" in line and "FILL_ME" in line
+    assert not (workdir / "runs").exists()
+    # Settled on the command line, written again.
+    assert main(["init", slug, "--data-dir", str(data), "--metric", "f1_micro"]) == 4  # exists
+    assert main(["init", slug, "--data-dir", str(data), "--metric", "f1_micro", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    assert slug in capsys.readouterr().out
+    assert main(["fit", slug, "--data-dir", str(data), "--config", "debug"]) == 0
+    run = workdir / "runs" / slug / "baseline"
+    oof = pd.concat(pd.read_csv(p) for p in run.glob("fold*/oof.csv"))
+    assert set(oof["species"]) == set(SPECIES) and len(oof) == 30
+    assert main(["predict", slug, "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission.columns) == ["file", "species"] and set(submission["species"]) <= set(SPECIES)
+    assert main(["validate", slug, str(run / "submission.csv"), "--data-dir", str(data)]) == 0
+
+
+def test_init_labels_csv_and_a_spec_named_with_spec(tmp_path, workdir, capsys):
+    data = make_images_csv(tmp_path)
+    out = tmp_path / "specs" / "digits.yaml"
+    assert main(["init", "shapes-of-digits", "--data-dir", str(data), "--metric", "accuracy", "--out", str(out)]) == 0
+    spec = yaml.safe_load(out.read_text())
+    assert spec["shape"] == "images_csv" and spec["train_csv"] == "train.csv" and spec["target_column"] == "label"
+    assert spec["train_images"] == "train_images/{id}.jpg" and spec["test_images"] == "test_images/{id}.jpg"
+    # Outside ./competitions.d the spec is named with --spec.
+    assert main(["fit", "shapes-of-digits", "--data-dir", str(data), "--config", "debug"]) == 1
+    assert "unknown competition 'shapes-of-digits'" in error_line(capsys)
+    assert main(["fit", "shapes-of-digits", "--spec", str(out), "--data-dir", str(data), "--config", "fast",
+                 "--n-folds=2", "--trainer.max_epochs=1", "--data.batch_size=8"]) == 0  # fmt: skip
+    run = workdir / "runs" / "shapes-of-digits" / "baseline"
+    assert main(["predict", "shapes-of-digits", "--spec", str(out), "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission["image_id"]) == [f"img_{i:03d}" for i in range(28, 40)]
+    assert set(submission["label"]) <= {"even", "odd"}
+
+
+def test_init_and_spec_file_errors_are_one_line(tmp_path, workdir, capsys):
+    assert main(["init", "x", "--data-dir", str(tmp_path / "nowhere")]) == 3
+    assert "no such folder" in error_line(capsys)
+    (tmp_path / "tab").mkdir()
+    pd.DataFrame({"PassengerId": [1, 2], "Survived": [0, 1]}).to_csv(tmp_path / "tab" / "gender_submission.csv", index=False)
+    assert main(["init", "titanic", "--data-dir", str(tmp_path / "tab")]) == 3
+    assert "not supported yet" in error_line(capsys)
+    assert main(["init", "cifar-10", "--data-dir", str(tmp_path)]) == 1
+    assert "built in" in error_line(capsys)
+    bad = workdir / "competitions.d" / "bad.yaml"
+    bad.parent.mkdir()
+    bad.write_text("slug: bad\nshape: spreadsheet\nid_column: id\nsample_submission: s.csv\n")
+    assert main(["list"]) == 1
+    line = error_line(capsys)
+    assert "competitions.d/bad.yaml" in line and "shape" in line and "images_csv" in line
