@@ -122,7 +122,7 @@ def test_unknown_competition_and_option(workdir, capsys):
     assert main(["fit", "cifar-10", "--model.no_such_option=1"]) == 2
     assert "no_such_option" in error_line(capsys)
     assert main(["fit", "cifar-10", "--config", "nonexistent-preset"]) == 1
-    assert "not a cifar-10 preset (debug, default, demo)" in error_line(capsys)
+    assert "not a cifar-10 preset (debug, default, demo, fast)" in error_line(capsys)
 
 
 def test_predict_needs_a_run(workdir, capsys):
