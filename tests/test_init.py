@@ -104,7 +104,7 @@ def test_init_and_spec_file_errors_are_one_line(tmp_path, workdir, capsys):
     (tmp_path / "tab").mkdir()
     pd.DataFrame({"PassengerId": [1, 2], "Survived": [0, 1]}).to_csv(tmp_path / "tab" / "gender_submission.csv", index=False)
     assert main(["init", "titanic", "--data-dir", str(tmp_path / "tab")]) == 3
-    assert "not supported yet" in error_line(capsys)
+    assert "tabular ones are not supported yet" in error_line(capsys)
     assert main(["init", "cifar-10", "--data-dir", str(tmp_path)]) == 1
     assert "built in" in error_line(capsys)
     bad = workdir / "competitions.d" / "bad.yaml"
@@ -113,3 +113,44 @@ def test_init_and_spec_file_errors_are_one_line(tmp_path, workdir, capsys):
     assert main(["list"]) == 1
     line = error_line(capsys)
     assert "competitions.d/bad.yaml" in line and "shape" in line and "images_csv" in line
+
+
+def make_digit_recognizer(root: Path) -> Path:
+    """digit-recognizer: train.csv (label,pixel0..pixel783), test.csv (pixel0..), sample_submission.csv (ImageId,Label)."""
+    data = root / "digit-recognizer"
+    data.mkdir(parents=True)
+    images, digits = digit_images(52, seed=7)
+    grey = np.stack([np.asarray(Image.fromarray(image).convert("L").resize((28, 28))) for image in images])
+    pixels = grey.reshape(len(grey), -1)
+    columns = [f"pixel{i}" for i in range(784)]
+    train = pd.DataFrame(pixels[:40], columns=columns)
+    train.insert(0, "label", digits[:40] % 3)
+    train.to_csv(data / "train.csv", index=False)
+    pd.DataFrame(pixels[40:], columns=columns).to_csv(data / "test.csv", index=False)
+    pd.DataFrame({"ImageId": range(1, 13), "Label": [0, 1, 2] * 4}).to_csv(data / "sample_submission.csv", index=False)
+    return data
+
+
+def test_init_pixel_columns_then_fit_predict_validate(tmp_path, workdir, capsys):
+    data = make_digit_recognizer(tmp_path)
+    assert main(["init", "digit-recognizer", "--data-dir", str(data), "--metric", "accuracy"]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / "digit-recognizer.yaml").read_text())
+    assert spec["shape"] == "pixels_csv" and spec["target_column"] == "label" and spec["test_csv"] == "test.csv"
+    assert main(["fit", "digit-recognizer", "--data-dir", str(data), "--config", "debug"]) == 0
+    run = workdir / "runs" / "digit-recognizer" / "baseline"
+    assert main(["predict", "digit-recognizer", "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission.columns) == ["ImageId", "Label"] and list(submission["ImageId"]) == list(range(1, 13))
+    assert set(submission["Label"]) <= {0, 1, 2}
+    assert main(["validate", "digit-recognizer", str(run / "submission.csv"), "--data-dir", str(data)]) == 0
+    # The cache holds the CSV's pixels as RGB images at the cache size.
+    cache = np.load(next((workdir / "runs" / "digit-recognizer" / "cache").glob("*-train-*.npy")))
+    assert cache.shape == (40, 40, 40, 3) and (cache[..., 0] == cache[..., 2]).all()
+    capsys.readouterr()
+    # A pixel value outside 0..255 is one line naming the file and line.
+    text = (data / "test.csv").read_text().splitlines()
+    text[3] = "300" + text[3][text[3].index(","):]
+    (data / "test.csv").write_text("\n".join(text) + "\n")
+    assert main(["predict", "digit-recognizer", "--run", str(run)]) == 3
+    line = error_line(capsys)
+    assert "test.csv line 4" in line and "0 to 255" in line

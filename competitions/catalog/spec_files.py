@@ -2,17 +2,20 @@
 
     slug: plant-seedlings-classification
     title: Plant Seedlings Classification
-    shape: images_by_folder        # images_csv (a labels CSV + image files) or images_by_folder (train/<class>/...)
+    shape: images_by_folder        # images_csv (a labels CSV + image files), images_by_folder (train/<class>/...)
+                                   # or pixels_csv (pixel0..pixelN columns in train.csv / test.csv)
     task: classification
     metric: f1_micro               # a name of the metrics registry (compete list shows them); FILL_ME until decided
     submission: label              # label (one class name per row) or probabilities (one column per class)
     sample_submission: sample_submission.csv
     id_column: file                # the sample submission's first column
-    target_column: species         # its label column (submission: label)
+    target_column: species         # the label column of the training data
+    submission_column: species     # the sample submission's label column, when its name differs (e.g. Label)
     classes: from_data             # or a list (submission: probabilities names them in column order)
     train_csv: train.csv           # images_csv: the CSV of training ids and labels
     train_images: "train/{id}"     # images_csv: where an id's image is ({id}: the id as written)
-    test_images: "test/{id}"       # both shapes: where a test id's image is
+    test_images: "test/{id}"       # images_csv, images_by_folder: where a test id's image is
+    test_csv: test.csv             # pixels_csv: the test rows (the sample submission's ids number them from 1)
 
 A shape's presets (debug, default, fast) come with it (competitions/catalog/configs/_shapes/SHAPE/).
 Every field is checked on loading; a bad one is reported with the file and the field.
@@ -37,6 +40,7 @@ SPEC_PATH_VARIABLE = "COMPETE_SPECS"  # extra spec files (os.pathsep-separated),
 SHAPES = {
     "images_csv": "datamodules.generic_images:ImagesCsvDataModule",
     "images_by_folder": "datamodules.generic_images:ImagesByFolderDataModule",
+    "pixels_csv": "datamodules.generic_images:PixelsCsvDataModule",
 }
 IMAGE_MODEL = "lightning_modules.generic:ImageModel"
 SUBMISSIONS = ("label", "probabilities")
@@ -82,8 +86,10 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         raise CompeteError(f"{path}: `classes` is from_data or a list of class names")
     sample = str(_field(data, "sample_submission", path))
     train = str(data.get("train_csv") or "train/")
-    expected = (sample, train if shape == "images_csv" else "train/")
-    options = {k: data[k] for k in ("train_images", "test_images", "train_csv") if data.get(k)}
+    options = {k: data[k] for k in ("train_images", "test_images", "train_csv", "test_csv") if data.get(k)}
+    options["label_column"] = str(data.get("target_column") or PLACEHOLDER)
+    expected = {"images_csv": (sample, train), "images_by_folder": (sample, "train/"),
+                "pixels_csv": (sample, train, str(options.get("test_csv", "test.csv")))}[shape]  # fmt: skip
     if shape == "images_csv" and "train_images" not in options:
         raise CompeteError(f"{path}: `train_images` is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
     options.setdefault("test_images", "test/{id}")
@@ -96,7 +102,7 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         expected_files=expected,
         train_csv=train.rstrip("/"),
         id_column=str(_field(data, "id_column", path)),
-        target_column=str(data.get("target_column") or PLACEHOLDER),
+        target_column=str(data.get("submission_column") or data.get("target_column") or PLACEHOLDER),
         sample_submission=sample,
         submission_kind=submission if submission != PLACEHOLDER else "label",
         datamodule=SHAPES[shape],

@@ -16,7 +16,7 @@ import pandas as pd
 from competitions.catalog.spec_files import PLACEHOLDER
 from competitions.core.errors import CompeteError, DataError
 from competitions.core.metrics import get_metric
-from datamodules.generic_images import IMAGE_SUFFIXES
+from datamodules.generic_images import IMAGE_SUFFIXES, pixel_columns
 
 
 def read_header(path: Path, rows: int = 50) -> pd.DataFrame:
@@ -64,6 +64,29 @@ def find_labels_csv(data_dir: Path, sample: Path, id_column: str) -> tuple[Path,
                     f"(found: {', '.join(p.name for p in csvs) or 'no other CSV'})")  # fmt: skip
 
 
+def pixel_spec(data_dir: Path, sample: Path, predicted: list[str], target: str | None) -> dict | None:
+    """digit-recognizer style: a train CSV and a test CSV of pixel columns; None when there are none."""
+    if len(predicted) != 1:
+        return None
+    found = {}
+    for path in sorted(data_dir.glob("*.csv")):
+        if path == sample:
+            continue
+        columns = list(read_header(path, 1).columns)
+        if len(pixel_columns(columns)) >= 4:
+            found["test_csv" if "test" in path.name.lower() else "train_csv"] = (path, columns)
+    if set(found) != {"train_csv", "test_csv"}:
+        return None
+    train_path, columns = found["train_csv"]
+    others = [c for c in columns if c not in pixel_columns(columns)]
+    label = target or next((c for c in others if c.lower() == predicted[0].lower()), None)
+    label = label or (others[0] if len(others) == 1 else PLACEHOLDER)
+    if label != PLACEHOLDER and label not in columns:
+        raise DataError(f"{train_path}: no column {label!r} (found: {', '.join(others)} and the pixel columns)")
+    out = {"target_column": label, "train_csv": train_path.name, "test_csv": found["test_csv"][0].name}
+    return {**out, "submission_column": predicted[0]} if predicted[0] != label else out
+
+
 def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, target: str | None = None) -> dict:
     """The spec file's content for the competition folder ``data_dir``."""
     data_dir = Path(data_dir)
@@ -81,10 +104,16 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
     id_column, predicted = columns[0], columns[1:]
     first_test_id = read_header(sample, 1)[id_column].iloc[0]
     test_images = image_pattern(data_dir, first_test_id)
+    pixels = pixel_spec(data_dir, sample, predicted, target) if test_images is None else None
+    if pixels is not None:
+        spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
+                "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column,
+                "submission": "label", "classes": "from_data", "shape": "pixels_csv", **pixels}  # fmt: skip
+        return spec
     if test_images is None:
-        raise DataError(f"{data_dir}: no image file for the sample submission's id {first_test_id!r} in any folder; "
-                        "compete init knows image competitions so far (tabular and pixel-column CSVs are not "
-                        "supported yet)")  # fmt: skip
+        raise DataError(f"{data_dir}: no image file for the sample submission's id {first_test_id!r} in any folder, "
+                        "and no pixel0, pixel1, ... columns; compete init knows image competitions so far (tabular "
+                        "ones are not supported yet)")  # fmt: skip
     spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
             "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column}  # fmt: skip
     if len(predicted) > 1:
@@ -108,5 +137,8 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
     train_images = image_pattern(data_dir, frame[id_column].iloc[0])
     if train_images is None:
         raise DataError(f"{labels_csv}: no image file for its first id {frame[id_column].iloc[0]!r} in any folder")
-    return {**spec, "shape": "images_csv", "target_column": label, "train_csv": labels_csv.name,
+    spec = {**spec, "shape": "images_csv", "target_column": label, "train_csv": labels_csv.name,
             "train_images": train_images, "test_images": test_images}  # fmt: skip
+    if spec["submission"] == "label" and predicted[0] != label:
+        spec["submission_column"] = predicted[0]
+    return spec

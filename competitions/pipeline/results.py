@@ -85,7 +85,9 @@ def oof_truth_and_predictions(
     if spec.task == "regression":
         return oof[spec.target_column].to_numpy(dtype=float), oof["prediction"].to_numpy(dtype=float)
     lookup = {name: i for i, name in enumerate(classes)}
-    return oof[spec.target_column].map(lookup).to_numpy(), oof[list(classes)].to_numpy(dtype=float)
+    # As text: class names that look like numbers ("0", "1") are read back from oof.csv as numbers.
+    truth = oof[spec.target_column].astype(str).map(lookup)
+    return truth.to_numpy(), oof[list(classes)].to_numpy(dtype=float)
 
 
 def score_oof(spec: CompetitionSpec, classes: Sequence[str], oof: pd.DataFrame) -> float:
