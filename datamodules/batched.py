@@ -39,11 +39,15 @@ class IndexBatches(IterableDataset):
         batches = list(order.split(self.batch_size))
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
+        # Every process must take the same number of steps (a DDP step is a collective): the first
+        # batches are dealt again to fill the last round, as DistributedSampler pads with repeated rows.
+        short = -len(batches) % self.world
+        batches += batches[:short]
         return batches[self.rank :: self.world]
 
     def __len__(self) -> int:
         n = len(self.rows) // self.batch_size if self.drop_last else -(-len(self.rows) // self.batch_size)
-        return len(range(self.rank, n, self.world))
+        return -(-n // self.world)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         batches = self._batches()

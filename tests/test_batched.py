@@ -49,12 +49,19 @@ def test_index_batches_cover_every_row_once_per_epoch_and_split_between_processe
     ranks = [IndexBatches(rows, targets, 8, drop_last=False, seed=3, rank=r, world=2) for r in (0, 1)]
     epochs = []
     for _ in range(2):
-        seen = [torch.cat([b["index"] for b in dataset]) for dataset in ranks]
+        batches = [[b["index"] for b in dataset] for dataset in ranks]
+        # 43 rows in batches of 8: 6 batches, 3 per process (a DDP step is a collective: equal counts) ...
+        assert [len(b) for b in batches] == [len(d) for d in ranks] == [3, 3]
+        seen = [torch.cat(b) for b in batches]
+        # ... covering every row once.
         assert not set(seen[0].tolist()) & set(seen[1].tolist())
         assert sorted(torch.cat(seen).tolist()) == rows.tolist()
         epochs.append(torch.cat(seen).tolist())
     assert epochs[0] != epochs[1]  # a new order each epoch
-    assert [len(d) for d in ranks] == [3, 3]
+    # An odd number of batches: the first is dealt again so both processes step equally often.
+    odd = [IndexBatches(np.arange(40), targets, 8, drop_last=False, seed=1, rank=r, world=2) for r in (0, 1)]
+    counts = [len(list(d)) for d in odd]
+    assert counts == [3, 3] == [len(d) for d in odd]
     batch = next(iter(IndexBatches(rows, targets, 8, drop_last=True, seed=0)))
     assert torch.equal(batch["target"], torch.as_tensor(targets)[batch["index"]])
 

@@ -115,3 +115,24 @@ def test_ddp_predict_writes_byte_identical_files(cifar_dir, workdir):
     assert len(single) == 3
     for path, expected in single.items():
         assert (run / path).read_bytes() == expected, path
+
+
+@pytest.mark.ddp
+def test_two_process_ddp_fit_with_device_augmentation(cifar_dir, workdir):
+    """The index batches under DDP: each process its share of one shuffled order, augmented on its device."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("LOCAL_RANK", None)
+    command = [sys.executable, "-m", "competitions", "fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir),
+               "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--data.batch_size=4",
+               "--data.augment_on=device", "--trainer.limit_train_batches=null"]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert "Starting with 2 processes" in log
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    cv = json.loads((run / "cv.json").read_text())
+    assert cv["complete"] and cv["oof_rows"] == 40
+    # 20 training rows per fold, batches of 4, two processes: 5 batches, 3 for rank 0 and 2 for rank 1,
+    # so each process steps 3 times at most (Lightning evens out the ranks' steps).
+    metrics = pd.read_csv(run / "fold0" / "logs" / "metrics.csv")
+    assert metrics["step"].max() <= 3
