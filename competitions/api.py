@@ -103,7 +103,7 @@ def tune(slug: str, *, family: str = "lightgbm", trials: int | None = None, time
 
 
 def init(slug: str, data_dir: str | Path, *, metric: str | None = None, target: str | None = None,
-         out: str | Path | None = None, force: bool = False) -> tuple[Path, dict]:  # fmt: skip
+         task: str | None = None, out: str | Path | None = None, force: bool = False) -> tuple[Path, dict]:  # fmt: skip
     """Inspect a downloaded competition folder and write its spec file (default ./competitions.d/SLUG.yaml);
     returns (path, the spec as written). Undecided fields are FILL_ME: fit refuses until they are set."""
     from competitions.catalog.spec_files import USER_SPEC_DIR, load_spec_file, write_spec_file
@@ -115,7 +115,7 @@ def init(slug: str, data_dir: str | Path, *, metric: str | None = None, target: 
     path = Path(out) if out else Path(USER_SPEC_DIR) / f"{slug}.yaml"
     if path.exists() and not force:
         raise RunExistsError(f"{path} already exists; edit it, or set `force` to write it again")
-    spec = propose_spec(slug, data_dir, metric, target)
+    spec = propose_spec(slug, data_dir, metric, target, task)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_spec_file(path, spec)
     load_spec_file(path)  # what was written loads

@@ -64,6 +64,7 @@ class FeatureConfig:
     encoding: str = "onehot"  # onehot (MLP, linear models) or native (trees: integer-coded categories)
     skew_threshold: float = 0.75  # scaling "skew": columns whose |skewness| on the fold exceeds this get log1p
     seed: int = 0
+    target_type: str = "continuous"  # of target encoding: continuous (regression), binary or multiclass
     roles: dict[str, str] = field(default_factory=dict)  # filled by infer_roles
 
 
@@ -226,8 +227,8 @@ def build_preprocessor(
         )
         parts.append(("categorical", encoder, categorical))
     if high_card:
-        folds = KFold(5, shuffle=True, random_state=config.seed)  # cross-fitted: a row never sees its own price
-        encoder = TargetEncoder(target_type="continuous", cv=folds)
+        folds = KFold(5, shuffle=True, random_state=config.seed)  # cross-fitted: a row never sees its own target
+        encoder = TargetEncoder(target_type=config.target_type, cv=folds)
         parts.append(("high_card", make_pipeline(encoder, StandardScaler()), high_card))
     parts += [multi_hot(column, config) for column in multi_label]
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=True)

@@ -1,8 +1,10 @@
-"""The tabular DataModule of the house-price competitions: train.csv / test.csv in Kaggle's layout.
+"""The tabular DataModule: train.csv / test.csv in Kaggle's layout (the house prices, and any table a
+spec file describes: regression or binary / multiclass classification).
 
 Preprocessing is fitted on the current fold's training rows only and then applied to its
 validation rows and to the test set, so no statistic of a validation row leaks into training.
-The model learns the log price, standardised with the training fold's mean and std.
+A regression model learns the log of the target (prices; ``spec.log_scale``) or the target itself,
+a classifier the class index (``model_target``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ class FeatureDataset(Dataset):
     def __init__(self, features: np.ndarray, rows: np.ndarray, targets: np.ndarray | None) -> None:
         self.features = torch.as_tensor(features, dtype=torch.float32)
         self.rows = torch.as_tensor(rows)
-        self.targets = None if targets is None else torch.as_tensor(targets, dtype=torch.float32)
+        # Regression targets as floats, class indices as integers (cross-entropy takes them so).
+        self.targets = None if targets is None else torch.as_tensor(
+            targets, dtype=torch.float32 if np.asarray(targets).dtype.kind == "f" else torch.long)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -45,7 +49,18 @@ class FeatureDataset(Dataset):
         return item
 
 
+def sorted_labels(labels) -> list[str]:
+    """Class names in order: as numbers when every one is a number ("2" before "10"), else as text."""
+    labels = [str(v) for v in labels]
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
 class TabularDataModule(KFoldDataModule):
+    """train.csv / test.csv of a regression (a number per row) or a classification (a class per row)."""
+
     spec: ClassVar[CompetitionSpec]
 
     def __init__(
@@ -131,37 +146,73 @@ class TabularDataModule(KFoldDataModule):
         frame[columns[0]] = frame[columns[0]].astype(str)
         return frame
 
+    @property
+    def test_csv(self) -> str:
+        return str(self.spec.options.get("test_csv", "test.csv"))
+
+    @property
+    def label_column(self) -> str:
+        """The training CSV's target column (a spec file may name the sample submission's otherwise)."""
+        return str(self.spec.options.get("label_column", self.spec.target_column))
+
+    @property
+    def classifies(self) -> bool:
+        return self.spec.task == "classification"
+
     @functools.cached_property
     def raw_train(self) -> pd.DataFrame:
-        spec = self.spec
-        frame = self._read(spec.train_csv, [spec.id_column, spec.target_column])
-        target = pd.to_numeric(frame[spec.target_column], errors="coerce")
-        bad = (target.isna() | (target <= 0)).to_numpy()
+        spec, label = self.spec, self.label_column
+        frame = self._read(spec.train_csv, [spec.id_column, label])
+        path = self.data_dir / spec.train_csv
+        if self.classifies:
+            labels = frame[label].str.strip()
+            empty = labels.isna() | (labels == "")
+            if empty.any():
+                row = int(np.flatnonzero(empty.to_numpy())[0])
+                raise DataError(f"{path} line {row + 2}: {label} is empty; every training row needs its class "
+                                f"({int(empty.sum())} such row{'s' if empty.sum() > 1 else ''})")  # fmt: skip
+            frame[label] = labels
+            return self._with_derived(frame, spec.train_csv)
+        target = pd.to_numeric(frame[label], errors="coerce")
+        bad = target.isna() | ~np.isfinite(target)
+        if spec.log_scale:
+            bad |= target <= 0
+        bad = bad.to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            value = frame[spec.target_column].iloc[row]
+            value = frame[label].iloc[row]
+            rule = ("must be positive numbers (the metric takes their log)" if spec.log_scale
+                    else "must be numbers")  # fmt: skip
             raise DataError(
-                f"{self.data_dir / spec.train_csv} line {row + 2}: {spec.target_column} is "
-                f"{'missing' if pd.isna(value) else repr(value)}; prices must be positive numbers "
-                f"(the metric takes their log){f' ({int(bad.sum()) - 1} more such rows)' if bad.sum() > 1 else ''}"
+                f"{path} line {row + 2}: {label} is {'missing' if pd.isna(value) else repr(value)}; targets {rule}"
+                f"{f' ({int(bad.sum()) - 1} more such rows)' if bad.sum() > 1 else ''}"
             )
-        frame[spec.target_column] = target.astype(float)
+        frame[label] = target.astype(float)
         return self._with_derived(frame, spec.train_csv)
+
+    @functools.cached_property
+    def class_names(self) -> tuple[str, ...]:
+        """Classification: the spec's classes, or the training labels sorted (as numbers when they all are)."""
+        if not self.classifies:
+            return ()
+        if self.spec.classes:
+            return tuple(self.spec.classes)
+        return tuple(sorted_labels(self.raw_train[self.label_column].unique()))
 
     @functools.cached_property
     def raw_test(self) -> pd.DataFrame:
         spec = self.spec
-        frame = self._with_derived(self._read("test.csv", [spec.id_column]), "test.csv")
-        features = [c for c in self.raw_train.columns if c not in (spec.id_column, spec.target_column)]
+        frame = self._with_derived(self._read(self.test_csv, [spec.id_column]), self.test_csv)
+        features = [c for c in self.raw_train.columns if c not in (spec.id_column, self.label_column)]
         absent = [c for c in features if c not in frame.columns and c not in self.config.drop]
         if absent:
             shown = ", ".join(map(repr, absent[:5])) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
-            raise DataError(f"{self.data_dir / 'test.csv'}: missing column {shown} (present in {spec.train_csv})")
+            raise DataError(f"{self.data_dir / self.test_csv}: missing column {shown} (present in {spec.train_csv})")
         empty = [c for c in features if c in frame.columns and c not in self.config.drop and frame[c].isna().all()
                  and not self.raw_train[c].isna().all()]  # fmt: skip
         if empty:
             shown = ", ".join(map(repr, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-            warn(f"{self.data_dir / 'test.csv'}: column {shown} is empty in every row (not in {spec.train_csv}); the "
+            warn(f"{self.data_dir / self.test_csv}: column {shown} is empty in every row (not in {spec.train_csv}); the "
                  "model learns from it but will see it missing everywhere at test time: consider data.drop")  # fmt: skip
         return frame
 
@@ -215,7 +266,20 @@ class TabularDataModule(KFoldDataModule):
     def train_table(self) -> pd.DataFrame:
         frame = self.raw_train
         self.excluded_rows  # noqa: B018 - a bad drop_rows expression is reported with the data, before any work
-        return pd.DataFrame({"id": frame[self.spec.id_column], "target": frame[self.spec.target_column]})
+        if not self.classifies:
+            return pd.DataFrame({"id": frame[self.spec.id_column], "target": frame[self.label_column]})
+        labels = frame[self.label_column]
+        lookup = {name: i for i, name in enumerate(self.class_names)}
+        unknown = ~labels.isin(lookup)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise DataError(f"{self.data_dir / self.spec.train_csv} line {row + 2}: {self.label_column} "
+                            f"{labels.iloc[row]!r} is not one of the spec's classes ({', '.join(self.class_names)})")  # fmt: skip
+        return pd.DataFrame({"id": frame[self.spec.id_column], "label": labels,
+                             "target": labels.map(lookup).to_numpy(dtype=np.int64)})  # fmt: skip
+
+    def strata(self) -> np.ndarray | None:
+        return self.train_table["label"].to_numpy() if self.classifies else None
 
     @functools.cached_property
     def test_table(self) -> pd.DataFrame:
@@ -224,7 +288,7 @@ class TabularDataModule(KFoldDataModule):
     # ---- features ----------------------------------------------------------------------
     @functools.cached_property
     def roles(self) -> dict[str, str]:
-        features = self.raw_train.drop(columns=[self.spec.id_column, self.spec.target_column])
+        features = self.raw_train.drop(columns=[self.spec.id_column, self.label_column])
         roles = infer_roles(features, self.config)
         info(f"features: {role_summary(roles)} columns ({self.spec.train_csv})")
         return roles
@@ -232,7 +296,7 @@ class TabularDataModule(KFoldDataModule):
     @functools.cached_property
     def typed(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test) parsed by role; nothing fitted yet. Infinite numbers are missing values (said once)."""
-        for name, frame in ((self.spec.train_csv, self.raw_train), ("test.csv", self.raw_test)):
+        for name, frame in ((self.spec.train_csv, self.raw_train), (self.test_csv, self.raw_test)):
             for column, count in infinite_counts(frame, self.roles).items():
                 warn(f"{self.data_dir / name}: column {column!r} has {count} infinite value{'s' if count > 1 else ''}; "
                      "read as missing")  # fmt: skip
@@ -241,12 +305,25 @@ class TabularDataModule(KFoldDataModule):
             typed_frame(self.raw_test, self.roles, self.config.text_features),
         )
 
-    def log_target(self) -> np.ndarray:
-        return self._log_target
-
     @functools.cached_property
-    def _log_target(self) -> np.ndarray:
-        return np.log(self.train_table["target"].to_numpy(dtype=float))
+    def model_target(self) -> np.ndarray:
+        """What the models learn per training row: the log of the target (``spec.log_scale``), the target
+        as it is (other regressions), or the class index."""
+        target = self.train_table["target"].to_numpy()
+        if self.classifies:
+            return target.astype(np.int64)
+        return np.log(target.astype(float)) if self.spec.log_scale else target.astype(float)
+
+    def to_output(self, predictions: np.ndarray) -> np.ndarray:
+        """A model's predictions (model_target's scale) as the competition's values: prices again, or
+        class probabilities as they are."""
+        return np.exp(predictions) if self.spec.log_scale else predictions
+
+    @property
+    def target_type(self) -> str:
+        if not self.classifies:
+            return "continuous"
+        return "binary" if len(self.class_names) == 2 else "multiclass"
 
     def fold_features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         """Features of every training row and of the test set, with the preprocessing (of ``encoding``)
@@ -263,12 +340,12 @@ class TabularDataModule(KFoldDataModule):
                 self._fold_cache[key] = (key, *self._fit_fold_features(train_typed, test_typed))
         self._fold_features = self._fold_cache[key]
         _, train_x, test_x, scale, _ = self._fold_features
-        return train_x, test_x, self.log_target(), scale
+        return train_x, test_x, self.model_target, scale
 
     def _fit_fold_features(self, train_typed: pd.DataFrame, test_typed: pd.DataFrame) -> tuple:
         rows = self.train_indices()
-        y = self.log_target()
-        config = dataclasses.replace(self.config, encoding=self.encoding)
+        y = self.model_target
+        config = dataclasses.replace(self.config, encoding=self.encoding, target_type=self.target_type)
         transformer, fitted_rows = fit_transform(train_typed, self.roles, config, rows, y[rows])
         # The training rows keep their fit_transform features: target encoding is cross-fitted
         # there, so no training row's encoding has seen its own price (transform would use it).
@@ -279,7 +356,7 @@ class TabularDataModule(KFoldDataModule):
         if len(others):
             train_x[others] = transformer.transform(train_typed.iloc[others])
         test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
-        scale = {"target_mean": float(y[rows].mean()), "target_std": float(y[rows].std() or 1.0)}
+        scale = {} if self.classifies else {"target_mean": float(y[rows].mean()), "target_std": float(y[rows].std() or 1.0)}
         transformer.compete_scale_ = scale  # saved with it: predict needs no training row
         return train_x, test_x, scale, transformer
 
@@ -306,8 +383,11 @@ class TabularDataModule(KFoldDataModule):
         return self._fold_features[4]
 
     def model_kwargs(self) -> dict:
-        train_x, _, _, scale = self.fold_features()
-        return {"num_features": int(train_x.shape[1]), **scale}
+        train_x, test_x, _, scale = self.fold_features()
+        width = int((train_x if train_x is not None else test_x).shape[1])
+        if self.classifies:
+            return {"num_features": width, "num_classes": len(self.class_names), "class_names": list(self.class_names)}
+        return {"num_features": width, **scale, "log_target": self.spec.log_scale}
 
     # ---- dataloaders -------------------------------------------------------------------
     def _dataset(self, split: str) -> FeatureDataset:

@@ -1,4 +1,5 @@
-"""Gradient-boosted trees (LightGBM) on native categoricals, early-stopped on the fold's validation rows."""
+"""Gradient-boosted trees (LightGBM) on native categoricals, early-stopped on the fold's validation rows:
+a regressor (on the log price, or the target as it is) and a classifier (binary or multiclass)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lightning_modules.estimators import TabularEstimator, default_threads
+from lightning_modules.estimators import TabularEstimator, default_threads, full_probabilities
 
 
 class LightGBMRegressor(TabularEstimator):
-    """LightGBM on the log target: categories split natively (no one-hot), missing values kept."""
+    """LightGBM on the model target: categories split natively (no one-hot), missing values kept."""
 
     encoding = "native"
+    library_class = "LGBMRegressor"
 
     def __init__(
         self,
@@ -50,20 +52,21 @@ class LightGBMRegressor(TabularEstimator):
             cat_smooth: smoothing of categorical splits.
             min_data_per_group: rows per category group at least.
             max_bin: histogram bins per numeric feature.
-            early_stopping_rounds: stop after this many rounds without a better validation RMSE (0: off).
+            early_stopping_rounds: stop after this many rounds without a better validation loss (0: off).
             threads: CPU threads (0: the CPUs this process may use).
             seed: the booster's random seed (compete adds the fold number).
         """
         super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-            categorical: Sequence[int] = ()) -> dict:  # fmt: skip
+            categorical: Sequence[int] = (), n_classes: int = 0) -> dict:  # fmt: skip
         import lightgbm as lgb
 
         hp = dict(self.hparams)
         rounds = hp.pop("early_stopping_rounds")
         threads = hp.pop("threads") or default_threads()
-        self.model = lgb.LGBMRegressor(**hp, n_jobs=threads, verbose=-1)
+        self.n_classes = n_classes
+        self.model = getattr(lgb, self.library_class)(**hp, n_jobs=threads, verbose=-1)
         evaluation, callbacks = {}, []
         if x_val is not None and len(x_val) and rounds:
             evaluation = {"eval_X": (x_val,), "eval_y": (y_val,)}
@@ -91,3 +94,15 @@ class LightGBMRegressor(TabularEstimator):
             "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 3.0, log=True),
             "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
         }
+
+
+class LightGBMClassifier(LightGBMRegressor):
+    """LightGBM on class indices (binary or multiclass log loss), early-stopped on the fold's validation
+    log loss; predicts class probabilities. Same settings as the regressor."""
+
+    classifier = True
+    library_class = "LGBMClassifier"
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        probabilities = self.model.predict_proba(x, num_iteration=self.model.best_iteration_ or None)
+        return full_probabilities(probabilities, self.model.classes_, self.n_classes or len(self.model.classes_))

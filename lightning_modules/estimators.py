@@ -24,16 +24,18 @@ class TabularEstimator:
 
     encoding: ClassVar[str] = "onehot"
     is_estimator: ClassVar[bool] = True  # the pipeline's marker (LightningModules have no such attribute)
+    classifier: ClassVar[bool] = False  # predict returns class probabilities [rows, n_classes]
 
     def __init__(self, **hparams: Any) -> None:
         self.hparams = dict(hparams)
         self.model = None
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-            categorical: Sequence[int] = ()) -> dict:  # fmt: skip
+            categorical: Sequence[int] = (), n_classes: int = 0) -> dict:  # fmt: skip
         """Fit on (x, y); ``x_val``/``y_val`` (the fold's validation rows) may be used for early stopping.
-        ``categorical``: columns of x holding integer category codes (native encoding). Returns details
-        worth recording (e.g. the boosting round early stopping chose)."""
+        ``categorical``: columns of x holding integer category codes (native encoding). ``n_classes``: a
+        classifier's number of classes (y holds indices 0..n_classes-1; a fold may lack some). Returns
+        details worth recording (e.g. the boosting round early stopping chose)."""
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -43,6 +45,13 @@ class TabularEstimator:
     def search_space(cls, trial) -> dict:
         """Hyper-parameters drawn from an Optuna ``trial`` (compete tune)."""
         raise NotImplementedError(f"{cls.__name__} has no search space")
+
+
+def full_probabilities(probabilities: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
+    """A library's predict_proba over the classes it saw (``seen``) as columns 0..n_classes-1."""
+    full = np.zeros((len(probabilities), n_classes), dtype=float)
+    full[:, np.asarray(seen, dtype=int)] = probabilities
+    return full
 
 
 def default_threads() -> int:

@@ -39,6 +39,9 @@ def to_submission(
         out = pd.DataFrame(
             {id_col: sample[id_col].to_numpy(), spec.target_column: np.asarray(classes)[values.argmax(axis=1)]}
         )
+    elif spec.submission_kind == "probability":  # a binary task's one column: the positive (second) class's
+        out = pd.DataFrame({id_col: sample[id_col].to_numpy(),
+                            spec.target_column: values[:, 1] / values.sum(axis=1)})  # fmt: skip
     elif spec.submission_kind == "probabilities":
         out = pd.DataFrame(values / values.sum(axis=1, keepdims=True), columns=classes)
         out.insert(0, id_col, sample[id_col].to_numpy())

@@ -84,14 +84,14 @@ def validate_submission(
     bad = ~np.isfinite(numbers).all(axis=1)
     if bad.any():
         raise SubmissionError(f"{name}: non-numeric, NaN or infinite values at {_rows(bad)}")
-    if spec.submission_kind == "probabilities":
+    if spec.submission_kind in ("probabilities", "probability"):
         outside = ((numbers < 0) | (numbers > 1)).any(axis=1)
         if outside.any():
             raise SubmissionError(f"{name}: probabilities outside [0, 1] at {_rows(outside)}")
         off = np.abs(numbers.sum(axis=1) - 1) > 1e-3
-        if off.any():
+        if spec.submission_kind == "probabilities" and off.any():
             raise SubmissionError(f"{name}: probabilities do not sum to 1 at {_rows(off)}")
-    elif spec.submission_kind == "value":
+    elif spec.submission_kind == "value" and spec.log_scale:
         nonpositive = (numbers <= 0).any(axis=1)
         if nonpositive.any():
             raise SubmissionError(f"{name}: non-positive predictions at {_rows(nonpositive)} (the metric takes logs)")

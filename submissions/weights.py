@@ -2,7 +2,7 @@
 
 ``equal``; ``cv`` (in proportion to each member's pooled OOF score, or to its inverse where lower
 wins); ``oof`` (non-negative weights summing to one that minimise the blend's OOF loss: log loss of
-the blended probabilities for classification, the metric itself on the log scale for prices).
+the blended probabilities for classification, the metric itself for values, on the log scale for prices).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def fit_weights(metric: Metric, y_true: np.ndarray, oof: Sequence[np.ndarray], l
     def loss(weights: np.ndarray) -> float:
         weights = np.clip(weights, 0, None)
         mixed = weighted_mean(oof, weights / max(weights.sum(), 1e-12), log_scale)
-        if log_scale:
+        if log_scale or metric.kind == "values":  # values: the metric itself; classes: log loss (smooth)
             return metric(y_true, mixed)
         return multiclass_log_loss(y_true, np.clip(mixed, 1e-15, None))
 

@@ -104,7 +104,8 @@ def test_init_and_spec_file_errors_are_one_line(tmp_path, workdir, capsys):
     (tmp_path / "tab").mkdir()
     pd.DataFrame({"PassengerId": [1, 2], "Survived": [0, 1]}).to_csv(tmp_path / "tab" / "gender_submission.csv", index=False)
     assert main(["init", "titanic", "--data-dir", str(tmp_path / "tab")]) == 3
-    assert "tabular ones are not supported yet" in error_line(capsys)
+    line = error_line(capsys)  # a sample submission alone: no images, no pixels, no train/test CSVs
+    assert "gender_submission" not in line and "no train/test CSVs with its id column 'PassengerId'" in line
     assert main(["init", "cifar-10", "--data-dir", str(tmp_path)]) == 1
     assert "built in" in error_line(capsys)
     bad = workdir / "competitions.d" / "bad.yaml"

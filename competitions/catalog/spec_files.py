@@ -2,11 +2,12 @@
 
     slug: plant-seedlings-classification
     title: Plant Seedlings Classification
-    shape: images_by_folder        # images_csv (a labels CSV + image files), images_by_folder (train/<class>/...)
-                                   # or pixels_csv (pixel0..pixelN columns in train.csv / test.csv)
-    task: classification
+    shape: images_by_folder        # images_csv (a labels CSV + image files), images_by_folder (train/<class>/...),
+                                   # pixels_csv (pixel0..pixelN columns in train.csv / test.csv) or tabular
+    task: classification           # or regression (tabular only)
     metric: f1_micro               # a name of the metrics registry (compete list shows them); FILL_ME until decided
-    submission: label              # label (one class name per row) or probabilities (one column per class)
+    submission: label              # label (one class name per row), probabilities (one column per class),
+                                   # probability (binary: the second class's probability) or value (regression)
     sample_submission: sample_submission.csv
     id_column: file                # the sample submission's first column
     target_column: species         # the label column of the training data
@@ -15,9 +16,13 @@
     train_csv: train.csv           # images_csv: the CSV of training ids and labels
     train_images: "train/{id}"     # images_csv: where an id's image is ({id}: the id as written)
     test_images: "test/{id}"       # images_csv, images_by_folder: where a test id's image is
-    test_csv: test.csv             # pixels_csv: the test rows (the sample submission's ids number them from 1)
+    test_csv: test.csv             # pixels_csv: the test rows (the sample submission's ids number them from 1);
+                                   # tabular: the test rows, with the id column
+    log_target: true               # tabular regression: learn and average the log of the target (default: when
+                                   # the metric is rmse_log or rmsle)
 
-A shape's presets (debug, default, fast) come with it (competitions/catalog/configs/_shapes/SHAPE/).
+A shape's presets come with it (competitions/catalog/configs/_shapes/images|tabular/): debug, default and
+fast for images; debug, default (the MLP), lightgbm, linear and stack for tables.
 Every field is checked on loading; a bad one is reported with the file and the field.
 """
 
@@ -41,9 +46,24 @@ SHAPES = {
     "images_csv": "datamodules.generic_images:ImagesCsvDataModule",
     "images_by_folder": "datamodules.generic_images:ImagesByFolderDataModule",
     "pixels_csv": "datamodules.generic_images:PixelsCsvDataModule",
+    "tabular": "datamodules.tabular:TabularDataModule",
 }
 IMAGE_MODEL = "lightning_modules.generic:ImageModel"
-SUBMISSIONS = ("label", "probabilities")
+# The model families of a table (`compete fit SLUG --family NAME`, or the preset of that name).
+TABULAR_FAMILIES = {
+    "regression": {
+        "mlp": "lightning_modules.tabular:MLPRegressor",
+        "lightgbm": "lightning_modules.boosting:LightGBMRegressor",
+        "linear": "lightning_modules.linear:LinearRegressor",
+    },
+    "classification": {
+        "mlp": "lightning_modules.tabular:MLPClassifier",
+        "lightgbm": "lightning_modules.boosting:LightGBMClassifier",
+        "linear": "lightning_modules.linear:LogisticClassifier",
+    },
+}
+SUBMISSIONS = ("label", "probabilities", "probability", "value")
+LOG_METRICS = ("rmse_log", "rmsle")
 
 
 def _field(data: dict, name: str, path: Path, choices=None, default: Any = None) -> Any:
@@ -70,12 +90,21 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     shape = _field(data, "shape", path, SHAPES)
     if shape == PLACEHOLDER:
         raise CompeteError(f"{path}: `shape` is {PLACEHOLDER}; set it to one of {', '.join(SHAPES)}")
-    task = _field(data, "task", path, ("classification",), "classification")
-    submission = _field(data, "submission", path, SUBMISSIONS, "label")
+    tabular = shape == "tabular"
+    task = _field(data, "task", path, ("classification", "regression") if tabular else ("classification",),
+                  "classification")  # fmt: skip
+    undecided_task = task == PLACEHOLDER
+    task = "classification" if undecided_task else task  # a stand-in: fit refuses first (unfilled)
+    submission = _field(data, "submission", path, SUBMISSIONS, "value" if task == "regression" else "label")
+    if (submission == "value") != (task == "regression") and submission != PLACEHOLDER:
+        raise CompeteError(f"{path}: `submission` {submission} does not fit `task` {task} (regression: value; "
+                           "classification: label, probabilities or probability)")  # fmt: skip
     unfilled = tuple(k for k in ("metric", "target_column") if data.get(k) in (None, PLACEHOLDER))
+    unfilled += ("task",) if undecided_task else ()
     metric_name = data.get("metric") or PLACEHOLDER
     if metric_name == PLACEHOLDER:
-        metric = METRICS["accuracy"]  # a stand-in for `compete list`; fit, predict and validate refuse first
+        # a stand-in for `compete list`; fit, predict and validate refuse first
+        metric = METRICS["rmse" if task == "regression" else "accuracy"]
     else:
         try:
             metric = get_metric(str(metric_name))
@@ -85,15 +114,25 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     if classes != "from_data" and not (isinstance(classes, list) and classes):
         raise CompeteError(f"{path}: `classes` is from_data or a list of class names")
     sample = str(_field(data, "sample_submission", path))
-    train = str(data.get("train_csv") or "train/")
+    train = str(data.get("train_csv") or ("train.csv" if tabular else "train/"))
     options = {k: data[k] for k in ("train_images", "test_images", "train_csv", "test_csv") if data.get(k)}
     options["label_column"] = str(data.get("target_column") or PLACEHOLDER)
+    test_csv = str(options.get("test_csv", "test.csv"))
     expected = {"images_csv": (sample, train), "images_by_folder": (sample, "train/"),
-                "pixels_csv": (sample, train, str(options.get("test_csv", "test.csv")))}[shape]  # fmt: skip
+                "pixels_csv": (sample, train, test_csv), "tabular": (sample, train, test_csv)}[shape]  # fmt: skip
     if shape == "images_csv" and "train_images" not in options:
         raise CompeteError(f"{path}: `train_images` is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
-    options.setdefault("test_images", "test/{id}")
+    if not tabular:
+        options.setdefault("test_images", "test/{id}")
+    log_target = data.get("log_target", metric.name in LOG_METRICS)
+    if not isinstance(log_target, bool):
+        raise CompeteError(f"{path}: `log_target` is true or false")
+    families = TABULAR_FAMILIES[task] if tabular else {}
     log_loss = metric.name == "log_loss"
+    if tabular:
+        monitor = ("val/rmse_log" if log_target else "val/rmse") if task == "regression" else "val/loss"
+    else:
+        monitor = "val/loss" if log_loss else "val/acc"
     return CompetitionSpec(
         slug=slug,
         title=str(data.get("title") or slug),
@@ -106,15 +145,17 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         sample_submission=sample,
         submission_kind=submission if submission != PLACEHOLDER else "label",
         datamodule=SHAPES[shape],
-        model=IMAGE_MODEL,
-        monitor="val/loss" if log_loss else "val/acc",
-        monitor_mode="min" if log_loss else "max",
+        model=families["mlp"] if tabular else IMAGE_MODEL,
+        monitor=monitor,
+        monitor_mode="min" if (log_loss or tabular) else "max",
         classes=() if classes == "from_data" else tuple(str(c) for c in classes),
         url=f"https://www.kaggle.com/c/{slug}",
-        config_dir=CONFIG_ROOT / "_shapes" / "images",
+        config_dir=CONFIG_ROOT / "_shapes" / ("tabular" if tabular else "images"),
+        families=families,
         source=str(path),
         options={"shape": shape, **options},
         unfilled=unfilled,
+        log_target=log_target,
     )
 
 
@@ -137,9 +178,10 @@ def check_filled(spec: CompetitionSpec) -> None:
     """Refuse a spec that still has a placeholder: the run would be scored or written by a guess."""
     if spec.unfilled:
         field = spec.unfilled[0]
-        hint = f"one of {', '.join(METRICS)}; or run compete init again with --metric NAME" if field == "metric" else \
-            "the sample submission's label column; or compete init again with --target NAME"  # fmt: skip
-        raise CompeteError(f"{spec.source}: `{field}` is {PLACEHOLDER}; set it first ({hint})")
+        hint = {"metric": f"one of {', '.join(METRICS)}; or run compete init again with --metric NAME",
+                "task": "classification or regression; or compete init again with --task NAME"}.get(
+            field, "the training CSV's target column; or compete init again with --target NAME")  # fmt: skip
+        raise CompeteError(f"{spec.source}: the field {field} is {PLACEHOLDER}; set it first ({hint})")  # a spec field, not a flag
 
 
 def write_spec_file(path: Path, data: dict) -> Path:

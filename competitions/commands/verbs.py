@@ -25,23 +25,27 @@ def init(argv: list[str]) -> int:
     parser = ArgumentParser(prog="compete init", exit_on_error=False,
                             description="Inspect a downloaded competition folder (sample submission, training CSV, "
                             "image folders) and write its spec, so compete fit/predict/submit work on it without "
-                            "new code. Image competitions: a labels CSV + images, or one folder per class.")  # fmt: skip
+                            "new code. Images and a labels CSV, one folder of images per class, pixel-column CSVs, "
+                            "or a table (train and test CSVs: classification or regression).")  # fmt: skip
     parser.add_argument("slug", type=str, help="the competition's Kaggle slug")
     parser.add_argument("--data-dir", type=str, required=True, help="the unzipped competition folder")
     parser.add_argument("--metric", type=str | None, default=None,
                         help="the competition's metric (accuracy, log_loss, f1_micro, ...); unset: FILL_ME in the spec")  # fmt: skip
     parser.add_argument("--target", type=str | None, default=None, help="the label column, when init cannot tell")
+    parser.add_argument("--task", type=Literal["classification", "regression"] | None, default=None,
+                        help="a table's task, when its target's values would say otherwise (e.g. counts)")  # fmt: skip
     parser.add_argument("--out", type=str | None, default=None, help="the spec file (default: competitions.d/SLUG.yaml)")
     parser.add_argument("--force", action="store_true", help="write the spec again over an existing one")
     args = parser.parse_args(argv)
-    path, spec = api.init(args.slug, args.data_dir, metric=args.metric, target=args.target, out=args.out,
-                          force=args.force)  # fmt: skip
+    path, spec = api.init(args.slug, args.data_dir, metric=args.metric, target=args.target, task=args.task,
+                          out=args.out, force=args.force)  # fmt: skip
     out(path.read_text().rstrip())
     unfilled = [k for k, v in spec.items() if v == "FILL_ME"]
     if unfilled:
         info(f"wrote {path}: set {', '.join(unfilled)} (FILL_ME) before compete fit")
     else:
-        info(f"wrote {path}; next: compete fit {args.slug} --data-dir {args.data_dir} --config debug (or fast, default)")
+        presets = "stack, lightgbm, default" if spec.get("shape") == "tabular" else "fast, default"
+        info(f"wrote {path}; next: compete fit {args.slug} --data-dir {args.data_dir} --config debug (or {presets})")
     return 0
 
 

@@ -21,8 +21,9 @@ class CompetitionSpec:
     id_column: str
     target_column: str
     sample_submission: str
-    # "label": one class name per row; "probabilities": one column per class; "value": a number.
-    submission_kind: Literal["label", "probabilities", "value"]
+    # "label": one class name per row; "probabilities": one column per class; "probability": a binary
+    # task's one column, the probability of the positive class (the second of ``classes``); "value": a number.
+    submission_kind: Literal["label", "probabilities", "probability", "value"]
     # "package.module:ClassName" of the DataModule and the LightningModule: names, not imports, so the
     # catalog stays below the libraries and `compete list` stays fast (the pipeline resolves them).
     datamodule: str
@@ -43,6 +44,9 @@ class CompetitionSpec:
     source: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     unfilled: tuple[str, ...] = ()
+    # Regression: models learn the log of the target and folds are averaged on the log scale (prices,
+    # metrics of logs); False: the target as it is (any sign; RMSE, MAE).
+    log_target: bool = True
 
     def presets(self) -> list[str]:
         if not self.config_dir:
@@ -82,8 +86,8 @@ class CompetitionSpec:
 
     @property
     def log_scale(self) -> bool:
-        """Whether predictions are averaged on the log scale (prices, scored on their log)."""
-        return self.task == "regression"
+        """Whether predictions are learnt and averaged on the log scale (prices, scored on their log)."""
+        return self.task == "regression" and self.log_target
 
     def summary(self) -> dict[str, Any]:
         return {

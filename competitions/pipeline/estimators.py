@@ -21,11 +21,12 @@ from competitions.pipeline.results import FoldResult, oof_frame
 
 @dataclass
 class FittedFold:
-    """One family fitted on one fold: the model, its validation rows and their predictions (log scale)."""
+    """One family fitted on one fold: the model, its validation rows and their predictions (the model's
+    scale: log prices, values, or class probabilities)."""
 
     model: object
     val_rows: np.ndarray
-    val_log_predictions: np.ndarray
+    val_predictions: np.ndarray
     details: dict
     seconds: float
 
@@ -43,7 +44,8 @@ def fit_fold(datamodule, family_class: type, params: dict, fold: int, seed: int)
     model = family_class(**params)
     categorical = native_categorical_columns(datamodule.preprocessor) if family_class.encoding == "native" else []
     started = time.time()
-    details = model.fit(train_x[train], y[train], train_x[val], y[val], categorical=categorical)
+    details = model.fit(train_x[train], y[train], train_x[val], y[val], categorical=categorical,
+                        n_classes=len(datamodule.class_names))  # fmt: skip
     predictions = model.predict(train_x[val])
     return FittedFold(model, val, predictions, details, time.time() - started)
 
@@ -56,14 +58,15 @@ def train_estimator_fold(context, fold: int, family_class: type) -> dict:
     info(f"fold {fold}: fitting {cfg.family} on {len(datamodule.train_indices())} rows, validating on "
          f"{len(datamodule.val_indices())}")  # fmt: skip
     fitted = fit_fold(datamodule, family_class, cfg.model.as_dict(), fold, cfg.seed)
-    if not np.all(np.isfinite(fitted.val_log_predictions)):
+    if not np.all(np.isfinite(fitted.val_predictions)):
         raise CompeteError(f"fold {fold}: {cfg.family} predicted non-finite values; check the data and model.*")
     save_model(layout, fold, fitted.model)
     datamodule.save_preprocessor(layout.preprocessor(fold))
-    result = FoldResult(fold, oof_frame(spec, (), datamodule.train_table, fold, fitted.val_rows,
-                                        np.exp(fitted.val_log_predictions)),
+    classes = datamodule.class_names
+    result = FoldResult(fold, oof_frame(spec, classes, datamodule.train_table, fold, fitted.val_rows,
+                                        datamodule.to_output(fitted.val_predictions)),
                         None, int(fitted.details.get("rounds", 0)), fitted.seconds, len(datamodule.train_indices()))  # fmt: skip
-    metrics = result.write(spec, (), layout)
+    metrics = result.write(spec, classes, layout)
     shown = "".join(f", {k} {v:g}" for k, v in fitted.details.items())
     info(f"fold {fold}: OOF {spec.metric.name} = {metrics['score']:.4f} ({len(fitted.val_rows)} rows, "
          f"{fitted.seconds:.1f}s{shown})")  # fmt: skip
@@ -81,11 +84,12 @@ def save_model(layout, fold: int, model) -> None:
 
 
 def predict_estimator_test(datamodule, model_path, fold: int) -> np.ndarray:
-    """The test set's predictions (prices) of one saved fold, through its saved preprocessing."""
+    """The test set's predictions (prices, values or class probabilities) of one saved fold, through its
+    saved preprocessing."""
     import joblib
 
     model = joblib.load(model_path)
     datamodule.encoding = model.encoding
     datamodule.set_fold(fold)
     _, test_x, _, _ = datamodule.fold_features()
-    return np.exp(model.predict(test_x))
+    return datamodule.to_output(model.predict(test_x))

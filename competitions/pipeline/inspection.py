@@ -3,8 +3,10 @@
 From the sample submission: the id column and what is predicted (one label column, or one column per
 class: probabilities). From the folders: training images in one folder per class (plant-seedlings
 style), or a labels CSV whose ids name image files (cifar-10 / leaves style), and the file pattern of
-an id's image. What the files cannot tell (the metric; the label column when the sample has several
-candidates) is left as FILL_ME, and `compete fit` refuses the spec until it is set.
+an id's image; or pixel columns (digit-recognizer style); or a table: a training CSV and a test CSV
+holding the sample's id column, the target being the column the test CSV lacks (its values tell a
+classification from a regression). What the files cannot tell (the metric; the label column when the
+sample has several candidates) is left as FILL_ME, and `compete fit` refuses the spec until it is set.
 """
 
 from __future__ import annotations
@@ -87,7 +89,70 @@ def pixel_spec(data_dir: Path, sample: Path, predicted: list[str], target: str |
     return {**out, "submission_column": predicted[0]} if predicted[0] != label else out
 
 
-def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, target: str | None = None) -> dict:
+CLASSIFICATION_MAX_CLASSES = 20  # integer targets with at most this many values are classes (or --task)
+
+
+def guess_task(values: pd.Series) -> str:
+    """classification for words and for a few whole numbers (0/1, ratings 1..10); else regression."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any():
+        return "classification"
+    whole = bool((numbers == numbers.round()).all())
+    return "classification" if whole and numbers.nunique() <= CLASSIFICATION_MAX_CLASSES else "regression"
+
+
+def tabular_spec(data_dir: Path, sample: Path, id_column: str, predicted: list[str], metric: str | None,
+                 target: str | None, task: str | None) -> dict | None:  # fmt: skip
+    """A table: train and test CSVs holding the sample's id column; None when there are none."""
+    csvs = [p for p in sorted(data_dir.glob("*.csv")) if p != sample]
+    train = next((p for p in csvs if "train" in p.name.lower()), None)
+    test = next((p for p in csvs if "test" in p.name.lower()), None)
+    if train is None or test is None:
+        return None
+    train_columns, test_columns = list(read_header(train, 1).columns), list(read_header(test, 1).columns)
+    if id_column not in test_columns:
+        return None
+    if id_column not in train_columns:
+        raise DataError(f"{train}: no column {id_column!r} (the sample submission's id column; test.csv has it); "
+                        "compete needs an id per training row")  # fmt: skip
+    missing_in_test = [c for c in train_columns if c not in test_columns]
+    label = target or (predicted[0] if len(predicted) == 1 and predicted[0] in train_columns else None)
+    label = label or (missing_in_test[0] if len(missing_in_test) == 1 else PLACEHOLDER)
+    if label != PLACEHOLDER and label not in train_columns:
+        raise DataError(f"{train}: no column {label!r} (found: {', '.join(train_columns[:12])})")
+    spec = {"task": task or PLACEHOLDER, "metric": metric or PLACEHOLDER, "sample_submission": sample.name,
+            "id_column": id_column, "shape": "tabular", "target_column": label, "train_csv": train.name,
+            "test_csv": test.name}  # fmt: skip
+    if label == PLACEHOLDER:
+        return spec
+    values = pd.read_csv(train, usecols=[label], dtype=str, keep_default_na=False)[label].str.strip()
+    values = values[values != ""]
+    task = task or guess_task(values)
+    spec["task"] = task
+    if len(predicted) == 1 and predicted[0] != label:
+        spec["submission_column"] = predicted[0]
+    if task == "regression":
+        return {**spec, "submission": "value"}
+    classes = sorted(values.unique())
+    if len(predicted) > 1:
+        if set(predicted) != set(classes):
+            raise DataError(f"{sample}: its columns {', '.join(predicted[:6])} are not the classes of {train.name}'s "
+                            f"{label} ({', '.join(classes[:6])}); name the classes in the spec by hand")  # fmt: skip
+        return {**spec, "submission": "probabilities", "classes": predicted}
+    shown = read_header(sample)[predicted[0]]
+    fractions = pd.to_numeric(shown, errors="coerce")
+    wants_probability = metric and get_metric(metric).kind == "probabilities"
+    fractional = fractions.notna().all() and bool((fractions != fractions.round()).any())
+    if len(classes) == 2 and (wants_probability or fractional):
+        spec["submission"] = "probability"
+    else:
+        spec["submission"] = "label"
+    spec["classes"] = "from_data"
+    return spec
+
+
+def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, target: str | None = None,
+                 task: str | None = None) -> dict:  # fmt: skip
     """The spec file's content for the competition folder ``data_dir``."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -105,6 +170,9 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
     first_test_id = read_header(sample, 1)[id_column].iloc[0]
     test_images = image_pattern(data_dir, first_test_id)
     pixels = pixel_spec(data_dir, sample, predicted, target) if test_images is None else None
+    table = tabular_spec(data_dir, sample, id_column, predicted, metric, target, task) if test_images is None and pixels is None else None
+    if table is not None:
+        return {"slug": slug, "title": slug.replace("-", " ").title(), **table}
     if pixels is not None:
         spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
                 "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column,
@@ -112,8 +180,8 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
         return spec
     if test_images is None:
         raise DataError(f"{data_dir}: no image file for the sample submission's id {first_test_id!r} in any folder, "
-                        "and no pixel0, pixel1, ... columns; compete init knows image competitions so far (tabular "
-                        "ones are not supported yet)")  # fmt: skip
+                        f"no pixel0, pixel1, ... columns, and no train/test CSVs with its id column {id_column!r}; "
+                        "compete init knows images + labels, a folder per class, pixel CSVs and tables")  # fmt: skip
     spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
             "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column}  # fmt: skip
     if len(predicted) > 1:

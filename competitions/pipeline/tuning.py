@@ -74,7 +74,7 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
     datamodule = build_datamodule(spec, Path(cfg.data_dir).resolve(), cfg.runs_dir, **cfg.data.as_dict())
     datamodule.check_layout()
     datamodule.ensure_folds(shared_folds(cfg.runs_dir, spec.slug), cfg.n_folds, cfg.seed)
-    y_log = datamodule.log_target()
+    truth = datamodule.train_table["target"].to_numpy()  # what the metric compares with: values or class indices
     base = cfg.model.as_dict()
     direction = "minimize" if spec.metric.direction == "min" else "maximize"
 
@@ -84,9 +84,9 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
         for step, fold in enumerate(range(cfg.n_folds)):
             fitted = fit_fold(datamodule, family_class, params, fold, cfg.seed)
             rows.append(fitted.val_rows)
-            predictions.append(fitted.val_log_predictions)
+            predictions.append(fitted.val_predictions)
             index = np.concatenate(rows)
-            score = spec.metric(np.exp(y_log[index]), np.exp(np.concatenate(predictions)))
+            score = spec.metric(truth[index], datamodule.to_output(np.concatenate(predictions)))
             trial.report(score, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"fold {fold}: running {spec.metric.name} {score:.4f}")

@@ -1,0 +1,205 @@
+"""`compete init` on tables the catalog does not know (Titanic, Playground-Series shapes), in their Kaggle
+layouts; then every model family, the stack, tune, predict and validate on them.
+
+Real LightGBM boosters, real scikit-learn models, the real MLP LightningModule; tiny data, few rounds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import yaml
+
+from competitions.commands.cli import main
+from tests.cli import error_line
+
+QUICK_LGB = ["--model.n_estimators=60", "--model.early_stopping_rounds=20", "--n-folds=2"]
+
+
+def make_titanic(root: Path, n_train: int = 240, n_test: int = 80, seed: int = 0) -> Path:
+    """titanic: train.csv (PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked),
+    test.csv (the same without Survived), gender_submission.csv (PassengerId,Survived)."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    sex = rng.choice(["male", "female"], n, p=[0.64, 0.36])
+    pclass = rng.choice([1, 2, 3], n, p=[0.24, 0.21, 0.55])
+    age = np.round(rng.normal(30, 14, n).clip(0.5, 80), 1).astype(object)
+    age[rng.random(n) < 0.2] = ""  # Age is missing for a fifth of the passengers
+    fare = np.round(rng.lognormal(np.array([4.2, 3.0, 2.3])[pclass - 1], 0.5), 4)
+    cabin = np.where((pclass == 1) & (rng.random(n) < 0.8), [f"C{i}" for i in rng.integers(1, 120, n)], "")
+    embarked = rng.choice(["S", "C", "Q", ""], n, p=[0.72, 0.19, 0.085, 0.005])
+    logit = 2.5 * (sex == "female") - 0.9 * (pclass - 2) - 0.02 * (np.where(age == "", 30, age).astype(float) - 30) - 0.8
+    survived = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({
+        "PassengerId": np.arange(1, n + 1), "Survived": survived, "Pclass": pclass,
+        "Name": [f"Passenger, Mr. Number {i}" for i in range(n)], "Sex": sex, "Age": age,
+        "SibSp": rng.poisson(0.5, n), "Parch": rng.poisson(0.4, n),
+        "Ticket": [f"A/5 {t}" for t in rng.integers(1000, 1100, n)], "Fare": fare, "Cabin": cabin, "Embarked": embarked,
+    })  # fmt: skip
+    data = root / "titanic"
+    data.mkdir(parents=True)
+    frame.iloc[:n_train].to_csv(data / "train.csv", index=False)
+    frame.iloc[n_train:].drop(columns="Survived").to_csv(data / "test.csv", index=False)
+    gender = frame.iloc[n_train:][["PassengerId"]].assign(Survived=(sex[n_train:] == "female").astype(int))
+    gender.to_csv(data / "gender_submission.csv", index=False)
+    return data
+
+
+def make_playground(root: Path, slug: str, binary: bool, n_train: int = 300, n_test: int = 90) -> Path:
+    """A Playground-Series table: train.csv (id, features, target), test.csv, sample_submission.csv
+    (id,target with a constant: 0.5 for a binary probability, the target's mean for a regression)."""
+    rng = np.random.default_rng(1)
+    n = n_train + n_test
+    x = rng.normal(size=(n, 4))
+    colour = rng.choice(["red", "green", "blue"], n)
+    signal = 1.5 * x[:, 0] - x[:, 1] + 0.8 * np.sin(2 * x[:, 2]) + (colour == "red") * 1.2
+    frame = pd.DataFrame({"id": np.arange(10000, 10000 + n), **{f"f{i}": np.round(x[:, i], 5) for i in range(4)},
+                          "colour": colour})  # fmt: skip
+    frame["target"] = ((signal + rng.normal(0, 0.7, n)) > 0.3).astype(int) if binary else np.round(signal + rng.normal(0, 0.3, n), 4)
+    data = root / slug
+    data.mkdir(parents=True)
+    frame.iloc[:n_train].to_csv(data / "train.csv", index=False)
+    frame.iloc[n_train:].drop(columns="target").to_csv(data / "test.csv", index=False)
+    constant = 0.5 if binary else round(float(frame["target"].iloc[:n_train].mean()), 3)
+    pd.DataFrame({"id": frame["id"].iloc[n_train:], "target": constant}).to_csv(data / "sample_submission.csv", index=False)
+    return data
+
+
+def test_titanic_init_then_families_stack_predict_validate(tmp_path, workdir, capsys):
+    data = make_titanic(tmp_path)
+    assert main(["init", "titanic", "--data-dir", str(data)]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / "titanic.yaml").read_text())
+    assert spec["shape"] == "tabular" and spec["task"] == "classification" and spec["submission"] == "label"
+    assert spec["id_column"] == "PassengerId" and spec["target_column"] == "Survived" and spec["metric"] == "FILL_ME"
+    assert spec["sample_submission"] == "gender_submission.csv" and spec["test_csv"] == "test.csv"
+    assert main(["fit", "titanic", "--data-dir", str(data), "--config", "debug"]) == 1
+    assert "metric" in error_line(capsys)
+    assert main(["init", "titanic", "--data-dir", str(data), "--metric", "accuracy", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "titanic" in listed and "stack" in listed  # the tabular shape's presets
+    # The MLP LightningModule (debug), one family at a time: predict, validate.
+    assert main(["fit", "titanic", "--data-dir", str(data), "--config", "debug"]) == 0
+    run = workdir / "runs" / "titanic" / "baseline"
+    oof = pd.concat(pd.read_csv(p) for p in run.glob("fold*/oof.csv"))
+    assert len(oof) == 240 and {"0", "1"} <= set(oof.columns) and np.allclose(oof[["0", "1"]].sum(axis=1), 1, atol=1e-4)
+    assert main(["predict", "titanic", "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission.columns) == ["PassengerId", "Survived"] and set(submission["Survived"]) <= {0, 1}
+    assert list(submission["PassengerId"]) == list(range(241, 321))
+    assert main(["validate", "titanic", str(run / "submission.csv"), "--data-dir", str(data)]) == 0
+    # The stack: LightGBM (a real booster), logistic regression and the MLP on the same folds, blended.
+    quick = tmp_path / "quick-lgb.yaml"
+    quick.write_text(yaml.safe_dump({"model": {"n_estimators": 60, "early_stopping_rounds": 20}}))
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(yaml.safe_dump({"stack": {"families": ["lightgbm", "linear", "mlp"], "weights": "oof",
+                                               "configs": {"mlp": "debug", "lightgbm": str(quick)}}}))  # fmt: skip
+    assert main(["fit", "titanic", "--data-dir", str(data), "--config", str(stack), "--n-folds=2"]) == 0
+    root = workdir / "runs" / "titanic"
+    booster = joblib.load(root / "stack-lightgbm" / "fold0" / "model.joblib")
+    assert type(booster).__name__ == "LightGBMClassifier" and booster.model.booster_.num_trees() > 0
+    assert (root / "stack-lightgbm" / "fold0" / "booster.txt").exists()
+    logistic = joblib.load(root / "stack-linear" / "fold1" / "model.joblib")
+    assert type(logistic).__name__ == "LogisticClassifier" and logistic.model.C_ > 0
+    scores = {name: json.loads((root / name / "cv.json").read_text())["oof"]
+              for name in ("stack-lightgbm", "stack-linear", "stack-mlp", "stack")}  # fmt: skip
+    assert all(0.5 < s <= 1 for s in scores.values()), scores  # the sex/class signal is learnt by every family
+    blend = json.loads((root / "stack" / "ensemble.json").read_text())
+    weights = [m["weight"] for m in blend["members"]]
+    assert len(weights) == 3 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6
+    stacked = pd.read_csv(root / "stack" / "submission.csv")
+    assert list(stacked.columns) == ["PassengerId", "Survived"] and set(stacked["Survived"]) <= {0, 1}
+    assert main(["validate", "titanic", str(root / "stack" / "submission.csv"), "--data-dir", str(data)]) == 0
+    # Women survive far more often in the fixture: the blended submission has learnt it.
+    test = pd.read_csv(data / "test.csv")
+    women = stacked["Survived"][test["Sex"].to_numpy() == "female"].mean()
+    men = stacked["Survived"][test["Sex"].to_numpy() == "male"].mean()
+    assert women > men
+
+
+def test_playground_regression_with_negative_targets(tmp_path, workdir, capsys):
+    data = make_playground(tmp_path, "playground-series-s9e1", binary=False)
+    assert main(["init", "playground-series-s9e1", "--data-dir", str(data), "--metric", "rmse"]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / "playground-series-s9e1.yaml").read_text())
+    assert spec["task"] == "regression" and spec["submission"] == "value" and spec["target_column"] == "target"
+    assert main(["fit", "playground-series-s9e1", "--data-dir", str(data), "--config", "lightgbm", "--experiment",
+                 "lgb", *QUICK_LGB]) == 0  # fmt: skip
+    assert main(["fit", "playground-series-s9e1", "--data-dir", str(data), "--config", "linear", "--experiment",
+                 "ridge", "--n-folds=2"]) == 0  # fmt: skip
+    assert main(["fit", "playground-series-s9e1", "--data-dir", str(data), "--config", "debug",
+                 "--trainer.max_epochs=40", "--model.warmup_epochs=0"]) == 0  # fmt: skip
+    root = workdir / "runs" / "playground-series-s9e1"
+    train = pd.read_csv(data / "train.csv")
+    spread = float(train["target"].std())
+    for name in ("lgb", "ridge", "baseline"):
+        cv = json.loads((root / name / "cv.json").read_text())
+        assert cv["metric"] == "rmse" and cv["oof"] < spread, (name, cv["oof"], spread)  # better than the mean
+        assert main(["predict", "playground-series-s9e1", "--run", str(root / name)]) == 0
+    ridge = pd.read_csv(root / "ridge" / "submission.csv")
+    assert (ridge["target"] < 0).any()  # values as they are: negative targets are predicted, not refused
+    assert main(["validate", "playground-series-s9e1", str(root / "ridge" / "submission.csv"), "--data-dir",
+                 str(data)]) == 0  # fmt: skip
+    assert main(["ensemble", "playground-series-s9e1", str(root / "lgb"), str(root / "ridge"), "--weights", "oof",
+                 "--name", "blend"]) == 0  # fmt: skip
+    blend = json.loads((root / "blend" / "ensemble.json").read_text())
+    single = min(json.loads((root / n / "cv.json").read_text())["oof"] for n in ("lgb", "ridge"))
+    assert blend["oof"] <= single + 1e-9  # weights fitted to the metric itself (RMSE) on these rows
+    # A target that is not a number: one line naming the file, the row and the column.
+    text = (data / "train.csv").read_text().splitlines()
+    text[5] = text[5].rsplit(",", 1)[0] + ",n/a"
+    (data / "train.csv").write_text("\n".join(text) + "\n")
+    capsys.readouterr()
+    assert main(["fit", "playground-series-s9e1", "--data-dir", str(data), "--config", "linear", "--experiment",
+                 "again"]) == 3  # fmt: skip
+    line = error_line(capsys)
+    assert "train.csv line 6" in line and "target" in line and "numbers" in line
+
+
+def test_binary_probability_submission_and_tune(tmp_path, workdir, capsys):
+    data = make_playground(tmp_path, "playground-series-s9e2", binary=True)
+    slug = "playground-series-s9e2"
+    assert main(["init", slug, "--data-dir", str(data), "--metric", "auc"]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / f"{slug}.yaml").read_text())
+    assert spec["task"] == "classification" and spec["submission"] == "probability"
+    assert main(["tune", slug, "--data-dir", str(data), "--family", "linear", "--trials", "3", "--n-folds=2"]) == 0
+    best = workdir / "runs" / slug / "tune-linear" / "best.yaml"
+    tuned = yaml.safe_load(best.read_text())
+    assert tuned["family"] == "linear" and tuned["model"]["C"] > 0
+    assert main(["fit", slug, "--data-dir", str(data), "--config", str(best), "--experiment", "tuned"]) == 0
+    run = workdir / "runs" / slug / "tuned"
+    assert json.loads((run / "cv.json").read_text())["oof"] > 0.75  # AUC of a learnable signal
+    assert main(["predict", slug, "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission.columns) == ["id", "target"] and submission["target"].between(0, 1).all()
+    assert submission["target"].nunique() > 10  # probabilities, not labels
+    # The probability is the positive class's: it ranks the test rows the way the positive class's
+    # column of the fold predictions does.
+    folds = [pd.read_csv(p) for p in sorted((run / "test").glob("fold*.csv"))]
+    positive = np.mean([f["1"].to_numpy() for f in folds], axis=0)
+    assert np.corrcoef(positive, submission["target"])[0, 1] > 0.99
+    assert main(["validate", slug, str(run / "submission.csv"), "--data-dir", str(data)]) == 0
+
+
+def test_tabular_init_says_what_it_cannot_decide(tmp_path, workdir, capsys):
+    data = make_playground(tmp_path, "two-targets", binary=False)
+    train = pd.read_csv(data / "train.csv")
+    train["other"] = 1.0  # a second column test.csv lacks: the target is ambiguous
+    train.to_csv(data / "train.csv", index=False)
+    pd.read_csv(data / "sample_submission.csv").rename(columns={"target": "y"}).to_csv(
+        data / "sample_submission.csv", index=False)  # fmt: skip
+    assert main(["init", "two-targets", "--data-dir", str(data), "--metric", "rmse"]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / "two-targets.yaml").read_text())
+    assert spec["target_column"] == "FILL_ME" and spec["task"] == "FILL_ME"
+    capsys.readouterr()
+    assert main(["fit", "two-targets", "--data-dir", str(data), "--config", "debug"]) == 1
+    line = error_line(capsys)
+    assert "target_column" in line and "FILL_ME" in line
+    assert main(["init", "two-targets", "--data-dir", str(data), "--metric", "rmse", "--target", "target",
+                 "--task", "regression", "--force"]) == 0  # fmt: skip
+    spec = yaml.safe_load((workdir / "competitions.d" / "two-targets.yaml").read_text())
+    assert spec["task"] == "regression" and spec["submission_column"] == "y"
