@@ -28,7 +28,8 @@ class IndexBatches(IterableDataset):
     def __init__(self, rows: np.ndarray, targets: np.ndarray, batch_size: int, drop_last: bool, seed: int,
                  rank: int = 0, world: int = 1) -> None:  # fmt: skip
         self.rows = torch.as_tensor(np.array(rows), dtype=torch.long)
-        self.targets = torch.as_tensor(np.array(targets), dtype=torch.long)
+        targets = np.array(targets)  # class indices, or multi-hot rows (multi-label)
+        self.targets = torch.as_tensor(targets, dtype=torch.long if targets.ndim == 1 else torch.float32)
         self.batch_size, self.drop_last, self.seed = batch_size, drop_last, seed
         self.rank, self.world = rank, world
         self.epoch = 0

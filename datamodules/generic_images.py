@@ -1,7 +1,8 @@
-"""Image competitions described by a spec file (compete init), in either of two Kaggle layouts:
+"""Image competitions described by a spec file (compete init), in these Kaggle layouts:
 
     images_csv        a CSV of ids and labels, one image file per id (``train_images``: "train/{id}.png");
-                      the test ids are the sample submission's, their images at ``test_images``
+                      the test ids are the sample submission's, their images at ``test_images``; a
+                      multi-label spec (submission: labels) reads space-separated label sets
     images_by_folder  train/<class>/<file> (plant-seedlings style); test images at ``test_images``
 
 The spec (``spec.options``) says which columns and paths; everything else is the shared image
@@ -62,6 +63,8 @@ class ImagesCsvDataModule(SpecImagesDataModule):
         empty = (labels.str.strip() == "").to_numpy()
         if empty.any():
             raise DataError(f"{self.data_dir / self.spec.train_csv} line {int(np.flatnonzero(empty)[0]) + 2}: empty label")
+        if self.spec.multi_label:  # "haze primary": every name is a class
+            return sorted({name for text in labels for name in text.split()})
         return list(labels.unique())
 
     @functools.cached_property
@@ -70,7 +73,11 @@ class ImagesCsvDataModule(SpecImagesDataModule):
         frame = self._labels()
         frame["id"] = frame[spec.id_column]
         frame["label"] = frame[spec.options["label_column"]]
-        frame["target"] = self.encode_labels(frame, spec.options["label_column"], spec.train_csv)
+        if spec.multi_label:  # the multi-hot rows are ``targets``; ``target`` keeps the first label's index
+            first = frame["label"].str.split().str[0].rename("first").to_frame()
+            frame["target"] = self.encode_labels(first, "first", spec.train_csv)
+        else:
+            frame["target"] = self.encode_labels(frame, spec.options["label_column"], spec.train_csv)
         frame["path"] = [self._path("train_images", i) for i in frame["id"]]
         self.check_images(frame, frame["path"].tolist(), spec.train_csv, spec.id_column)
         return frame

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from competitions.core.errors import DataError
 from competitions.core.layout import DEFAULT_RUNS_DIR
 from competitions.core.layout import cache_dir as cache_dir_of
+from competitions.core.metrics import multi_hot
 from datamodules.image_cache import decoded_images
 from datamodules.kfold import KFoldDataModule
 from datamodules.transforms import eval_transform, train_transform
@@ -46,8 +47,9 @@ class CachedImageDataset(Dataset):
             self._images = np.load(self.cache_file, mmap_mode="r")
         row = int(self.indices[i])
         item = {"image": self.transform(image=np.array(self._images[row]))["image"], "index": row}
-        if self.targets is not None:
-            item["target"] = int(self.targets[row])
+        if self.targets is not None:  # a class index, or a multi-label row's multi-hot vector
+            target = self.targets[row]
+            item["target"] = int(target) if np.ndim(target) == 0 else torch.as_tensor(target, dtype=torch.float32)
         return item
 
     def __getstate__(self) -> dict:
@@ -132,10 +134,20 @@ class ImageClassificationDataModule(KFoldDataModule):
         return self.spec.classes
 
     def model_kwargs(self) -> dict:
-        return {"num_classes": len(self.class_names), "class_names": list(self.class_names)}
+        kwargs = {"num_classes": len(self.class_names), "class_names": list(self.class_names)}
+        return {**kwargs, "multi_label": True} if self.spec.multi_label else kwargs
 
     def strata(self) -> np.ndarray:
-        return self.train_table["label"].to_numpy()
+        labels = self.train_table["label"]
+        # Multi-label: stratified on each row's first label (its label set is too rare a stratum).
+        return (labels.str.split().str[0] if self.spec.multi_label else labels).to_numpy()
+
+    @functools.cached_property
+    def targets(self) -> np.ndarray:
+        """What the model learns per training row: the class index, or (multi-label) the multi-hot vector."""
+        if self.spec.multi_label:
+            return multi_hot(self.train_table["label"], self.class_names)
+        return self.train_table["target"].to_numpy()
 
     # ---- labels -----------------------------------------------------------------------
     def check_images(self, frame: pd.DataFrame, paths: Sequence[str], source: str, column: str) -> None:
@@ -204,11 +216,11 @@ class ImageClassificationDataModule(KFoldDataModule):
             self.image_size, self.crop_padding, self.hflip, self.mean, self.std, self.crop_scale, self.vflip
         )
         rows = self.train_indices() if rows is None else rows
-        return CachedImageDataset(self.cache_file("train"), rows, self.train_table["target"].to_numpy(), tf)
+        return CachedImageDataset(self.cache_file("train"), rows, self.targets, tf)
 
     def val_dataset(self) -> CachedImageDataset:
         return CachedImageDataset(
-            self.cache_file("train"), self.val_indices(), self.train_table["target"].to_numpy(), self._eval_tf()
+            self.cache_file("train"), self.val_indices(), self.targets, self._eval_tf()
         )
 
     def test_dataset(self) -> CachedImageDataset:
@@ -223,7 +235,7 @@ class ImageClassificationDataModule(KFoldDataModule):
             rows = self.train_indices()
             if self._device_images is None or self._device_images.cache_file != self.cache_file("train"):
                 self._device_images = DeviceImages(self.cache_file("train"))
-            batches = IndexBatches(rows, self.train_table["target"].to_numpy(), self.batch_size,
+            batches = IndexBatches(rows, self.targets, self.batch_size,
                                    len(rows) // world >= self.batch_size, torch.initial_seed() % 2**31,
                                    getattr(trainer, "global_rank", 0) or 0, world)  # fmt: skip
             return DataLoader(batches, batch_size=None, num_workers=0)

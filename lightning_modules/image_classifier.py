@@ -1,4 +1,5 @@
-"""Image classification on any timm backbone. ``forward`` returns logits; softmax only in predict."""
+"""Image classification on any timm backbone. ``forward`` returns logits; softmax only in predict
+(sigmoid for a multi-label task: each class on its own, binary cross-entropy on multi-hot targets)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class ImageClassifier(CompeteModule):
         compile: bool = False,
         compile_backend: str = "inductor",
         class_names: list[str] | None = None,
+        multi_label: bool = False,
     ) -> None:
         """
         Args:
@@ -74,6 +76,7 @@ class ImageClassifier(CompeteModule):
                 checkpoint keeps the plain network's weights).
             compile_backend: torch.compile's backend (inductor; eager only checks that compiling works).
             class_names: set from the competition; stored in the checkpoint.
+            multi_label: set from the competition: several classes per image (sigmoid, binary cross-entropy).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -104,6 +107,8 @@ class ImageClassifier(CompeteModule):
         return images, None
 
     def train_loss(self, logits: torch.Tensor, target: torch.Tensor, soft_target: torch.Tensor | None) -> torch.Tensor:
+        if self.hparams.multi_label:
+            return F.binary_cross_entropy_with_logits(logits.float(), soft_target if soft_target is not None else target)
         return F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
 
     def optimizer_param_groups(self) -> list[dict]:
@@ -111,6 +116,8 @@ class ImageClassifier(CompeteModule):
         return param_groups(self, self.hparams.weight_decay)
 
     def predict_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.multi_label:
+            return torch.sigmoid(self(images).float())
         return torch.softmax(self(images).float(), dim=1)
 
     # ---- steps -----------------------------------------------------------------------
@@ -119,14 +126,19 @@ class ImageClassifier(CompeteModule):
         images, soft_target = self.mix_batch(batch["image"], target)
         logits = self(images)
         loss = self.train_loss(logits, target, soft_target)
-        # With mixed images, accuracy is measured against each image's dominant label.
-        self.train_acc(logits, soft_target.argmax(dim=1) if soft_target is not None else target)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        if not self.hparams.multi_label:
+            # With mixed images, accuracy is measured against each image's dominant label.
+            self.train_acc(logits, soft_target.argmax(dim=1) if soft_target is not None else target)
+            self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch["image"])
+        if self.hparams.multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits.float(), batch["target"])
+            self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+            return
         loss = F.cross_entropy(logits, batch["target"])
         self.val_acc(logits, batch["target"])
         self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)

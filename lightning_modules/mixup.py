@@ -46,6 +46,7 @@ class MixupMixin:
                 mode="batch",
                 label_smoothing=self.hparams.label_smoothing,
                 num_classes=self.hparams.num_classes,
+                multi_label=bool(self.hparams.get("multi_label")),  # multi-hot targets mixed as they are
             )
         self.soft_target_loss = SoftTargetCrossEntropy()
 
@@ -67,12 +68,13 @@ class MixupMixin:
             return super().mix_batch(images, target)
         mixed, soft = self.mixup_fn(images[:even].clone(), target[:even])
         if even < len(images):
-            clean = mixup_target(target[even:], self.hparams.num_classes, 1.0, self.hparams.label_smoothing)
+            clean = mixup_target(target[even:], self.hparams.num_classes, 1.0, self.hparams.label_smoothing,
+                                 bool(self.hparams.get("multi_label")))  # fmt: skip
             mixed = torch.cat([mixed, images[even:]])
             soft = torch.cat([soft, clean.to(soft)])
         return mixed, soft
 
     def train_loss(self, logits: torch.Tensor, target: torch.Tensor, soft_target: torch.Tensor | None) -> torch.Tensor:
-        if soft_target is None:
+        if soft_target is None or self.hparams.get("multi_label"):  # multi-label: binary cross-entropy
             return super().train_loss(logits, target, soft_target)
         return self.soft_target_loss(logits, soft_target)

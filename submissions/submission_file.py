@@ -39,6 +39,12 @@ def to_submission(
         out = pd.DataFrame(
             {id_col: sample[id_col].to_numpy(), spec.target_column: np.asarray(classes)[values.argmax(axis=1)]}
         )
+    elif spec.submission_kind == "labels":  # multi-label: the chosen classes, space-separated
+        from competitions.core.metrics import multilabel_decisions
+
+        names = np.asarray(classes)
+        out = pd.DataFrame({id_col: sample[id_col].to_numpy(),
+                            spec.target_column: [" ".join(names[row]) for row in multilabel_decisions(values)]})  # fmt: skip
     elif spec.submission_kind == "probability":  # a binary task's one column: the positive (second) class's
         out = pd.DataFrame({id_col: sample[id_col].to_numpy(),
                             spec.target_column: values[:, 1] / values.sum(axis=1)})  # fmt: skip

@@ -80,6 +80,15 @@ def validate_submission(
                 f"(known: {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})"
             )
         return
+    if spec.submission_kind == "labels":  # multi-label: space-separated class names, each known
+        known = set(classes)
+        unknown = np.array([any(name not in known for name in str(text).split()) for text in submission[spec.target_column]])
+        if unknown.any():
+            first = int(np.flatnonzero(unknown)[0])
+            bad = next(n for n in str(submission[spec.target_column].iloc[first]).split() if n not in known)
+            raise SubmissionError(f"{name}: unknown {spec.target_column} {bad!r} at {_rows(unknown)} (known: "
+                                  f"{', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})")  # fmt: skip
+        return
     numbers = values.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(numbers).all(axis=1)
     if bad.any():

@@ -155,3 +155,56 @@ def test_init_pixel_columns_then_fit_predict_validate(tmp_path, workdir, capsys)
     assert main(["predict", "digit-recognizer", "--run", str(run)]) == 3
     line = error_line(capsys)
     assert "test.csv line 4" in line and "0 to 255" in line
+
+
+def make_multi_label(root: Path) -> Path:
+    """A multi-label images_csv set (planet-amazon style): train_classes.csv (image_name,tags) with
+    space-separated tag sets, train-jpg/<id>.jpg, test-jpg/<id>.jpg, sample_submission.csv (image_name,tags)."""
+    data = root / "digit-tags"
+    images, digits = digit_images(64, seed=11)
+    for folder in ("train-jpg", "test-jpg"):
+        (data / folder).mkdir(parents=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(data / ("train-jpg" if i < 48 else "test-jpg") / f"d_{i}.jpg")
+
+    def tags(digit: int) -> str:
+        return " ".join(["even" if digit % 2 == 0 else "odd", *(["big"] if digit >= 5 else []),
+                         *(["round"] if digit in (0, 6, 8, 9) else [])])  # fmt: skip
+
+    pd.DataFrame({"image_name": [f"d_{i}" for i in range(48)], "tags": [tags(d) for d in digits[:48]]}).to_csv(
+        data / "train_classes.csv", index=False)  # fmt: skip
+    placeholder = ["odd", "even big round"] * 8  # not what an untrained model predicts for every image
+    pd.DataFrame({"image_name": [f"d_{i}" for i in range(48, 64)], "tags": placeholder}).to_csv(
+        data / "sample_submission.csv", index=False)  # fmt: skip
+    return data
+
+
+def test_init_multi_label_then_fit_predict_validate(tmp_path, workdir, capsys):
+    data = make_multi_label(tmp_path)
+    assert main(["init", "digit-tags", "--data-dir", str(data), "--metric", "mean_f1"]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / "digit-tags.yaml").read_text())
+    assert spec["shape"] == "images_csv" and spec["submission"] == "labels" and spec["metric"] == "f1_samples"
+    assert spec["train_csv"] == "train_classes.csv" and spec["train_images"] == "train-jpg/{id}.jpg"
+    assert main(["fit", "digit-tags", "--data-dir", str(data), "--config", "debug", "--model.cutmix_alpha=1.0"]) == 0
+    run = workdir / "runs" / "digit-tags" / "baseline"
+    oof = pd.concat(pd.read_csv(p) for p in run.glob("fold*/oof.csv"))
+    assert set(oof.columns) >= {"big", "even", "odd", "round", "prediction"} and len(oof) == 48
+    # Sigmoid outputs: each class on its own (rows need not sum to one), every row names a label or more.
+    assert not np.allclose(oof[["big", "even", "odd", "round"]].sum(axis=1), 1)
+    assert oof["prediction"].str.split().str.len().min() >= 1
+    cv = yaml.safe_load((run / "cv.json").read_text())
+    assert cv["metric"] == "f1_samples" and 0 < cv["oof"] <= 1
+    model = __import__("torch").load(run / "fold0" / "best.ckpt", weights_only=False)
+    assert model["hyper_parameters"]["multi_label"] is True
+    assert main(["predict", "digit-tags", "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission.columns) == ["image_name", "tags"]
+    names = {n for text in submission["tags"] for n in text.split()}
+    assert names <= {"big", "even", "odd", "round"}
+    assert main(["validate", "digit-tags", str(run / "submission.csv"), "--data-dir", str(data)]) == 0
+    bad = submission.assign(tags=["even purple"] + list(submission["tags"][1:]))
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    capsys.readouterr()
+    assert main(["validate", "digit-tags", str(tmp_path / "bad.csv"), "--data-dir", str(data)]) != 0
+    line = error_line(capsys)
+    assert "'purple'" in line and "line 2" in line

@@ -61,3 +61,20 @@ def test_every_metric_says_its_direction_and_the_prediction_it_needs():
     assert get_metric("Quadratic_Weighted_Kappa").name == "qwk" and get_metric("logloss").name == "log_loss"
     with pytest.raises(ValueError, match="unknown metric 'brier'; known: accuracy, log_loss, auc"):
         get_metric("brier")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multilabel_f1_matches_scikit_learn_on_the_decisions(seed):
+    from competitions.core.metrics import multilabel_decisions
+
+    rng = np.random.default_rng(seed)
+    truth = (rng.random((150, 5)) < 0.3).astype(float)
+    truth[truth.sum(1) == 0, 0] = 1  # every row names one label or more, as Kaggle's do
+    probs = np.clip(truth * 0.5 + rng.random((150, 5)) * 0.6, 0, 1)
+    decided = multilabel_decisions(probs)
+    assert decided.sum(1).min() >= 1 and (decided >= (probs >= 0.5)).all()  # at least the top class, all above 0.5
+    for average in ("samples", "micro", "macro"):
+        expected = sk.f1_score(truth.astype(int), decided.astype(int), average=average, zero_division=0)
+        name = {"samples": "f1_samples", "micro": "f1_micro", "macro": "f1_macro"}[average]
+        assert get_metric(name)(truth, probs) == pytest.approx(expected), average
+    assert get_metric("mean_f1").name == "f1_samples"

@@ -7,7 +7,8 @@
     task: classification           # or regression (tabular only)
     metric: f1_micro               # a name of the metrics registry (compete list shows them); FILL_ME until decided
     submission: label              # label (one class name per row), probabilities (one column per class),
-                                   # probability (binary: the second class's probability) or value (regression)
+                                   # probability (binary: the second class's probability), labels (multi-label:
+                                   # space-separated class names; images_csv) or value (regression)
     sample_submission: sample_submission.csv
     id_column: file                # the sample submission's first column
     target_column: species         # the label column of the training data
@@ -62,7 +63,7 @@ TABULAR_FAMILIES = {
         "linear": "lightning_modules.linear:LogisticClassifier",
     },
 }
-SUBMISSIONS = ("label", "probabilities", "probability", "value")
+SUBMISSIONS = ("label", "probabilities", "probability", "labels", "value")
 LOG_METRICS = ("rmse_log", "rmsle")
 
 
@@ -99,6 +100,9 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     if (submission == "value") != (task == "regression") and submission != PLACEHOLDER:
         raise CompeteError(f"{path}: `submission` {submission} does not fit `task` {task} (regression: value; "
                            "classification: label, probabilities or probability)")  # fmt: skip
+    if submission == "labels" and shape != "images_csv":
+        raise CompeteError(f"{path}: `submission` labels (several classes per row, space-separated) needs shape "
+                           "images_csv (a labels CSV of label sets)")  # fmt: skip
     unfilled = tuple(k for k in ("metric", "target_column") if data.get(k) in (None, PLACEHOLDER))
     unfilled += ("task",) if undecided_task else ()
     metric_name = data.get("metric") or PLACEHOLDER
@@ -132,7 +136,7 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     if tabular:
         monitor = ("val/rmse_log" if log_target else "val/rmse") if task == "regression" else "val/loss"
     else:
-        monitor = "val/loss" if log_loss else "val/acc"
+        monitor = "val/loss" if log_loss or submission == "labels" else "val/acc"
     return CompetitionSpec(
         slug=slug,
         title=str(data.get("title") or slug),
@@ -147,7 +151,7 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         datamodule=SHAPES[shape],
         model=families["mlp"] if tabular else IMAGE_MODEL,
         monitor=monitor,
-        monitor_mode="min" if (log_loss or tabular) else "max",
+        monitor_mode="min" if monitor.endswith(("loss", "rmse", "rmse_log")) else "max",
         classes=() if classes == "from_data" else tuple(str(c) for c in classes),
         url=f"https://www.kaggle.com/c/{slug}",
         config_dir=CONFIG_ROOT / "_shapes" / ("tabular" if tabular else "images"),

@@ -59,9 +59,52 @@ def _labels(pred: np.ndarray) -> np.ndarray:
     return pred.argmax(axis=1) if pred.ndim == 2 else pred
 
 
+MULTI_LABEL_THRESHOLD = 0.5
+
+
+def multilabel_decisions(probs: np.ndarray, threshold: float = MULTI_LABEL_THRESHOLD) -> np.ndarray:
+    """Multi-label: each class whose probability reaches ``threshold``, and at least the most probable one
+    (a Kaggle row names one label or more). Boolean [rows, classes]."""
+    probs = np.asarray(probs, dtype=float)
+    chosen = probs >= threshold
+    if len(probs):
+        chosen[np.arange(len(probs)), probs.argmax(axis=1)] = True
+    return chosen
+
+
+def multi_hot(labels, classes) -> np.ndarray:
+    """Space-separated label sets ("cat dog") as a float multi-hot matrix [rows, classes]; unknown names
+    are ignored."""
+    lookup = {name: i for i, name in enumerate(classes)}
+    out = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    for row, text in enumerate(labels):
+        for name in str(text).split():
+            if name in lookup:
+                out[row, lookup[name]] = 1.0
+    return out
+
+
+def _multilabel_f1(y_true: np.ndarray, probs: np.ndarray, average: str) -> float:
+    """F1 of multi-hot truth [rows, classes] against the decisions from probabilities (scikit-learn's
+    multilabel f1_score, zero_division=0)."""
+    truth, pred = np.asarray(y_true) > 0.5, multilabel_decisions(probs) if probs.dtype.kind == "f" else probs > 0
+    tp, fp, fn = (truth & pred), (~truth & pred), (truth & ~pred)
+    if average == "samples":
+        denominator = 2 * tp.sum(1) + fp.sum(1) + fn.sum(1)
+        scores = np.divide(2 * tp.sum(1), denominator, out=np.zeros(len(truth)), where=denominator > 0)
+        return float(scores.mean())
+    if average == "micro":
+        denominator = 2 * tp.sum() + fp.sum() + fn.sum()
+        return float(2 * tp.sum() / denominator) if denominator else 0.0
+    denominator = 2 * tp.sum(0) + fp.sum(0) + fn.sum(0)
+    return float(np.divide(2 * tp.sum(0), denominator, out=np.zeros(truth.shape[1]), where=denominator > 0).mean())
+
+
 def f1(y_true: np.ndarray, probs: np.ndarray, average: Literal["macro", "micro"]) -> float:
     """F1 over the labels present in the truth or the predictions (scikit-learn's label set, with
-    zero_division=0)."""
+    zero_division=0); multi-label (multi-hot truth [rows, classes]): over every (row, class) decision."""
+    if np.ndim(y_true) == 2:
+        return _multilabel_f1(y_true, np.asarray(probs), average)
     pred = _labels(probs)
     labels = np.union1d(y_true, pred)
     tp = np.array([np.sum((pred == k) & (y_true == k)) for k in labels], dtype=float)
@@ -145,10 +188,12 @@ QWK = Metric("qwk", "max", quadratic_weighted_kappa, "labels", "quadratic weight
 MAE = Metric("mae", "min", mae, "values", "mean absolute error")
 RMSE = Metric("rmse", "min", rmse, "values", "root mean squared error")
 RMSLE = Metric("rmsle", "min", rmsle, "values", "RMSE of log(1 + value)")
+F1_SAMPLES = Metric("f1_samples", "max", lambda y, p: _multilabel_f1(y, np.asarray(p), "samples"), "labels",
+                    "multi-label: F1 of each row's label set, averaged over rows (mean F1)")  # fmt: skip
 
-METRICS: dict[str, Metric] = {m.name: m for m in (ACCURACY, LOG_LOSS, AUC, F1_MACRO, F1_MICRO, QWK, MAE, RMSE, RMSLE, RMSE_LOG)}
+METRICS: dict[str, Metric] = {m.name: m for m in (ACCURACY, LOG_LOSS, AUC, F1_MACRO, F1_MICRO, F1_SAMPLES, QWK, MAE, RMSE, RMSLE, RMSE_LOG)}
 ALIASES = {"roc_auc": "auc", "quadratic_weighted_kappa": "qwk", "kappa": "qwk", "logloss": "log_loss",
-           "multi_logloss": "log_loss", "f1": "f1_macro", "rmse_of_log": "rmse_log"}  # fmt: skip
+           "multi_logloss": "log_loss", "f1": "f1_macro", "rmse_of_log": "rmse_log", "mean_f1": "f1_samples"}  # fmt: skip
 
 
 def get_metric(name: str) -> Metric:

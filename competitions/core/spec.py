@@ -22,8 +22,9 @@ class CompetitionSpec:
     target_column: str
     sample_submission: str
     # "label": one class name per row; "probabilities": one column per class; "probability": a binary
-    # task's one column, the probability of the positive class (the second of ``classes``); "value": a number.
-    submission_kind: Literal["label", "probabilities", "probability", "value"]
+    # task's one column, the probability of the positive class (the second of ``classes``); "labels": a
+    # multi-label task's classes, space-separated (each whose probability reaches 0.5, at least one); "value": a number.
+    submission_kind: Literal["label", "probabilities", "probability", "labels", "value"]
     # "package.module:ClassName" of the DataModule and the LightningModule: names, not imports, so the
     # catalog stays below the libraries and `compete list` stays fast (the pipeline resolves them).
     datamodule: str
@@ -83,6 +84,11 @@ class CompetitionSpec:
     def prediction_key(self) -> str:
         """The key of a model's ``predict_step`` output holding the predictions."""
         return "probs" if self.task == "classification" else "value"
+
+    @property
+    def multi_label(self) -> bool:
+        """Each row may have several classes (sigmoid outputs, multi-hot targets, space-separated labels)."""
+        return self.submission_kind == "labels"
 
     @property
     def log_scale(self) -> bool:

@@ -23,7 +23,7 @@ from competitions.pipeline.factory import datamodule_class, model_class
 
 # Trainer arguments the runner owns (one fresh Trainer per fold, its own checkpoints).
 TRAINER_SKIP = {"default_root_dir", "enable_checkpointing", "plugins"}
-MODEL_SKIP = {"num_classes", "class_names", "num_features", "target_mean", "target_std", "log_target"}
+MODEL_SKIP = {"num_classes", "class_names", "num_features", "target_mean", "target_std", "log_target", "multi_label"}
 DATA_SKIP = {"data_dir", "cache_dir"}
 # The trainer options `compete fit SLUG --help` lists; --help-all lists every one.
 COMMON_TRAINER_OPTIONS = (

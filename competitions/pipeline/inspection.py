@@ -66,6 +66,20 @@ def find_labels_csv(data_dir: Path, sample: Path, id_column: str) -> tuple[Path,
                     f"(found: {', '.join(p.name for p in csvs) or 'no other CSV'})")  # fmt: skip
 
 
+MULTI_LABEL_SHARE = 0.05  # a labels column with spaces in at least this share of rows holds label sets
+
+
+def is_multi_label(path: Path, column: str) -> bool:
+    """Whether ``column`` of the labels CSV holds space-separated label sets ("haze primary"): spaces in a
+    share of the rows, and more distinct sets than distinct names (class names that merely contain a
+    space, "Common wheat", give as many distinct values as names or fewer)."""
+    labels = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column].str.strip()
+    if not len(labels) or float(labels.str.contains(" ").mean()) < MULTI_LABEL_SHARE:
+        return False
+    names = {name for text in labels for name in text.split()}
+    return labels.nunique() > len(names)
+
+
 def pixel_spec(data_dir: Path, sample: Path, predicted: list[str], target: str | None) -> dict | None:
     """digit-recognizer style: a train CSV and a test CSV of pixel columns; None when there are none."""
     if len(predicted) != 1:
@@ -207,6 +221,8 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
         raise DataError(f"{labels_csv}: no image file for its first id {frame[id_column].iloc[0]!r} in any folder")
     spec = {**spec, "shape": "images_csv", "target_column": label, "train_csv": labels_csv.name,
             "train_images": train_images, "test_images": test_images}  # fmt: skip
+    if spec["submission"] == "label" and label != PLACEHOLDER and is_multi_label(data_dir / labels_csv.name, label):
+        spec["submission"] = "labels"
     if spec["submission"] == "label" and predicted[0] != label:
         spec["submission_column"] = predicted[0]
     return spec

@@ -275,7 +275,8 @@ def choose_tta(prediction: Prediction) -> list[str]:
         per_view.append(views)
         view_names = wrapped.view_names
     index = np.concatenate(rows)
-    y_true = prediction.datamodule.train_table["target"].to_numpy()[index]
+    datamodule = prediction.datamodule
+    y_true = (datamodule.targets if hasattr(datamodule, "targets") else datamodule.train_table["target"].to_numpy())[index]
     merge = (prediction.config.get("model") or {}).get("tta_merge", "mean")
     chosen, steps = select_views(
         torch.as_tensor(np.concatenate(per_view)),

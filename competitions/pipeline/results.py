@@ -18,6 +18,7 @@ import pandas as pd
 from competitions.core.artifacts import read_json, write_csv, write_json
 from competitions.core.errors import DataError
 from competitions.core.layout import RunLayout
+from competitions.core.metrics import multi_hot
 from competitions.core.spec import CompetitionSpec
 from submissions.submission_file import FLOAT_FORMAT
 
@@ -67,12 +68,18 @@ def oof_frame(
                 "prediction": np.asarray(preds, dtype=float).reshape(len(index)),
             }
         )
+    if spec.multi_label:
+        from competitions.core.metrics import multilabel_decisions
+
+        chosen = [" ".join(np.asarray(classes)[row]) for row in multilabel_decisions(preds)]
+    else:
+        chosen = np.asarray(classes)[preds.argmax(axis=1)]
     frame = pd.DataFrame(
         {
             "id": rows["id"].to_numpy(),
             "fold": fold,
             spec.target_column: rows["label"].to_numpy(),
-            "prediction": np.asarray(classes)[preds.argmax(axis=1)],
+            "prediction": chosen,
         }
     )
     return pd.concat([frame, pd.DataFrame(preds, columns=list(classes))], axis=1)
@@ -85,6 +92,8 @@ def oof_truth_and_predictions(
     if spec.task == "regression":
         return oof[spec.target_column].to_numpy(dtype=float), oof["prediction"].to_numpy(dtype=float)
     lookup = {name: i for i, name in enumerate(classes)}
+    if spec.multi_label:  # "cat dog" -> multi-hot over the classes
+        return multi_hot(oof[spec.target_column].astype(str), classes), oof[list(classes)].to_numpy(dtype=float)
     # As text: class names that look like numbers ("0", "1") are read back from oof.csv as numbers.
     truth = oof[spec.target_column].astype(str).map(lookup)
     return truth.to_numpy(), oof[list(classes)].to_numpy(dtype=float)

@@ -316,9 +316,9 @@ def track_fold(context: FitContext, fold: int, logger, metrics: dict, index, pre
     """The fold's results into its W&B run: scores, the OOF confusion matrix, the augmented images."""
     spec, datamodule = context.spec, context.datamodule
     confusion = picture = None
-    if spec.task == "classification":
+    if spec.task == "classification" and not spec.multi_label:
         confusion = (datamodule.train_table["target"].to_numpy()[index], preds.argmax(axis=1), datamodule.class_names)
-        if fold == context.selected[0]:
+        if fold == context.selected[0] and hasattr(datamodule, "cache_file"):  # images only
             from competitions.pipeline.pictures import draw_augmented
 
             picture = draw_augmented(spec, datamodule, context.cfg.model.as_dict(), 16, context.cfg.seed,
