@@ -208,3 +208,26 @@ def test_init_multi_label_then_fit_predict_validate(tmp_path, workdir, capsys):
     assert main(["validate", "digit-tags", str(tmp_path / "bad.csv"), "--data-dir", str(data)]) != 0
     line = error_line(capsys)
     assert "'purple'" in line and "line 2" in line
+
+
+def test_built_in_competitions_are_spec_files_and_a_user_spec_may_name_their_classes(cifar_dir, workdir, capsys):
+    from competitions.catalog import COMPETITIONS
+    from competitions.catalog.spec_files import BUILTIN_DIR
+
+    # The five built-in competitions are read from spec files of the format compete init writes.
+    assert sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) == sorted(COMPETITIONS)
+    for slug, spec in COMPETITIONS.items():
+        assert spec.source == str(BUILTIN_DIR / f"{slug}.yaml") and spec.config_dir.name == slug
+    ames = COMPETITIONS["house-prices-advanced-regression-techniques"]
+    assert set(ames.families) == {"mlp", "lightgbm", "ridge"} and ames.log_scale
+    # A user's spec naming a built-in DataModule and model (the Python that is truly specific) runs as
+    # its own competition: the DataModule serves this spec, not cifar-10's.
+    text = yaml.safe_load((BUILTIN_DIR / "cifar-10.yaml").read_text())
+    text.update(slug="my-cifar", title="My CIFAR")
+    (workdir / "competitions.d").mkdir()
+    (workdir / "competitions.d" / "my-cifar.yaml").write_text(yaml.safe_dump(text))
+    assert main(["fit", "my-cifar", "--data-dir", str(cifar_dir), "--config", "debug"]) == 0
+    run = workdir / "runs" / "my-cifar" / "baseline"
+    assert (run / "cv.json").exists() and not (workdir / "runs" / "cifar-10").exists()
+    assert main(["predict", "my-cifar", "--run", str(run)]) == 0
+    assert main(["validate", "my-cifar", str(run / "submission.csv"), "--data-dir", str(cifar_dir)]) == 0

@@ -22,6 +22,16 @@
     log_target: true               # tabular regression: learn and average the log of the target (default: when
                                    # the metric is rmse_log or rmsle)
 
+What is truly specific to a competition stays Python, named by the spec (the built-in competitions,
+competitions/catalog/specs/*.yaml, are spec files of this format with these keys):
+
+    datamodule: datamodules.cifar10:Cifar10DataModule   # "package.module:Class" instead of the shape's
+    model: lightning_modules.cifar10:Cifar10Classifier
+    families: {mlp: ..., lightgbm: ..., ridge: ...}     # a table's model families instead of the shape's
+    presets: cifar-10                                    # configs/<folder> instead of the shape's presets
+    expected_files: [train/, test/, trainLabels.csv]     # what must be in the folder ("/": a folder)
+    archives: {cifar-10.zip: unzip cifar-10.zip first}   # archives a user may have left, with a hint
+
 A shape's presets come with it (competitions/catalog/configs/_shapes/images|tabular/): debug, default and
 fast for images; debug, default (the MLP), lightgbm, linear and stack for tables.
 Every field is checked on loading; a bad one is reported with the file and the field.
@@ -131,7 +141,7 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     log_target = data.get("log_target", metric.name in LOG_METRICS)
     if not isinstance(log_target, bool):
         raise CompeteError(f"{path}: `log_target` is true or false")
-    families = TABULAR_FAMILIES[task] if tabular else {}
+    families = dict(data.get("families") or (TABULAR_FAMILIES[task] if tabular else {}))
     log_loss = metric.name == "log_loss"
     if tabular:
         monitor = ("val/rmse_log" if log_target else "val/rmse") if task == "regression" else "val/loss"
@@ -142,25 +152,35 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         title=str(data.get("title") or slug),
         task=task,
         metric=metric,
-        expected_files=expected,
+        expected_files=tuple(str(f) for f in data.get("expected_files") or expected),
         train_csv=train.rstrip("/"),
         id_column=str(_field(data, "id_column", path)),
         target_column=str(data.get("submission_column") or data.get("target_column") or PLACEHOLDER),
         sample_submission=sample,
         submission_kind=submission if submission != PLACEHOLDER else "label",
-        datamodule=SHAPES[shape],
-        model=families["mlp"] if tabular else IMAGE_MODEL,
+        datamodule=str(data.get("datamodule") or SHAPES[shape]),
+        model=str(data.get("model") or (families["mlp"] if tabular else IMAGE_MODEL)),
         monitor=monitor,
         monitor_mode="min" if monitor.endswith(("loss", "rmse", "rmse_log")) else "max",
         classes=() if classes == "from_data" else tuple(str(c) for c in classes),
         url=f"https://www.kaggle.com/c/{slug}",
-        config_dir=CONFIG_ROOT / "_shapes" / ("tabular" if tabular else "images"),
+        archives={str(k): str(v) for k, v in (data.get("archives") or {}).items()},
+        config_dir=CONFIG_ROOT / (str(data["presets"]) if data.get("presets")
+                                  else f"_shapes/{'tabular' if tabular else 'images'}"),  # fmt: skip
         families=families,
         source=str(path),
         options={"shape": shape, **options},
         unfilled=unfilled,
         log_target=log_target,
     )
+
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "specs"
+
+
+def builtin_spec(slug: str) -> CompetitionSpec:
+    """A built-in competition: its spec file in competitions/catalog/specs/."""
+    return load_spec_file(BUILTIN_DIR / f"{slug}.yaml")
 
 
 def spec_file_paths(extra: list[str] | None = None) -> list[Path]:

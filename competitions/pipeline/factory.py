@@ -22,9 +22,10 @@ _BOUND: dict[tuple[str, str], type] = {}
 
 
 def datamodule_class(spec: CompetitionSpec) -> type:
-    """The spec's DataModule class; a generic one (a shape of a spec file) gets the spec bound to a subclass."""
+    """The spec's DataModule class; one made for another spec (a generic shape's, or a built-in one that a
+    user's spec file names) gets this spec bound to a subclass."""
     cls = import_string(spec.datamodule)
-    if getattr(cls, "spec", None) is not None:
+    if getattr(cls, "spec", None) == spec:
         return cls
     key = (spec.slug, spec.datamodule)
     if key not in _BOUND:
