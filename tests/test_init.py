@@ -231,3 +231,18 @@ def test_built_in_competitions_are_spec_files_and_a_user_spec_may_name_their_cla
     assert (run / "cv.json").exists() and not (workdir / "runs" / "cifar-10").exists()
     assert main(["predict", "my-cifar", "--run", str(run)]) == 0
     assert main(["validate", "my-cifar", str(run / "submission.csv"), "--data-dir", str(cifar_dir)]) == 0
+
+
+def test_show_draws_a_multi_label_grid_and_refuses_a_table(tmp_path, workdir, capsys):
+    data = make_multi_label(tmp_path)
+    assert main(["init", "digit-tags", "--data-dir", str(data), "--metric", "f1_samples"]) == 0
+    out = tmp_path / "grid.png"
+    assert main(["show", "digit-tags", "--data-dir", str(data), "--config", "debug", "--n", "8", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000 and Image.open(out).size[0] > 100
+    from tests.test_init_tabular import make_titanic
+
+    titanic = make_titanic(tmp_path, n_train=40, n_test=10)
+    assert main(["init", "titanic", "--data-dir", str(titanic), "--metric", "accuracy"]) == 0
+    capsys.readouterr()
+    assert main(["show", "titanic", "--data-dir", str(titanic)]) == 1
+    assert "titanic is tabular" in error_line(capsys)

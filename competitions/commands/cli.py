@@ -21,10 +21,11 @@ From Kaggle's downloaded files to a validated, fold-ensembled submission.
 
 verbs:
   list [--spec FILE]        the supported competitions (built in, ./competitions.d/*.yaml, --spec), metric, presets
-  init SLUG --data-dir D    inspect a competition's files and write its spec: competitions.d/SLUG.yaml
-                                                     compete init plant-seedlings-classification --data-dir data/plants --metric f1_micro
+  init SLUG --data-dir D    inspect a competition's files (images + labels CSV, a folder per class, pixel CSVs, multi-label
+                            tags, train/test tables) and write its spec: competitions.d/SLUG.yaml
+                                                     compete init titanic --data-dir data/titanic --metric accuracy
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
-                            tables: --family mlp|lightgbm|ridge, or --config stack (every family, blended)
+                            tables: --family mlp|lightgbm|ridge (linear for init's tables), or --config stack (blended)
   tune SLUG --family F      Optuna on the folds (--trials N, --timeout 10m) -> a best.yaml preset for fit
                                                      compete tune california-house-prices --family lightgbm --trials 50
   predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv

@@ -215,7 +215,7 @@ def show(spec: CompetitionSpec, argv: list[str]) -> None:
     from competitions.pipeline.experiments import save_png
     from competitions.pipeline.pictures import figure_for_config
 
-    if spec.task != "classification":
+    if spec.tabular:
         raise CompeteError(f"compete show draws image competitions; {spec.slug} is tabular")
 
     def extra(parser) -> None:

@@ -86,6 +86,11 @@ class CompetitionSpec:
         return "probs" if self.task == "classification" else "value"
 
     @property
+    def tabular(self) -> bool:
+        """A table (train/test CSVs of features), not images."""
+        return self.options.get("shape") == "tabular" or (not self.options and self.task == "regression")
+
+    @property
     def multi_label(self) -> bool:
         """Each row may have several classes (sigmoid outputs, multi-hot targets, space-separated labels)."""
         return self.submission_kind == "labels"

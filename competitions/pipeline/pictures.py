@@ -37,16 +37,16 @@ def augmented_batch(datamodule, model, n: int, seed: int):
     dataset = datamodule.train_dataset(rows)
     batch = default_collate([dataset[i] for i in range(len(dataset))])
     images, target = batch["image"], batch["target"]
-    soft = None
+    soft = target.float() if target.ndim == 2 else None  # multi-label: the multi-hot row, captioned like a mix
     if model is not None:
         model.train()
         images, soft = model.mix_batch(images, target)
     return images, soft, target
 
 
-def caption(classes, target: int, soft) -> str:
+def caption(classes, target, soft) -> str:
     if soft is None:
-        return str(classes[target])
+        return str(classes[int(target)])
     order = np.argsort(-soft)[:2]
     parts = [f"{classes[i]} {soft[i]:.0%}" for i in order if soft[i] >= 0.05]
     return "\n".join(parts)
@@ -66,7 +66,7 @@ def grid_figure(images, soft, target, classes, mean, std, title: str):
         ax.axis("off")
         if i < n:
             ax.imshow(np.clip(pixels[i], 0, 1), interpolation="nearest")
-            label = caption(classes, int(target[i]), None if soft is None else soft[i].numpy())
+            label = caption(classes, target[i], None if soft is None else soft[i].numpy())
             ax.set_title(label, fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -76,7 +76,7 @@ def grid_figure(images, soft, target, classes, mean, std, title: str):
 def augmented_figure(spec: CompetitionSpec, datamodule, model_cfg: dict, n: int, seed: int):
     """The grid of ``n`` augmented training images of a DataModule in hand (mixed through the model's
     own ``mix_batch`` when mixup or CutMix is on)."""
-    if spec.task != "classification":
+    if spec.tabular:
         raise CompeteError(f"compete show draws image competitions; {spec.slug} is tabular")
     model = None
     if model_cfg.get("mixup_alpha", 0) > 0 or model_cfg.get("cutmix_alpha", 0) > 0:
@@ -94,7 +94,7 @@ def draw_augmented(spec: CompetitionSpec, datamodule, model_cfg: dict, n: int, s
 
 def figure_for_config(spec: CompetitionSpec, cfg, n: int = 32):
     """The grid for a parsed fit configuration (its data folder, --data.* and --model.* settings)."""
-    if spec.task != "classification":
+    if spec.tabular:
         raise CompeteError(f"compete show draws image competitions; {spec.slug} is tabular")
     datamodule = build_datamodule(spec, cfg.data_dir, cfg.runs_dir, **cfg.data.as_dict())
     datamodule.check_layout()
