@@ -203,3 +203,40 @@ def test_tabular_init_says_what_it_cannot_decide(tmp_path, workdir, capsys):
                  "--task", "regression", "--force"]) == 0  # fmt: skip
     spec = yaml.safe_load((workdir / "competitions.d" / "two-targets.yaml").read_text())
     assert spec["task"] == "regression" and spec["submission_column"] == "y"
+
+
+def test_multiclass_table_with_one_probability_column_per_class(tmp_path, workdir, capsys):
+    """Three classes named by words, a high-cardinality column (target-encoded per class), log loss, and a
+    sample submission with one probability column per class."""
+    rng = np.random.default_rng(4)
+    n_train, n_test = 240, 60
+    n = n_train + n_test
+    x = rng.normal(size=n)
+    city = rng.choice([f"city{i:02d}" for i in range(45)], n)
+    city_effect = {c: rng.normal(0, 1.5) for c in np.unique(city)}
+    score = 1.5 * x + np.array([city_effect[c] for c in city]) + rng.normal(0, 0.5, n)
+    grade = np.where(score < -0.7, "low", np.where(score < 0.7, "mid", "high"))
+    frame = pd.DataFrame({"row_id": [f"r{i}" for i in range(n)], "x": np.round(x, 4), "city": city, "grade": grade})
+    data = tmp_path / "grades"
+    data.mkdir()
+    frame.iloc[:n_train].to_csv(data / "train.csv", index=False)
+    frame.iloc[n_train:].drop(columns="grade").to_csv(data / "test.csv", index=False)
+    sample = pd.DataFrame({"row_id": frame["row_id"].iloc[n_train:], "high": 1 / 3, "low": 1 / 3, "mid": 1 / 3})
+    sample.to_csv(data / "sample_submission.csv", index=False)
+    assert main(["init", "grades", "--data-dir", str(data), "--metric", "log_loss"]) == 0
+    spec = yaml.safe_load((workdir / "competitions.d" / "grades.yaml").read_text())
+    assert spec["task"] == "classification" and spec["submission"] == "probabilities"
+    assert spec["classes"] == ["high", "low", "mid"] and spec["target_column"] == "grade"
+    assert main(["fit", "grades", "--data-dir", str(data), "--config", "linear", "--experiment", "logistic",
+                 "--n-folds=2", "--data.max_onehot=10"]) == 0  # fmt: skip
+    run = workdir / "runs" / "grades" / "logistic"
+    preprocessor = joblib.load(run / "fold0" / "preprocessor.joblib")
+    encoded = [n for n in preprocessor.get_feature_names_out() if n.startswith("high_card__")]
+    assert len(encoded) == 3  # the city, target-encoded once per class
+    cv = json.loads((run / "cv.json").read_text())
+    assert cv["metric"] == "log_loss" and cv["oof"] < np.log(3)  # better than the uniform guess
+    assert main(["predict", "grades", "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert list(submission.columns) == ["row_id", "high", "low", "mid"]
+    assert np.allclose(submission[["high", "low", "mid"]].sum(axis=1), 1, atol=1e-6)
+    assert main(["validate", "grades", str(run / "submission.csv"), "--data-dir", str(data)]) == 0
