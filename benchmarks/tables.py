@@ -1,0 +1,173 @@
+"""Tables `compete init` reads (no catalog entry): the stack of every family next to a plain LightGBM and
+`LogisticRegressionCV`, on the same folds, scored on the same rows.
+
+Builds a table in Kaggle's layout (Titanic-shaped, or a Playground-style binary table scored by AUC; or
+takes a real download with --data-dir), runs `compete init` and `compete fit SLUG --config stack`
+(LightGBM, logistic regression and the MLP from the tabular shape's presets, blended), then fits the
+peers a competent user would write by hand on the same folds.csv: `LGBMClassifier()` with default
+parameters (text columns as pandas categories) and `LogisticRegressionCV` on one-hot columns
+(median-imputed, standardised). Prints the pooled out-of-fold metric of each and the seconds each took;
+with a synthetic table it also scores every submission on the held-out test rows, whose labels it kept.
+
+    python benchmarks/tables.py titanic --workdir /tmp/tables
+    python benchmarks/tables.py playground --workdir /tmp/tables
+    python benchmarks/tables.py titanic --data-dir data/titanic --metric accuracy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from competitions.commands.cli import main as compete  # noqa: E402
+from competitions.core.metrics import get_metric  # noqa: E402
+
+TABLES = {"titanic": ("accuracy", 891, 418), "playground": ("auc", 3000, 2000)}
+
+
+def synthetic(kind: str, root: Path) -> tuple[Path, pd.Series]:
+    """The table in its Kaggle layout, and the held-out test labels (by id) it does not ship."""
+    from tests.test_init_tabular import make_playground, make_titanic
+
+    _, n_train, n_test = TABLES[kind]
+    if kind == "titanic":
+        full = make_titanic(root / "full", n_train=n_train + n_test, n_test=1)
+        slug, id_column, target = "titanic", "PassengerId", "Survived"
+    else:
+        full = make_playground(root / "full", "playground", binary=True, n_train=n_train + n_test, n_test=1)
+        slug, id_column, target = "playground", "id", "target"
+    frame = pd.read_csv(full / "train.csv", dtype={id_column: str})
+    data = root / "data" / slug
+    data.mkdir(parents=True, exist_ok=True)
+    frame.iloc[:n_train].to_csv(data / "train.csv", index=False)
+    test = frame.iloc[n_train:]
+    test.drop(columns=target).to_csv(data / "test.csv", index=False)
+    sample = pd.read_csv(next(full.glob("*submission*.csv")))
+    constant = sample.iloc[0, 1]
+    pd.DataFrame({id_column: test[id_column], target: constant}).to_csv(data / sample_name(full), index=False)
+    return data, test.set_index(id_column)[target]
+
+
+def sample_name(folder: Path) -> str:
+    return next(folder.glob("*submission*.csv")).name
+
+
+def peers(data_dir: Path, folds_csv: Path, target: str, classes: list[str]):
+    """OOF and test probabilities of the plain peers on the given folds, and their seconds."""
+    import lightgbm as lgb
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train, test = pd.read_csv(data_dir / "train.csv"), pd.read_csv(data_dir / "test.csv")
+    ids = train.iloc[:, 0].astype(str)
+    fold_of = pd.read_csv(folds_csv, dtype={"id": str}).set_index("id")["fold"]
+    folds = ids.map(fold_of).to_numpy()
+    y = train[target].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+    both = pd.concat([train.drop(columns=[train.columns[0], target]), test.drop(columns=[test.columns[0]])])
+    as_category = both.copy()
+    for column in as_category.columns:  # the usual first notebook: text columns as categories
+        if not pd.api.types.is_numeric_dtype(as_category[column]):
+            as_category[column] = as_category[column].astype("category")
+    numeric = both.select_dtypes("number").columns
+    few = [c for c in both.columns if c not in numeric and both[c].nunique() <= 100]  # names and the like dropped
+    onehot = pd.get_dummies(both[[*numeric, *few]], dummy_na=True).astype(float)
+    n = len(train)
+    out = {name: [np.zeros((n, len(classes))), np.zeros((len(test), len(classes)))]
+           for name in ("plain LightGBM", "LogisticRegressionCV")}  # fmt: skip
+    seconds = dict.fromkeys(out, 0.0)
+    for fold in np.unique(folds):
+        rows, val = folds != fold, folds == fold
+        for name in out:
+            started = time.time()
+            if name == "plain LightGBM":
+                model = lgb.LGBMClassifier(verbose=-1, random_state=0).fit(as_category[:n][rows], y[rows])
+                features = as_category
+            else:
+                model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                                      LogisticRegressionCV(Cs=12, max_iter=2000, scoring=None, use_legacy_attributes=False))  # fmt: skip
+                model.fit(onehot[:n][rows], y[rows])
+                features = onehot
+            out[name][0][val] = model.predict_proba(features[:n][val])
+            out[name][1] += model.predict_proba(features[n:]) / len(np.unique(folds))
+            seconds[name] += time.time() - started
+    return out, seconds, y
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("table", choices=list(TABLES))
+    parser.add_argument("--data-dir", help="a real download (default: build the synthetic table in WORKDIR/data)")
+    parser.add_argument("--metric", help="the competition's metric (default: the table's)")
+    parser.add_argument("--workdir", default=".", help="where data/, runs/ and competitions.d/ go")
+    args, overrides = parser.parse_known_args(argv)
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)  # compete init writes ./competitions.d/
+    metric = args.metric or TABLES[args.table][0]
+    heldout = None
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else None
+    if data_dir is None:
+        data_dir, heldout = synthetic(args.table, workdir)
+    slug = args.table
+    if compete(["init", slug, "--data-dir", str(data_dir), "--metric", metric, "--force"]) != 0:
+        return 1
+    started = time.time()
+    if compete(["fit", slug, "--config", "stack", "--data-dir", str(data_dir), "--experiment", "bench-stack", *overrides]) != 0:
+        return 1
+    stack_seconds = time.time() - started
+    runs = workdir / "runs" / slug
+    blend = json.loads((runs / "bench-stack" / "ensemble.json").read_text())
+    first = Path(blend["members"][0]["run"])
+    spec = __import__("yaml").safe_load((workdir / "competitions.d" / f"{slug}.yaml").read_text())
+    target = spec["target_column"]
+    oof = pd.read_csv(next(first.glob("fold0/oof.csv")))
+    classes = [c for c in oof.columns if c not in ("id", "fold", target, "prediction")]
+    plain, plain_seconds, y = peers(data_dir, first / "folds.csv", target, classes)
+    scorer = get_metric(metric)
+
+    def heldout_score(probabilities: np.ndarray | None, submission: Path | None) -> str:
+        if heldout is None:
+            return ""
+        truth = heldout.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+        if probabilities is None:  # a written submission: labels, or the positive class's probability
+            written = pd.read_csv(submission, dtype=str).iloc[:, 1]
+            if spec["submission"] == "label":
+                probabilities = np.eye(len(classes))[written.map({c: i for i, c in enumerate(classes)}).to_numpy()]
+            else:
+                p = written.astype(float).to_numpy()
+                probabilities = np.column_stack([1 - p, p])
+        return f"{scorer(truth, probabilities):>10.4f}"
+
+    rows = []
+    for member in blend["members"]:
+        run = Path(member["run"])
+        rows.append((run.name.removeprefix("bench-stack-"), member["oof"], member["weight"], heldout_score(None, run / "submission.csv")))
+    rows.append(("stack (nested OOF)", blend["oof_nested"], None, heldout_score(None, runs / "bench-stack" / "submission.csv")))
+    for name, (values, test_values) in plain.items():
+        rows.append((name + " (peer)", scorer(y, values), None, heldout_score(test_values, None)))
+    print(f"\n{slug}: {len(y)} training rows, {len(np.unique(pd.read_csv(first / 'folds.csv')['fold']))} folds, "
+          f"data {data_dir}; the whole stack (3 families, predict, blend) {stack_seconds:.0f} s")  # fmt: skip
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; peers fitted in "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in plain_seconds.items()))
+    held = f"{'held-out':>10}" if heldout is not None else ""
+    print(f"{'model':<32}{'OOF ' + metric:>14}{'weight':>8}{held}")
+    for name, score, weight, test_score in rows:
+        shown_w = f"{weight:8.2f}" if weight is not None else f"{'':8}"
+        print(f"{name:<32}{score:>14.4f}{shown_w}{test_score}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
