@@ -35,7 +35,18 @@ def mlp(num_features: int, hidden: int, depth: int, dropout: float, activation: 
     return nn.Sequential(*layers)
 
 
-class MLPRegressor(CompeteModule):
+class TabularMLP(CompeteModule):
+    """What the two MLPs share: the optimiser and schedule from their hyper-parameters."""
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        groups = param_groups(self, hp.weight_decay)
+        return configure_optimization(
+            self, groups, hp.optimizer, hp.lr, hp.scheduler, hp.warmup_epochs, hp.min_lr_ratio, nesterov=False
+        )
+
+
+class MLPRegressor(TabularMLP):
     def __init__(
         self,
         num_features: int = 1,
@@ -105,15 +116,8 @@ class MLPRegressor(CompeteModule):
         value = self.log_price(batch["x"]).double()
         return {"index": batch["index"], "value": torch.exp(value) if self.hparams.log_target else value}
 
-    def configure_optimizers(self):
-        hp = self.hparams
-        groups = param_groups(self, hp.weight_decay)
-        return configure_optimization(
-            self, groups, hp.optimizer, hp.lr, hp.scheduler, hp.warmup_epochs, hp.min_lr_ratio, nesterov=False
-        )
 
-
-class MLPClassifier(CompeteModule):
+class MLPClassifier(TabularMLP):
     """An MLP on the preprocessed features, trained with cross-entropy; predicts class probabilities."""
 
     def __init__(
@@ -174,10 +178,3 @@ class MLPClassifier(CompeteModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         return {"index": batch["index"], "probs": torch.softmax(self(batch["x"]).float(), dim=1)}
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        groups = param_groups(self, hp.weight_decay)
-        return configure_optimization(
-            self, groups, hp.optimizer, hp.lr, hp.scheduler, hp.warmup_epochs, hp.min_lr_ratio, nesterov=False
-        )
