@@ -168,20 +168,6 @@ class ImageClassificationDataModule(KFoldDataModule):
                     f"file {path}{more}"
                 )
 
-    def encode_labels(self, frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
-        """Class names -> indices; the first unknown or empty label is reported with its line."""
-        lookup = {name: i for i, name in enumerate(self.class_names)}
-        labels = frame[column]
-        unknown = ~labels.isin(lookup)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown)[0])
-            known = ", ".join(self.class_names) if len(self.class_names) <= 12 else f"{len(self.class_names)} classes"
-            raise DataError(
-                f"{self.data_dir / source} line {row + 2}: {column} {labels.iloc[row]!r} is not one of the "
-                f"{len(self.class_names)} {self.spec.slug} classes ({known})"
-            )
-        return labels.map(lookup).to_numpy(dtype=np.int64)
-
     # ---- the image caches --------------------------------------------------------------
     def cache_file(self, split: str) -> Path:
         """The decoded-image cache of ``split``, built on first use. Its key stats every image,

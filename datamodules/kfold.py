@@ -108,6 +108,20 @@ class KFoldDataModule(L.LightningDataModule):
         """The classes, in the model's output order (empty for regression)."""
         return ()
 
+    def encode_labels(self, frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+        """Class names -> indices (images and tables alike); the first unknown or empty label is reported with its line."""
+        lookup = {name: i for i, name in enumerate(self.class_names)}
+        labels = frame[column]
+        unknown = ~labels.isin(lookup)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
+            known = ", ".join(self.class_names) if len(self.class_names) <= 12 else f"{len(self.class_names)} classes"
+            raise DataError(
+                f"{self.data_dir / source} line {row + 2}: {column} {labels.iloc[row]!r} is not one of the "
+                f"{len(self.class_names)} {self.spec.slug} classes ({known})"
+            )
+        return labels.map(lookup).to_numpy(dtype=np.int64)
+
     def model_kwargs(self) -> dict:
         """Constructor arguments the model takes from the data of the current fold
         (classes for a classifier; input width and target scale for a tabular model)."""

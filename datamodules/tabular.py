@@ -268,15 +268,8 @@ class TabularDataModule(KFoldDataModule):
         self.excluded_rows  # noqa: B018 - a bad drop_rows expression is reported with the data, before any work
         if not self.classifies:
             return pd.DataFrame({"id": frame[self.spec.id_column], "target": frame[self.label_column]})
-        labels = frame[self.label_column]
-        lookup = {name: i for i, name in enumerate(self.class_names)}
-        unknown = ~labels.isin(lookup)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise DataError(f"{self.data_dir / self.spec.train_csv} line {row + 2}: {self.label_column} "
-                            f"{labels.iloc[row]!r} is not one of the spec's classes ({', '.join(self.class_names)})")  # fmt: skip
-        return pd.DataFrame({"id": frame[self.spec.id_column], "label": labels,
-                             "target": labels.map(lookup).to_numpy(dtype=np.int64)})  # fmt: skip
+        return pd.DataFrame({"id": frame[self.spec.id_column], "label": frame[self.label_column],
+                             "target": self.encode_labels(frame, self.label_column, self.spec.train_csv)})  # fmt: skip
 
     def strata(self) -> np.ndarray | None:
         return self.train_table["label"].to_numpy() if self.classifies else None
@@ -383,8 +376,8 @@ class TabularDataModule(KFoldDataModule):
         return self._fold_features[4]
 
     def model_kwargs(self) -> dict:
-        train_x, test_x, _, scale = self.fold_features()
-        width = int((train_x if train_x is not None else test_x).shape[1])
+        train_x, _, _, scale = self.fold_features()
+        width = int(train_x.shape[1])
         if self.classifies:
             return {"num_features": width, "num_classes": len(self.class_names), "class_names": list(self.class_names)}
         return {"num_features": width, **scale, "log_target": self.spec.log_scale}

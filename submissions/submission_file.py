@@ -11,6 +11,7 @@ import pandas as pd
 
 from competitions.core.artifacts import atomic_path
 from competitions.core.errors import SubmissionError
+from competitions.core.metrics import multilabel_decisions
 from competitions.core.spec import CompetitionSpec
 from submissions.validate import read_submission_csv, validate_submission
 
@@ -40,8 +41,6 @@ def to_submission(
             {id_col: sample[id_col].to_numpy(), spec.target_column: np.asarray(classes)[values.argmax(axis=1)]}
         )
     elif spec.submission_kind == "labels":  # multi-label: the chosen classes, space-separated
-        from competitions.core.metrics import multilabel_decisions
-
         names = np.asarray(classes)
         out = pd.DataFrame({id_col: sample[id_col].to_numpy(),
                             spec.target_column: [" ".join(names[row]) for row in multilabel_decisions(values)]})  # fmt: skip

@@ -87,7 +87,7 @@ def multi_hot(labels, classes) -> np.ndarray:
 def _multilabel_f1(y_true: np.ndarray, probs: np.ndarray, average: str) -> float:
     """F1 of multi-hot truth [rows, classes] against the decisions from probabilities (scikit-learn's
     multilabel f1_score, zero_division=0)."""
-    truth, pred = np.asarray(y_true) > 0.5, multilabel_decisions(probs) if probs.dtype.kind == "f" else probs > 0
+    truth, pred = np.asarray(y_true) > 0.5, multilabel_decisions(probs)
     tp, fp, fn = (truth & pred), (~truth & pred), (truth & ~pred)
     if average == "samples":
         denominator = 2 * tp.sum(1) + fp.sum(1) + fn.sum(1)
@@ -104,7 +104,7 @@ def f1(y_true: np.ndarray, probs: np.ndarray, average: Literal["macro", "micro"]
     """F1 over the labels present in the truth or the predictions (scikit-learn's label set, with
     zero_division=0); multi-label (multi-hot truth [rows, classes]): over every (row, class) decision."""
     if np.ndim(y_true) == 2:
-        return _multilabel_f1(y_true, np.asarray(probs), average)
+        return _multilabel_f1(y_true, probs, average)
     pred = _labels(probs)
     labels = np.union1d(y_true, pred)
     tp = np.array([np.sum((pred == k) & (y_true == k)) for k in labels], dtype=float)
@@ -188,7 +188,7 @@ QWK = Metric("qwk", "max", quadratic_weighted_kappa, "labels", "quadratic weight
 MAE = Metric("mae", "min", mae, "values", "mean absolute error")
 RMSE = Metric("rmse", "min", rmse, "values", "root mean squared error")
 RMSLE = Metric("rmsle", "min", rmsle, "values", "RMSE of log(1 + value)")
-F1_SAMPLES = Metric("f1_samples", "max", lambda y, p: _multilabel_f1(y, np.asarray(p), "samples"), "labels",
+F1_SAMPLES = Metric("f1_samples", "max", lambda y, p: _multilabel_f1(y, p, "samples"), "labels",
                     "multi-label: F1 of each row's label set, averaged over rows (mean F1)")  # fmt: skip
 
 METRICS: dict[str, Metric] = {m.name: m for m in (ACCURACY, LOG_LOSS, AUC, F1_MACRO, F1_MICRO, F1_SAMPLES, QWK, MAE, RMSE, RMSLE, RMSE_LOG)}

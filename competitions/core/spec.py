@@ -88,7 +88,7 @@ class CompetitionSpec:
     @property
     def tabular(self) -> bool:
         """A table (train/test CSVs of features), not images."""
-        return self.options.get("shape") == "tabular" or (not self.options and self.task == "regression")
+        return self.options.get("shape") == "tabular"
 
     @property
     def multi_label(self) -> bool:

@@ -275,8 +275,7 @@ def choose_tta(prediction: Prediction) -> list[str]:
         per_view.append(views)
         view_names = wrapped.view_names
     index = np.concatenate(rows)
-    datamodule = prediction.datamodule
-    y_true = (datamodule.targets if hasattr(datamodule, "targets") else datamodule.train_table["target"].to_numpy())[index]
+    y_true = prediction.datamodule.targets[index]  # class indices, or multi-hot rows (multi-label)
     merge = (prediction.config.get("model") or {}).get("tta_merge", "mean")
     chosen, steps = select_views(
         torch.as_tensor(np.concatenate(per_view)),

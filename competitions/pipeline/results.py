@@ -18,7 +18,7 @@ import pandas as pd
 from competitions.core.artifacts import read_json, write_csv, write_json
 from competitions.core.errors import DataError
 from competitions.core.layout import RunLayout
-from competitions.core.metrics import multi_hot
+from competitions.core.metrics import multi_hot, multilabel_decisions
 from competitions.core.spec import CompetitionSpec
 from submissions.submission_file import FLOAT_FORMAT
 
@@ -69,8 +69,6 @@ def oof_frame(
             }
         )
     if spec.multi_label:
-        from competitions.core.metrics import multilabel_decisions
-
         chosen = [" ".join(np.asarray(classes)[row]) for row in multilabel_decisions(preds)]
     else:
         chosen = np.asarray(classes)[preds.argmax(axis=1)]

@@ -318,7 +318,7 @@ def track_fold(context: FitContext, fold: int, logger, metrics: dict, index, pre
     confusion = picture = None
     if spec.task == "classification" and not spec.multi_label:
         confusion = (datamodule.train_table["target"].to_numpy()[index], preds.argmax(axis=1), datamodule.class_names)
-        if fold == context.selected[0] and hasattr(datamodule, "cache_file"):  # images only
+        if fold == context.selected[0] and not spec.tabular:  # images only
             from competitions.pipeline.pictures import draw_augmented
 
             picture = draw_augmented(spec, datamodule, context.cfg.model.as_dict(), 16, context.cfg.seed,
