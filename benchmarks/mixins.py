@@ -17,10 +17,16 @@ import time
 from pathlib import Path
 
 from competitions.commands.cli import main
-from competitions.pipeline.demo import build_digits_competition, demo_fit_args, heldout_accuracy
+from competitions.pipeline.demo import build_digits_competition, heldout_accuracy
 
 # Geometric views that suit digits (which must not be flipped).
 FIXED_TTA = "identity,shift,scale"
+
+
+def demo_fit_args(data_dir: Path, runs_dir: Path, experiment: str, extra: list[str] | None = None) -> list[str]:
+    """The `compete fit` command line of the demo on the digits."""
+    return ["fit", "cifar-10", "--config", "demo", "--data-dir", str(data_dir), "--runs-dir", str(runs_dir),
+            "--experiment", experiment, *(extra or [])]  # fmt: skip
 
 
 def main_benchmark() -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fake_kaggle
 
 from competitions import demo_data, fit, plot_runs, predict, runs, submit  # noqa: E402
-from competitions.pipeline.experiments import save_png  # noqa: E402
+from competitions.core.artifacts import save_png  # noqa: E402
 from tests.fake_kaggle import FakeKaggle, client_environment, serve  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures" / "runs-demo-digits.png"

@@ -40,8 +40,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from competitions.catalog.cifar10 import CIFAR10_CLASSES  # noqa: E402
+from competitions.catalog import COMPETITIONS
 from competitions.commands.cli import main as compete  # noqa: E402
+
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 
 def harder_digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

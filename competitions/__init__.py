@@ -12,7 +12,8 @@ Names are imported on first use, so ``import competitions`` (and `compete list`)
 from __future__ import annotations
 
 API = ("fit", "predict", "validate", "ensemble", "submit", "submissions", "download", "runs", "plot_runs", "show",
-       "list_competitions", "demo_data", "tune", "init", "Run", "Submission")  # fmt: skip
+       "list_competitions", "demo_data", "tune", "init", "resolve", "competitions", "competition", "data_ready",
+       "demo", "Run", "Submission")  # fmt: skip
 ERRORS = ("CompeteError", "OptionError", "DataError", "RunExistsError", "SubmissionError", "KaggleError")
 
 __all__ = [*API, *ERRORS]

@@ -21,8 +21,27 @@ import pandas as pd
 
 from competitions.catalog import COMPETITIONS, all_competitions, get_competition
 from competitions.core.errors import CompeteError
-from competitions.core.layout import DEFAULT_RUNS_DIR
-from competitions.pipeline.results import Run, Submission
+from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR
+from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.records import Run, Submission
+from submissions.archives import Limits as ArchiveLimits
+
+
+def competitions() -> dict[str, CompetitionSpec]:
+    """Every competition compete knows: the built-ins, ./competitions.d/*.yaml and the spec files added."""
+    return all_competitions()
+
+
+def competition(slug: str) -> CompetitionSpec:
+    """One competition's spec (files, columns, metric, presets); CompeteError naming the known ones."""
+    return get_competition(slug)
+
+
+def add_spec_files(paths: Sequence[str | Path]) -> None:
+    """Make the competitions of these spec files known to this process (and the DDP processes it starts)."""
+    from competitions.catalog.spec_files import add_spec_files as add
+
+    add(paths)
 
 
 def list_competitions() -> pd.DataFrame:
@@ -38,77 +57,111 @@ def demo_data(workdir: str | Path = "demo") -> tuple[Path, Path]:
     return build_digits_competition(workdir)
 
 
-def fit_argv(
-    *,
-    data_dir: str | Path | None = None,
-    experiment: str | None = None,
-    config: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    runs_dir: str | Path | None = None,
-    folds: str | Sequence[int] | None = None,
-    n_folds: int | None = None,
-    seed: int | None = None,
-    resume: bool = False,
-    logger: str | None = None,
-    patience: int | None = None,
-) -> list[str]:
-    """The `compete fit` options that say the same as these keyword arguments."""
-    from competitions.pipeline.config import overrides_to_argv
+def _settings(overrides: dict[str, Any] | None, **named: Any) -> dict[str, Any]:
+    """The run settings these keyword arguments name (None: not set), then the dotted ``overrides``."""
+    from competitions.core.settings import flatten
 
+    folds = named.get("folds")
     if folds is not None and not isinstance(folds, str):
-        folds = ",".join(map(str, folds))
-    named = {"--config": config, "--data-dir": data_dir, "--experiment": experiment, "--runs-dir": runs_dir,
-             "--folds": folds, "--n-folds": n_folds, "--seed": seed, "--logger": logger, "--patience": patience}  # fmt: skip
-    argv = [f"{flag}={value}" for flag, value in named.items() if value is not None]
-    return [*argv, *(["--resume"] if resume else []), *overrides_to_argv(overrides)]
+        named["folds"] = ",".join(map(str, folds))
+    if named.get("resume") is False:
+        named.pop("resume")
+    return {**{k: v for k, v in named.items() if v is not None}, **flatten(overrides or {})}
 
 
-def fit(slug: str, *, data_dir: str | Path | None = None, experiment: str | None = None,
-        config: str | Path | None = None, overrides: dict[str, Any] | None = None, args: Sequence[str] = (),
-        **options) -> Run | None:  # fmt: skip
+def _configs(config: str | Path | Sequence[str | Path] | None) -> list[str | Path]:
+    if config is None:
+        return []
+    return [config] if isinstance(config, (str, Path)) else list(config)
+
+
+def _call(name: str, slug: str, **kwargs: Any) -> str:
+    """How a run was asked for, for its history: the Python call."""
+    shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if v not in (None, False, {}, ()))
+    return f"competitions.{name}({slug!r}{', ' if shown else ''}{shown})"
+
+
+def demo(workdir: str | Path = "demo", overrides: dict[str, Any] | None = None) -> dict:
+    """`compete demo`: build the digits competition in WORKDIR, fit it (the cifar-10 ``demo`` preset, then
+    ``overrides``), predict, and score against the held-out labels; the figures and paths (empty on DDP
+    ranks other than 0)."""
+    from competitions.pipeline.demo import run_demo
+
+    return run_demo(workdir, overrides)
+
+
+def resolve(slug: str, *, config: str | Path | Sequence[str | Path] | None = None, family: str | None = None,
+            overrides: dict[str, Any] | None = None, command: str | None = None, **settings: Any):  # fmt: skip
+    """The RunConfig a fit with these arguments would train with (``run.cfg``: every setting, resolved)."""
+    from competitions.pipeline.run_config import resolve_run
+
+    return resolve_run(get_competition(slug), _configs(config), family, _settings(overrides, **settings),
+                       command or _call("fit", slug, config=config, family=family, overrides=overrides, **settings))  # fmt: skip
+
+
+def options_parser(slug: str, *, config: str | Path | Sequence[str | Path] | None = None, family: str | None = None,
+                   settings: dict[str, Any] | None = None, **parser_options: Any):  # fmt: skip
+    """The jsonargparse parser of a fit's options for the family these configs choose (what `compete fit
+    SLUG --help` prints and the command line's overrides are read with)."""
+    from competitions.pipeline.run_config import options_parser as parser_for
+
+    return parser_for(get_competition(slug), _configs(config), family, settings, **parser_options)
+
+
+def fit(slug: str, *, config: str | Path | Sequence[str | Path] | None = None, family: str | None = None,
+        overrides: dict[str, Any] | None = None, command: str | None = None, **settings: Any) -> Run | None:  # fmt: skip
     """Train every fold of an experiment and return the Run (None on DDP ranks other than 0).
 
-    ``config``: a preset name (``debug``, ``default``, ...) or a YAML file. ``overrides``: dotted
-    settings, e.g. ``{"trainer.max_epochs": 3, "model.lr": 0.05, "data.batch_size": 64}``.
-    ``options``: runs_dir, folds, n_folds, seed, resume, logger, patience (as `compete fit`).
-    ``args``: `compete fit` command-line options, appended last (what the verb passes).
+    ``config``: a preset name (``debug``, ``default``, ...), a YAML file, or a list of them (later ones win);
+    a stack preset fits every family and blends them. ``family``: a table's model family. ``overrides``:
+    dotted settings, e.g. ``{"trainer.max_epochs": 3, "model.lr": 0.05, "data.batch_size": 64}``.
+    ``settings``: data_dir, experiment, runs_dir, folds, n_folds, seed, resume, force, budget, logger,
+    patience (as `compete fit`). ``command``: what the run's history records (the CLI passes its line).
     """
-    from competitions.pipeline.stacking import fit_or_stack
+    from competitions.pipeline.stack import fit_or_stack
+
+    return fit_or_stack(resolve(slug, config=config, family=family, overrides=overrides, command=command, **settings))
+
+
+def tune_family(slug: str, *, config: str | Path | Sequence[str | Path] | None = None, family: str | None = None):
+    """The family compete tune searches: the one asked for, else the one a config names, else lightgbm."""
+    from competitions.pipeline.run_config import named_family
 
     spec = get_competition(slug)
-    argv = [*fit_argv(data_dir=data_dir, experiment=experiment, config=config, overrides=overrides, **options), *args]
-    return fit_or_stack(spec, argv)
+    if family is None and "lightgbm" in spec.families and named_family(spec, _configs(config)) is None:
+        return "lightgbm"
+    return family
 
 
-def tune(slug: str, *, family: str = "lightgbm", trials: int | None = None, timeout: str | float | None = None,
-         storage: str | None = None, study: str | None = None, data_dir: str | Path | None = None,
-         experiment: str | None = None, config: str | Path | None = None, overrides: dict[str, Any] | None = None,
-         args: Sequence[str] = (), **options):  # fmt: skip
+def tune(slug: str, *, family: str | None = None, trials: int | None = None, timeout: str | float | None = None,
+         storage: str | None = None, study: str | None = None, config: str | Path | Sequence[str | Path] | None = None,
+         overrides: dict[str, Any] | None = None, **settings: Any):  # fmt: skip
     """Search ``family``'s hyper-parameters with Optuna on the competition's folds; returns the result
     (``study``, ``best_value``, ``best_params``, ``preset``: a best.yaml that ``fit(config=...)`` takes).
 
     Budget: ``trials`` (finished or pruned trials of the study, whoever ran them) and/or ``timeout``
     (seconds, or "10m"). ``storage``: an Optuna storage URL (default: SQLite in RUNS_DIR/SLUG/tune-FAMILY).
+    ``family`` defaults to lightgbm where the competition has model families.
     """
-    from competitions.pipeline.budget import parse_duration
-    from competitions.pipeline.config import parse_fit_args
-    from competitions.pipeline.tuning import tune as run_tune
+    from competitions.pipeline.fit_budget import parse_duration
+    from competitions.pipeline.tune import tune as run_tune
 
     spec = get_competition(slug)
-    argv = [*fit_argv(data_dir=data_dir, experiment=experiment or f"tune-{family}", config=config,
-                      overrides=overrides, **options), f"--family={family}", *args]  # fmt: skip
-    _, cfg = parse_fit_args(spec, argv)
+    family = tune_family(slug, config=config, family=family)
+    run = resolve(slug, config=config, family=family, overrides=overrides, **settings)
+    if "experiment" not in run.overrides:
+        run = run.replace(experiment=f"tune-{run.family}")
     seconds = parse_duration(timeout, "timeout") if isinstance(timeout, str) else timeout
-    return run_tune(spec, cfg, trials, seconds, storage, study)
+    return run_tune(spec, run.cfg, trials, seconds, storage, study)
 
 
 def init(slug: str, data_dir: str | Path, *, metric: str | None = None, target: str | None = None,
          task: str | None = None, out: str | Path | None = None, force: bool = False) -> tuple[Path, dict]:  # fmt: skip
     """Inspect a downloaded competition folder and write its spec file (default ./competitions.d/SLUG.yaml);
     returns (path, the spec as written). Undecided fields are FILL_ME: fit refuses until they are set."""
+    from competitions.catalog.inference import propose_spec
     from competitions.catalog.spec_files import USER_SPEC_DIR, load_spec_file, write_spec_file
     from competitions.core.errors import RunExistsError
-    from competitions.pipeline.inspection import propose_spec
 
     if slug in COMPETITIONS:
         raise CompeteError(f"{slug} is built in; compete fit {slug} works as it is")
@@ -161,7 +214,7 @@ def predict(run: Run | str | Path, *, slug: str | None = None, tta: str | list[s
     ``options``: folds, checkpoint (best/last), calibrate (auto/none), data_dir, accelerator, devices,
     strategy, precision, threads, batch_size, num_workers.
     """
-    from competitions.pipeline.predicting import PredictOptions, predict_run
+    from competitions.pipeline.predict import PredictOptions, predict_run
 
     spec = get_competition(_slug_of(run, slug))
     return predict_run(spec, _run_path(run), PredictOptions(tta=tta, **options))
@@ -178,40 +231,55 @@ def ensemble(slug: str, runs: Sequence[Run | str | Path], *, weights: str = "oof
              data_dir: str | Path | None = None) -> Submission:  # fmt: skip
     """Blend experiments (after predict) into RUNS_DIR/SLUG/NAME/submission.csv; ``submission.details``
     holds each member's OOF score and weight and the blend's."""
-    from competitions.pipeline.ensembling import ensemble_runs
+    from competitions.pipeline.ensemble import ensemble_runs
 
     return ensemble_runs(get_competition(slug), [_run_path(r) for r in runs], weights, name, data_dir)
 
 
-def submit(slug: str, path: str | Path, message: str, **options) -> dict:
+def submit(slug: str, submission: Submission | str | Path, message: str, **options) -> dict:
     """Validate, check the daily limit, record in the ledger, upload with the Kaggle API and wait for the
-    score; returns the ledger entry. ``options``: data_dir, runs_dir, dry_run, again, timeout, poll."""
+    score; returns the ledger entry. ``submission``: what predict or ensemble returned, or a CSV path.
+    ``options``: data_dir, runs_dir, dry_run, again, timeout, poll."""
     from competitions.pipeline.kaggle import submit_file
 
+    path = submission.path if isinstance(submission, Submission) else submission
     return submit_file(get_competition(slug), path, message, **options)
 
 
 def submissions(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR, offline: bool = False) -> pd.DataFrame:
-    """The ledger of submission attempts, scores filled in from Kaggle's list (unless ``offline``)."""
+    """The ledger of submission attempts, scores filled in from Kaggle's list (unless ``offline``), then
+    Kaggle's submissions made elsewhere (the website, another machine: experiment "(not in ledger)")."""
     from competitions.pipeline.kaggle import list_submissions
 
-    entries, _ = list_submissions(get_competition(slug), runs_dir, offline)
-    return pd.DataFrame(entries)
+    entries, remote = list_submissions(get_competition(slug), runs_dir, offline)
+    known = {entry.get("ref") for entry in entries}
+    elsewhere = [{"time": s.date, "experiment": "(not in ledger)", "file": s.file_name, "message": s.description,
+                  "ref": ref, "status": s.status, "public_score": s.public_score or None, "error": s.error}
+                 for ref, s in remote.items() if ref not in known]  # fmt: skip
+    return pd.DataFrame([*entries, *elsewhere])
 
 
-def download(slug: str, *, data_dir: str | Path | None = None, keep_archives: bool = False, limits=None) -> Path:
+def data_ready(slug: str, data_dir: str | Path | None = None) -> bool:
+    """Whether the competition folder (default data/SLUG) holds every file the competition ships."""
+    from competitions.pipeline.kaggle import data_complete
+
+    return data_complete(get_competition(slug), Path(data_dir or f"{DEFAULT_DATA_DIR}/{slug}"))
+
+
+def download(slug: str, *, data_dir: str | Path | None = None, keep_archives: bool = False,
+             limits: ArchiveLimits | None = None) -> Path:  # fmt: skip
     """Download and extract the competition with the Kaggle API (nothing to do when complete); its folder.
-    ``limits``: a ``submissions.archives.Limits`` (unpacked bytes, members, unpacked/packed ratio)."""
+    ``limits``: an ArchiveLimits (unpacked bytes, members, unpacked/packed ratio)."""
     from competitions.pipeline.kaggle import download_competition
 
-    data_dir = Path(data_dir or f"data/{slug}")
+    data_dir = Path(data_dir or f"{DEFAULT_DATA_DIR}/{slug}")
     download_competition(get_competition(slug), data_dir, keep_archives, limits)
     return data_dir
 
 
 def runs(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR) -> pd.DataFrame:
     """The experiments of a competition, best first: CV, per-fold scores, public score, settings that differ."""
-    from competitions.pipeline.experiments import collect, runs_frame
+    from competitions.pipeline.runs import collect, runs_frame
 
     spec = get_competition(slug)
     experiments = collect(spec, Path(runs_dir))
@@ -222,7 +290,7 @@ def runs(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR) -> pd.DataFrame:
 
 def plot_runs(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR):
     """A matplotlib Figure: CV against public score, per-fold scores, every fold's validation curve."""
-    from competitions.pipeline.experiments import collect, figure
+    from competitions.pipeline.runs import collect, figure
 
     spec = get_competition(slug)
     experiments = collect(spec, Path(runs_dir))
@@ -231,13 +299,12 @@ def plot_runs(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR):
     return _inline(figure(spec, experiments))
 
 
-def show(slug: str, *, data_dir: str | Path | None = None, config: str | Path | None = None,
-         overrides: dict[str, Any] | None = None, n: int = 32, runs_dir: str | Path | None = None, seed: int | None = None):  # fmt: skip
-    """A matplotlib Figure of ``n`` augmented training images as training sees them (inline in Jupyter)."""
-    from competitions.pipeline.config import parse_fit_args
-    from competitions.pipeline.pictures import figure_for_config
+def show(slug: str, *, config: str | Path | Sequence[str | Path] | None = None, overrides: dict[str, Any] | None = None,
+         n: int = 32, **settings: Any):  # fmt: skip
+    """A matplotlib Figure of ``n`` augmented training images as training sees them (inline in Jupyter).
+    ``settings``: data_dir, runs_dir, seed (as fit)."""
+    from competitions.pipeline.show import figure_for_config
 
     spec = get_competition(slug)
-    argv = fit_argv(data_dir=data_dir, config=config, overrides=overrides, runs_dir=runs_dir, seed=seed)
-    _, cfg = parse_fit_args(spec, argv, prog=f"show({slug!r})")
-    return _inline(figure_for_config(spec, cfg, n))
+    run = resolve(slug, config=config, overrides=overrides, **settings)
+    return _inline(figure_for_config(spec, run.cfg, n))

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from competitions.core.artifacts import atomic_path
+from competitions.core.console import warn
 from competitions.core.errors import DataError
 from datamodules.images import ImageClassificationDataModule
 
@@ -43,11 +44,14 @@ class SpecImagesDataModule(ImageClassificationDataModule):
 
     @functools.cached_property
     def test_table(self) -> pd.DataFrame:
+        """The test ids of ``test_csv`` when the spec names one (classify-leaves' test.csv), else the sample
+        submission's, in that file's order."""
         spec = self.spec
-        frame = self.read_csv(spec.sample_submission, [spec.id_column])[[spec.id_column]]
+        source = spec.options.get("test_csv", spec.sample_submission)
+        frame = self.read_csv(source, [spec.id_column])[[spec.id_column]]
         frame["id"] = frame[spec.id_column]
         frame["path"] = [self._path("test_images", i) for i in frame["id"]]
-        self.check_images(frame, frame["path"].tolist(), spec.sample_submission, spec.id_column)
+        self.check_images(frame, frame["path"].tolist(), source, spec.id_column)
         return frame
 
 
@@ -65,6 +69,14 @@ class ImagesCsvDataModule(SpecImagesDataModule):
             raise DataError(f"{self.data_dir / self.spec.train_csv} line {int(np.flatnonzero(empty)[0]) + 2}: empty label")
         if self.spec.multi_label:  # "haze primary": every name is a class
             return sorted({name for text in labels for name in text.split()})
+        padded = (labels != labels.str.strip()).to_numpy()
+        if padded.any():
+            row = int(np.flatnonzero(padded)[0])
+            twin = labels.iloc[row].strip()
+            also = f"; {twin!r} is a label too, so they are two classes" if (labels == twin).any() else ""
+            warn(f"{self.data_dir / self.spec.train_csv} line {row + 2}: label {labels.iloc[row]!r} has leading or "
+                 f"trailing spaces ({int(padded.sum())} such rows){also}; kept as written, fix the file if that is a "
+                 "typo")  # fmt: skip
         return list(labels.unique())
 
     @functools.cached_property

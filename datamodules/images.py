@@ -58,10 +58,15 @@ class CachedImageDataset(Dataset):
 
 class ImageClassificationDataModule(KFoldDataModule):
     # What image_size, mean and std are when not set (compete sets them from a pretrained backbone's
-    # timm pretrained_cfg first; see competitions/pipeline/config.py).
+    # timm pretrained_cfg first; see competitions/pipeline/fit_parser.py).
     default_image_size: int = 32
     default_mean: tuple[float, float, float] = IMAGENET_MEAN
     default_std: tuple[float, float, float] = IMAGENET_STD
+
+    @classmethod
+    def spec_defaults(cls, spec) -> dict:
+        """A spec's ``mean``/``std`` (cifar-10's statistics) replace the ImageNet defaults."""
+        return {f"default_{key}": spec.options[key] for key in ("mean", "std") if key in spec.options}
 
     def __init__(
         self,

@@ -45,6 +45,18 @@ class KFoldDataModule(L.LightningDataModule):
         self.folds: pd.DataFrame | None = None
         self._row_folds: np.ndarray | None = None  # fold of each train_table row, set by ensure_folds
 
+    @classmethod
+    def bind(cls, spec: CompetitionSpec) -> type[KFoldDataModule]:
+        """This class for the competition ``spec`` (the one way a spec reaches a DataModule: the pipeline's
+        factory calls it): a subclass holding the spec and the defaults it sets."""
+        return type(cls.__name__, (cls,), {"spec": spec, "__module__": cls.__module__, "__doc__": cls.__doc__,
+                                           **cls.spec_defaults(spec)})  # fmt: skip
+
+    @classmethod
+    def spec_defaults(cls, spec: CompetitionSpec) -> dict:
+        """Class attributes a spec sets (image statistics, ...); none here."""
+        return {}
+
     # ---- layout and tables -------------------------------------------------------------
     def check_layout(self) -> None:
         """Raise a DataError naming what is missing when ``data_dir`` is not this competition's folder."""
@@ -130,6 +142,17 @@ class KFoldDataModule(L.LightningDataModule):
     def strata(self) -> np.ndarray | None:
         """What the folds are stratified on (the class for classification)."""
         return None
+
+    # ---- what a fold fits on the data (tables: the preprocessing), saved beside its model ----------
+    def data_fingerprint(self) -> dict[str, str]:
+        """sha256 of the files a fold's fitted preprocessing saw (file -> digest); none here."""
+        return {}
+
+    def save_fitted_preprocessing(self, fold_dir: Path) -> None:
+        """Save what the current fold fitted on its training rows, for predict; nothing is fitted here."""
+
+    def use_fitted_preprocessing(self, fold: int, fold_dir: Path) -> None:
+        """Predict ``fold`` with the preprocessing saved in ``fold_dir`` (none here)."""
 
     # ---- folds -------------------------------------------------------------------------
     def ensure_folds(self, path: str | os.PathLike, n_folds: int, seed: int, write: bool = True) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from datamodules.features import FeatureConfig, fit_transform, infer_roles, infi
 from datamodules.kfold import KFoldDataModule
 
 # pandas reads these as missing. Not "NA": in Ames it is a value ("no alley"), kept as a category.
+PREPROCESSOR_FILE = "preprocessor.joblib"  # in each fold<k>/ (RunLayout.preprocessor)
 NA_VALUES = ["", "#N/A", "N/A", "NULL", "NaN", "nan", "null", "None"]
 
 
@@ -132,10 +133,9 @@ class TabularDataModule(KFoldDataModule):
         )
         self.derived = dict(derived or {})
         self.drop_rows = drop_rows
-        self.encoding = "onehot"  # set by the model family (trees: native)
         self._fold_features: tuple | None = None  # (key, train features, test features, target scale, transformer)
         self._fold_cache: dict[tuple, tuple] = {}  # every fold's, kept: compete tune fits each fold many times
-        self.saved_preprocessors: dict[int, Path] = {}  # fold -> preprocessor.joblib (predict: no refit)
+        self._saved_preprocessors: dict[int, Path] = {}  # fold -> preprocessor.joblib (predict: no refit)
 
     # ---- the CSVs ----------------------------------------------------------------------
     def _read(self, name: str, columns: Sequence[str]) -> pd.DataFrame:
@@ -318,27 +318,28 @@ class TabularDataModule(KFoldDataModule):
             return "continuous"
         return "binary" if len(self.class_names) == 2 else "multiclass"
 
-    def fold_features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Features of every training row and of the test set, with the preprocessing (of ``encoding``)
-        fitted on the current fold's training rows, and the log-target scale of those rows (cached per fold).
-        With a saved preprocessor for the fold (predict), only the test features are computed, by it."""
+    def fold_features(self, encoding: str = "onehot") -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Features of every training row and of the test set, with the preprocessing of ``encoding`` (the
+        model family's: ``onehot``, or ``native`` for trees) fitted on the current fold's training rows, and
+        the log-target scale of those rows (cached per fold). With the fold's saved preprocessing
+        (use_fitted_preprocessing, at predict), only the test features are computed, by it."""
         if self.fold is None:
             raise RuntimeError("call set_fold() before asking for features")
-        key = (self.fold, self.encoding)
+        key = (self.fold, encoding)
         if key not in self._fold_cache:
             train_typed, test_typed = self.typed
-            if self.fold in self.saved_preprocessors:
+            if self.fold in self._saved_preprocessors:
                 self._fold_cache[key] = (key, None, *self._saved_fold_features(self.fold, test_typed))
             else:
-                self._fold_cache[key] = (key, *self._fit_fold_features(train_typed, test_typed))
+                self._fold_cache[key] = (key, *self._fit_fold_features(train_typed, test_typed, encoding))
         self._fold_features = self._fold_cache[key]
         _, train_x, test_x, scale, _ = self._fold_features
         return train_x, test_x, self.model_target, scale
 
-    def _fit_fold_features(self, train_typed: pd.DataFrame, test_typed: pd.DataFrame) -> tuple:
+    def _fit_fold_features(self, train_typed: pd.DataFrame, test_typed: pd.DataFrame, encoding: str) -> tuple:
         rows = self.train_indices()
         y = self.model_target
-        config = dataclasses.replace(self.config, encoding=self.encoding, target_type=self.target_type)
+        config = dataclasses.replace(self.config, encoding=encoding, target_type=self.target_type)
         transformer, fitted_rows = fit_transform(train_typed, self.roles, config, rows, y[rows])
         # The training rows keep their fit_transform features: target encoding is cross-fitted
         # there, so no training row's encoding has seen its own price (transform would use it).
@@ -356,23 +357,31 @@ class TabularDataModule(KFoldDataModule):
     def _saved_fold_features(self, fold: int, test_typed: pd.DataFrame) -> tuple:
         import joblib
 
-        transformer = joblib.load(self.saved_preprocessors[fold])
+        transformer = joblib.load(self._saved_preprocessors[fold])
         test_x = np.asarray(transformer.transform(test_typed), dtype=np.float32)
         return test_x, dict(transformer.compete_scale_), transformer
 
-    def save_preprocessor(self, path: Path) -> None:
-        """The current fold's fitted preprocessing, for predict (written to a temp file, then renamed)."""
+    def save_fitted_preprocessing(self, fold_dir: Path) -> None:
+        """The current fold's fitted preprocessing (the encoding its model used), for predict: written to
+        fold_dir/preprocessor.joblib through a temp file."""
         import joblib
 
         from competitions.core.artifacts import atomic_path
 
-        with atomic_path(path) as temporary:
+        with atomic_path(Path(fold_dir) / PREPROCESSOR_FILE) as temporary:
             joblib.dump(self.preprocessor, temporary)
+
+    def use_fitted_preprocessing(self, fold: int, fold_dir: Path) -> None:
+        path = Path(fold_dir) / PREPROCESSOR_FILE
+        if path.exists():
+            self._saved_preprocessors[fold] = path
+            self._fold_cache = {key: value for key, value in self._fold_cache.items() if key[0] != fold}
 
     @property
     def preprocessor(self):
-        """The ColumnTransformer fitted on the current fold's training rows."""
-        self.fold_features()
+        """The ColumnTransformer fitted on the current fold's training rows (of the last encoding asked for)."""
+        if self._fold_features is None or self._fold_features[0][0] != self.fold:
+            self.fold_features()
         return self._fold_features[4]
 
     def model_kwargs(self) -> dict:

@@ -14,6 +14,9 @@ class CompeteModule(L.LightningModule):
 
     # Whether `compete predict --tta` applies (image classifiers that return class probabilities).
     supports_tta: ClassVar[bool] = False
+    # How the pipeline trains a fold of it (competitions/pipeline/folds.py); the tree and linear
+    # families (estimators/) say "estimator".
+    fold_trainer: ClassVar[str] = "lightning"
 
     @classmethod
     def checkpoint_overrides(cls) -> dict:

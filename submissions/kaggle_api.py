@@ -148,7 +148,7 @@ def explain(err: BaseException, slug: str, action: str) -> KaggleError:
 
 
 @dataclass
-class Submission:
+class KaggleSubmission:
     ref: int
     status: str  # PENDING, COMPLETE, ERROR
     public_score: str
@@ -220,7 +220,7 @@ class Kaggle:
             raise KaggleError(f"submitting: the upload did not go through ({text})")
         return ref
 
-    def submissions(self) -> list[Submission]:
+    def submissions(self) -> list[KaggleSubmission]:
         listed = self._call("listing submissions", self.api.competition_submissions, self.slug, attempts=READ_ATTEMPTS)
         out = []
         for item in listed or []:
@@ -228,7 +228,7 @@ class Kaggle:
                 continue
             status = getattr(item.status, "name", str(item.status or "PENDING"))
             out.append(
-                Submission(
+                KaggleSubmission(
                     ref=int(item.ref or 0),
                     status=status,
                     public_score=str(item.public_score or ""),

@@ -40,6 +40,19 @@ def validate_submission(
     ``classes``: the known labels (default: the competition's; classify-leaves reads them from train.csv).
     """
     classes = tuple(spec.classes if classes is None else classes)
+    check_rows(spec, submission, sample, name)
+    values = submission.drop(columns=[spec.id_column])
+    empty = (values.apply(lambda c: c.str.strip() == "")).any(axis=1).to_numpy()
+    if empty.any():
+        raise SubmissionError(f"{name}: missing values at {_rows(empty)}")
+    if spec.submission_kind in ("label", "labels"):
+        check_labels(spec, submission, name, classes)
+    else:
+        check_numbers(spec, values, name)
+
+
+def check_rows(spec: CompetitionSpec, submission: pd.DataFrame, sample: pd.DataFrame, name: str) -> None:
+    """The sample's columns, rows and ids in its order; not the sample itself."""
     if list(submission.columns) != list(sample.columns):
         raise SubmissionError(
             f"{name}: columns {list(submission.columns)[:8]} differ from the sample submission's {list(sample.columns)[:8]}"
@@ -66,29 +79,26 @@ def validate_submission(
             f"{name}: identical to the sample submission (a placeholder); it would spend a daily submission on a "
             "baseline score"
         )
-    values = submission.drop(columns=[id_col])
-    empty = (values.apply(lambda c: c.str.strip() == "")).any(axis=1).to_numpy()
-    if empty.any():
-        raise SubmissionError(f"{name}: missing values at {_rows(empty)}")
+
+
+def check_labels(spec: CompetitionSpec, submission: pd.DataFrame, name: str, classes: tuple[str, ...]) -> None:
+    """A known class per row (label), or space-separated known classes (labels: multi-label)."""
+    column = submission[spec.target_column]
+    known = set(classes)
     if spec.submission_kind == "label":
-        labels = submission[spec.target_column]
-        unknown = (~labels.isin(classes)).to_numpy()
-        if unknown.any():
-            first = int(np.flatnonzero(unknown)[0])
-            raise SubmissionError(
-                f"{name}: unknown {spec.target_column} {labels.iloc[first]!r} at {_rows(unknown)} "
-                f"(known: {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})"
-            )
-        return
-    if spec.submission_kind == "labels":  # multi-label: space-separated class names, each known
-        known = set(classes)
-        unknown = np.array([any(name not in known for name in str(text).split()) for text in submission[spec.target_column]])
-        if unknown.any():
-            first = int(np.flatnonzero(unknown)[0])
-            bad = next(n for n in str(submission[spec.target_column].iloc[first]).split() if n not in known)
-            raise SubmissionError(f"{name}: unknown {spec.target_column} {bad!r} at {_rows(unknown)} (known: "
-                                  f"{', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})")  # fmt: skip
-        return
+        unknown = (~column.isin(classes)).to_numpy()
+        bad_name = lambda text: text  # noqa: E731
+    else:
+        unknown = np.array([any(n not in known for n in str(text).split()) for text in column])
+        bad_name = lambda text: next(n for n in str(text).split() if n not in known)  # noqa: E731
+    if unknown.any():
+        first = int(np.flatnonzero(unknown)[0])
+        raise SubmissionError(f"{name}: unknown {spec.target_column} {bad_name(column.iloc[first])!r} at {_rows(unknown)} "
+                              f"(known: {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})")  # fmt: skip
+
+
+def check_numbers(spec: CompetitionSpec, values: pd.DataFrame, name: str) -> None:
+    """Finite numbers; probabilities in [0, 1] (summing to 1 across classes); positive values for log metrics."""
     numbers = values.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(numbers).all(axis=1)
     if bad.any():

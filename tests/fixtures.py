@@ -9,7 +9,9 @@ import pandas as pd
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
-from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.catalog import COMPETITIONS
+
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 
 def digit_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +77,8 @@ def make_dog_breed(root: Path, n_train: int = 32, n_test: int = 12) -> Path:
     """``root/dog-breed-identification``: train/<id>.jpg and test/<id>.jpg of various sizes with
     32-character hex ids (some with leading zeros), labels.csv (id,breed), sample_submission.csv
     (id + 120 probability columns, alphabetical)."""
-    from competitions.catalog.dog_breed import DOG_BREEDS
+    from competitions.catalog import COMPETITIONS
+    DOG_BREEDS = COMPETITIONS["dog-breed-identification"].classes
 
     data = Path(root) / "dog-breed-identification"
     (data / "train").mkdir(parents=True)

@@ -31,7 +31,9 @@ from competitions import (
     submit,
     validate,
 )
-from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.catalog import COMPETITIONS
+
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "quickstart.ipynb"
@@ -70,6 +72,8 @@ def test_fit_predict_validate_runs_ensemble_return_their_types(cifar_dir, workdi
 
     entry = submit("cifar-10", submission.path, "api dry run", dry_run=True)
     assert entry["status"] == "dry-run" and entry["experiment"] == "api"
+    again = submit("cifar-10", submission, "api dry run", dry_run=True)  # the Submission predict returned
+    assert again["sha256"] == entry["sha256"] and again["experiment"] == "api"
 
 
 def test_show_returns_a_figure_and_the_package_lists_its_api(cifar_dir, workdir):

@@ -10,17 +10,7 @@ import pandas as pd
 import pytest
 
 from competitions.commands.cli import main
-
-
-def fit(data_dir, *extra: str) -> int:
-    return main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(data_dir), *extra])
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    lines = [line for line in err if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import error_line, fit
 
 
 def assert_nothing_written(workdir):
@@ -29,7 +19,7 @@ def assert_nothing_written(workdir):
 
 def test_missing_train_labels(cifar_dir, workdir, capsys):
     (cifar_dir / "trainLabels.csv").unlink()
-    assert fit(cifar_dir) == 3
+    assert fit("cifar-10", cifar_dir) == 3
     line = error_line(capsys)
     assert "trainLabels.csv" in line and "is not a cifar-10 folder" in line
     assert_nothing_written(workdir)
@@ -37,7 +27,7 @@ def test_missing_train_labels(cifar_dir, workdir, capsys):
 
 def test_missing_image(cifar_dir, workdir, capsys):
     (cifar_dir / "train" / "5.png").unlink()
-    assert fit(cifar_dir) == 3
+    assert fit("cifar-10", cifar_dir) == 3
     line = error_line(capsys)
     assert f"{cifar_dir / 'train' / '5.png'}" in line and "missing" in line
     assert_nothing_written(workdir)
@@ -45,7 +35,7 @@ def test_missing_image(cifar_dir, workdir, capsys):
 
 def test_unreadable_image(cifar_dir, workdir, capsys):
     (cifar_dir / "train" / "7.png").write_bytes(b"not a png at all")
-    assert fit(cifar_dir) == 3
+    assert fit("cifar-10", cifar_dir) == 3
     line = error_line(capsys)
     assert "7.png" in line and "cannot read image" in line
     assert_nothing_written(workdir)
@@ -55,7 +45,7 @@ def test_label_outside_the_ten_classes(cifar_dir, workdir, capsys):
     labels = pd.read_csv(cifar_dir / "trainLabels.csv", dtype=str)
     labels.loc[2, "label"] = "cow"
     labels.to_csv(cifar_dir / "trainLabels.csv", index=False)
-    assert fit(cifar_dir) == 3
+    assert fit("cifar-10", cifar_dir) == 3
     line = error_line(capsys)
     assert "trainLabels.csv line 4" in line and "'cow'" in line
     assert_nothing_written(workdir)
@@ -64,7 +54,7 @@ def test_label_outside_the_ten_classes(cifar_dir, workdir, capsys):
 def test_wrong_column_names(cifar_dir, workdir, capsys):
     labels = pd.read_csv(cifar_dir / "trainLabels.csv", dtype=str).rename(columns={"label": "class"})
     labels.to_csv(cifar_dir / "trainLabels.csv", index=False)
-    assert fit(cifar_dir) == 3
+    assert fit("cifar-10", cifar_dir) == 3
     assert "missing column 'label'" in error_line(capsys)
 
 
@@ -72,7 +62,7 @@ def test_folder_that_is_not_cifar10(tmp_path, workdir, capsys):
     other = tmp_path / "leaves"
     (other / "images").mkdir(parents=True)
     (other / "train.csv").write_text("image,label\n")
-    assert fit(other) == 3
+    assert fit("cifar-10", other) == 3
     line = error_line(capsys)
     assert str(other) in line and "train/" in line and "sampleSubmission.csv" in line
 
@@ -82,37 +72,37 @@ def test_unextracted_download_gets_a_hint(tmp_path, workdir, capsys):
     raw.mkdir()
     (raw / "train.7z").write_bytes(b"7z")
     (raw / "trainLabels.csv").write_text("id,label\n")
-    assert fit(raw) == 3
+    assert fit("cifar-10", raw) == 3
     assert "found train.7z: extract it" in error_line(capsys)
 
 
 def test_data_dir_that_does_not_exist(tmp_path, workdir, capsys):
-    assert fit(tmp_path / "nowhere") == 3
+    assert fit("cifar-10", tmp_path / "nowhere") == 3
     assert "nowhere: no such folder" in error_line(capsys)
 
 
 def test_existing_run_is_not_overwritten(cifar_dir, workdir, capsys):
-    assert fit(cifar_dir, "--folds", "0") == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0") == 0
     run = workdir / "runs" / "cifar-10" / "baseline"
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     capsys.readouterr()
-    assert fit(cifar_dir, "--folds", "0") == 4
+    assert fit("cifar-10", cifar_dir, "--folds", "0") == 4
     line = error_line(capsys)
     assert "runs/cifar-10/baseline already exists" in line and "--resume" in line and "--experiment" in line
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
 def test_folds_file_with_other_k_is_refused(cifar_dir, workdir, capsys):
-    assert fit(cifar_dir, "--folds", "0") == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0") == 0
     capsys.readouterr()
-    assert fit(cifar_dir, "--experiment", "k3", "--n-folds", "3") == 3
+    assert fit("cifar-10", cifar_dir, "--experiment", "k3", "--n-folds", "3") == 3
     line = error_line(capsys)
     assert "folds.csv splits the data into 2 folds but 3 were asked for" in line
 
 
 @pytest.mark.parametrize("folds", ["7", "zero"])
 def test_bad_fold_selection(cifar_dir, workdir, capsys, folds):
-    assert fit(cifar_dir, "--folds", folds) == 3
+    assert fit("cifar-10", cifar_dir, "--folds", folds) == 3
     assert "--folds" in error_line(capsys)
 
 

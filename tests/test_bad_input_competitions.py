@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from competitions.commands.cli import main
-from tests.cli import error_line, fit
+from tests.helpers import error_line, fit
 
 AMES = "house-prices-advanced-regression-techniques"
 

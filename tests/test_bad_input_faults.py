@@ -14,7 +14,7 @@ import pytest
 from competitions.commands.cli import main
 from competitions.core.errors import DataError, SubmissionError
 from submissions.archives import Limits, extract_7z, extract_zip
-from tests.cli import error_line, fit
+from tests.helpers import error_line, fit
 
 AMES = "house-prices-advanced-regression-techniques"
 LEAVES = "classify-leaves"
@@ -153,9 +153,9 @@ def test_predict_refuses_a_run_it_cannot_write_and_a_missing_fold(cifar_dir, wor
 
 
 def test_ensemble_reads_only_the_folds_that_made_the_submission(cifar_dir, workdir, capsys):
-    from competitions.catalog import get_competition
-    from competitions.catalog.cifar10 import CIFAR10_CLASSES
-    from competitions.pipeline.ensembling import member_predictions
+    from competitions.catalog import COMPETITIONS, get_competition
+    CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
+    from competitions.pipeline.ensemble import member_predictions
 
     assert fit("cifar-10", cifar_dir) == 0
     run = workdir / "runs" / "cifar-10" / "baseline"
@@ -195,7 +195,9 @@ def test_labels_with_spaces_are_named_and_paths_must_stay_inside(competition_dir
 
 
 def test_a_prediction_identical_to_the_sample_is_not_written(tmp_path):
-    from competitions.catalog.cifar10 import CIFAR10, CIFAR10_CLASSES
+    from competitions.catalog import COMPETITIONS
+    CIFAR10 = COMPETITIONS["cifar-10"]
+    CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
     from submissions.submission_file import write_submission
 
     sample = pd.DataFrame({"id": ["1", "2"], "label": ["cat", "cat"]})

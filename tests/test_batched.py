@@ -12,7 +12,7 @@ from scipy.stats import chi2_contingency
 
 from datamodules.batched import IndexBatches, augment_batch
 from datamodules.transforms import train_transform
-from tests.cli import fit
+from tests.helpers import fit
 
 
 def test_batched_crops_and_flips_follow_the_albumentations_distribution():
@@ -116,7 +116,7 @@ def test_resnet9_is_a_timm_model_the_classifier_can_name():
 
 
 def test_mixed_precision_falls_back_where_the_device_lacks_it():
-    from competitions.pipeline.config import supported_precision
+    from competitions.pipeline.fit_parser import supported_precision
 
     assert supported_precision("bf16-mixed", "cpu") == "32-true"
     assert supported_precision("16-mixed", "cpu") == "32-true"

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from competitions.core.errors import CompeteError
-from competitions.pipeline.budget import PLAN_VARIABLE, SAFETY, Plan, Rates, choose_epochs, parse_duration, steps
-from tests.cli import fit
+from competitions.pipeline.fit_budget import PLAN_VARIABLE, SAFETY, Plan, Rates, choose_epochs, parse_duration, steps
+from tests.helpers import fit
 
 
 def test_durations():

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.catalog.dog_breed import DOG_BREEDS
+from competitions.catalog import COMPETITIONS
 from competitions.commands.cli import main
 from competitions.core.metrics import multiclass_log_loss, rmse_log
 from tests.fixtures import LEAF_SPECIES
+
+DOG_BREEDS = COMPETITIONS["dog-breed-identification"].classes
 
 
 def fit_and_predict(slug: str, data_dir, workdir, *extra: str):
@@ -104,11 +106,11 @@ def test_dog_head_starts_as_the_imagenet_classifier_restricted_to_the_120_breeds
     import timm
     import torch
 
-    from lightning_modules.dog_breed import DogBreedClassifier
+    from lightning_modules.generic import ImageModel
     from lightning_modules.pretrained import align_to_model, read_state_dict
     from tests.test_mixins import lite0_weights, sample_photos
 
-    model = DogBreedClassifier(
+    model = ImageModel(
         backbone="tf_efficientnet_lite0",
         small_input_stem=False,
         num_classes=120,

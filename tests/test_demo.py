@@ -8,8 +8,10 @@ import sys
 
 import pandas as pd
 
-from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.catalog import COMPETITIONS
 from competitions.pipeline.demo import build_digits_competition
+
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 
 def test_demo_builds_the_exact_cifar10_layout(tmp_path):

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.catalog.dog_breed import DOG_BREEDS
+from competitions.catalog import COMPETITIONS
 from competitions.commands.cli import main
+
+DOG_BREEDS = COMPETITIONS["dog-breed-identification"].classes
 
 AMES = "house-prices-advanced-regression-techniques"
 DOGS = "dog-breed-identification"

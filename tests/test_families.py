@@ -5,6 +5,7 @@ Real LightGBM boosters, real scikit-learn models, a real Optuna study in SQLite;
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -20,9 +21,11 @@ import pytest
 import yaml
 
 from competitions.commands.cli import main
-from tests.cli import error_line
+from tests.helpers import error_line
+from tests.helpers import fit as fit_with
 
 AMES = "house-prices-advanced-regression-techniques"
+fit = functools.partial(fit_with, config=None)  # each family from its own preset
 QUICK_LGB = ["--model.n_estimators=60", "--model.early_stopping_rounds=20", "--n-folds=2"]
 
 
@@ -30,15 +33,13 @@ def runs(workdir: Path) -> Path:
     return workdir / "runs" / AMES
 
 
-def fit(data: Path, *extra: str) -> int:
-    return main(["fit", AMES, "--data-dir", str(data), *extra])
 
 
 def test_lightgbm_family_fits_native_categoricals_and_saves_each_fold(competition_dir, workdir, capsys):
     import lightgbm as lgb
 
     data = competition_dir(AMES)
-    assert fit(data, "--config", "lightgbm", "--experiment", "lgb", *QUICK_LGB) == 0
+    assert fit(AMES, data, "--config", "lightgbm", "--experiment", "lgb", *QUICK_LGB) == 0
     run = runs(workdir) / "lgb"
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["family"] == "lightgbm" and config["model"]["num_leaves"] == 8  # from lightgbm.yaml
@@ -70,7 +71,7 @@ def test_predict_reuses_the_saved_preprocessing_and_refuses_a_changed_train_csv(
     import datamodules.tabular as tabular
 
     data = competition_dir(AMES)
-    assert fit(data, "--family", "ridge", "--experiment", "ridge", "--n-folds=2") == 0
+    assert fit(AMES, data, "--family", "ridge", "--experiment", "ridge", "--n-folds=2") == 0
     run = runs(workdir) / "ridge"
 
     def no_refit(*args, **kwargs):
@@ -93,7 +94,7 @@ def test_predict_reuses_the_saved_preprocessing_and_refuses_a_changed_train_csv(
     assert "train.csv: changed since the run was fitted" in line and "fit a new experiment" in line
     assert (run / "test" / "fold0.csv").read_bytes() == first  # nothing overwritten
     # Resuming it is refused the same way, unless forced.
-    assert fit(data, "--family", "ridge", "--experiment", "ridge", "--n-folds=2", "--resume") == 1
+    assert fit(AMES, data, "--family", "ridge", "--experiment", "ridge", "--n-folds=2", "--resume") == 1
     assert "changed since the run was fitted" in error_line(capsys)
 
 
@@ -107,7 +108,8 @@ def test_ridge_family_logs_only_the_skewed_columns():
 
 
 def test_the_outlier_rule_leaves_rows_out_of_training_but_not_out_of_fold(competition_dir, tmp_path):
-    from competitions.catalog.house_prices import AMES as SPEC
+    from competitions.catalog import COMPETITIONS
+    SPEC = COMPETITIONS["house-prices-advanced-regression-techniques"]
     from competitions.pipeline.factory import build_datamodule
 
     data = competition_dir(AMES)
@@ -143,15 +145,15 @@ def test_native_encoding_codes_unseen_categories_and_keeps_missing_numbers():
 
 def test_bad_family_settings_are_one_line(competition_dir, workdir, capsys):
     data = competition_dir(AMES)
-    assert fit(data, "--family", "xgboost") == 2
+    assert fit(AMES, data, "--family", "xgboost") == 2
     line = error_line(capsys)
     assert "xgboost" in line and "lightgbm" in line and "ridge" in line
-    assert fit(data, "--family", "lightgbm", "--budget", "1m") == 1
+    assert fit(AMES, data, "--family", "lightgbm", "--budget", "1m") == 1
     assert "budget" in error_line(capsys)
-    assert fit(data, "--family", "ridge", "--data.drop_rows=NoSuchColumn > 3") == 3
+    assert fit(AMES, data, "--family", "ridge", "--data.drop_rows=NoSuchColumn > 3") == 3
     line = error_line(capsys)
     assert "train.csv" in line and "drop_rows" in line and "NoSuchColumn" in line
-    assert fit(data, "--family", "ridge", "--experiment", "d", "--data.derived={X: LotArea +* 2}") == 3
+    assert fit(AMES, data, "--family", "ridge", "--experiment", "d", "--data.derived={X: LotArea +* 2}") == 3
     line = error_line(capsys)
     assert "derived" in line and "X" in line
     assert main(["tune", AMES, "--data-dir", str(data), "--family", "mlp", "--trials", "1"]) == 1
@@ -172,7 +174,7 @@ def test_stack_blends_every_family_and_scores_the_blend_nested(competition_dir, 
     stack = workdir / "stack.yaml"
     stack.write_text(yaml.safe_dump({"stack": {"families": ["lightgbm", "ridge", "mlp"], "weights": "oof",
                                                "configs": {"lightgbm": str(quick), "mlp": "debug"}}}))  # fmt: skip
-    assert fit(data, "--config", str(stack), "--n-folds=2") == 0
+    assert fit(AMES, data, "--config", str(stack), "--n-folds=2") == 0
     root = runs(workdir)
     members = {name: json.loads((root / f"stack-{name}" / "cv.json").read_text()) for name in ("lightgbm", "ridge", "mlp")}
     blend = json.loads((root / "stack" / "ensemble.json").read_text())
@@ -190,7 +192,7 @@ def test_stack_blends_every_family_and_scores_the_blend_nested(competition_dir, 
     assert all(name in listed for name in ("stack-lightgbm", "stack-ridge", "stack-mlp", "stack "))
     # Resumed: finished families are kept, the blend is written again.
     before = (root / "stack-ridge" / "fold0" / "model.joblib").stat().st_mtime_ns
-    assert fit(data, "--config", str(stack), "--n-folds=2", "--resume") == 0
+    assert fit(AMES, data, "--config", str(stack), "--n-folds=2", "--resume") == 0
     assert (root / "stack-ridge" / "fold0" / "model.joblib").stat().st_mtime_ns == before
     assert "stack-ridge is finished" in capsys.readouterr().err
 
@@ -230,6 +232,6 @@ def test_tune_writes_a_preset_continues_its_study_and_survives_a_kill(competitio
     study = optuna.load_study(study_name=f"{AMES}-lightgbm", storage=storage)
     assert len(study.get_trials(states=finished)) == count + 1
     # The preset fits as it is.
-    assert fit(data, "--config", str(folder / "best.yaml"), "--experiment", "tuned") == 0
+    assert fit(AMES, data, "--config", str(folder / "best.yaml"), "--experiment", "tuned") == 0
     tuned = yaml.safe_load((runs(workdir) / "tuned" / "config.yaml").read_text())
     assert tuned["model"]["learning_rate"] == pytest.approx(study.best_params["learning_rate"])

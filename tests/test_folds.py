@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from competitions.core.errors import DataError
-from competitions.pipeline.results import select_folds as parse_fold_selection
+from competitions.pipeline.oof import select_folds as parse_fold_selection
 from datamodules.folds import load_or_create_folds, make_folds
 
 

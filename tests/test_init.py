@@ -10,8 +10,8 @@ import yaml
 from PIL import Image
 
 from competitions.commands.cli import main
-from tests.cli import error_line
 from tests.fixtures import digit_images
+from tests.helpers import error_line
 
 SPECIES = ["Black-grass", "Charlock", "Cleavers"]
 

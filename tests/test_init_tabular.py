@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from competitions.commands.cli import main
-from tests.cli import error_line
+from tests.helpers import error_line
 
 QUICK_LGB = ["--model.n_estimators=60", "--model.early_stopping_rounds=20", "--n-folds=2"]
 

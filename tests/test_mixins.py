@@ -11,15 +11,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from competitions.core.errors import CompeteError
 from competitions.core.metrics import ACCURACY
-from lightning_modules.cifar10 import Cifar10Classifier
+from lightning_modules.generic import ImageModel
 from lightning_modules.pretrained import match_imagenet_classes
 from lightning_modules.tta import TTA, expand_views, merge_probabilities, select_views
 
 TINY = {"backbone": "test_resnet", "small_input_stem": False, "num_classes": 4, "class_names": list("abcd")}
 
 
-def tiny(**kwargs) -> Cifar10Classifier:
-    return Cifar10Classifier(**{**TINY, **kwargs})
+def tiny(**kwargs) -> ImageModel:
+    return ImageModel(**{**TINY, **kwargs})
 
 
 # ---- mixup / CutMix -----------------------------------------------------------------------
@@ -110,7 +110,7 @@ def sample_photos() -> torch.Tensor:
     return (torch.tensor(np.stack(photos)).permute(0, 3, 1, 2) - 0.5) / 0.5
 
 
-def lite0(**kwargs) -> Cifar10Classifier:
+def lite0(**kwargs) -> ImageModel:
     args = {
         "backbone": "tf_efficientnet_lite0",
         "small_input_stem": False,
@@ -118,7 +118,7 @@ def lite0(**kwargs) -> Cifar10Classifier:
         "class_names": ["bell_cote", "daisy"],
         "pretrained_path": lite0_weights(),
     }
-    return Cifar10Classifier(**{**args, **kwargs}).eval()
+    return ImageModel(**{**args, **kwargs}).eval()
 
 
 def test_head_from_matching_imagenet_rows_classifies_real_photos_before_training():
@@ -149,7 +149,8 @@ def test_lukemelas_named_weights_load_one_for_one():
 
 
 def test_all_120_dog_breeds_map_to_imagenet_dog_rows():
-    from competitions.catalog.dog_breed import DOG_BREEDS
+    from competitions.catalog import COMPETITIONS
+    DOG_BREEDS = COMPETITIONS["dog-breed-identification"].classes
 
     breeds = list(DOG_BREEDS)
     assert len(breeds) == 120 and breeds == sorted(breeds)
@@ -163,7 +164,8 @@ def test_all_120_dog_breeds_map_to_imagenet_dog_rows():
 def test_breed_list_matches_the_competition_notes():
     from pathlib import Path
 
-    from competitions.catalog.dog_breed import DOG_BREEDS
+    from competitions.catalog import COMPETITIONS
+    DOG_BREEDS = COMPETITIONS["dog-breed-identification"].classes
 
     notes = Path(__file__).resolve().parents[2] / "shared" / "competitions.md"
     if notes.exists():  # shared/ sits beside the checkout on developer machines and in CI
@@ -268,7 +270,7 @@ def test_missing_weights_are_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_checkpoint_reload_never_fetches_pretrained_weights():
-    overrides = Cifar10Classifier.checkpoint_overrides()
+    overrides = ImageModel.checkpoint_overrides()
     assert overrides["pretrained"] is False and overrides["pretrained_path"] is None
 
 
@@ -341,7 +343,7 @@ def test_auto_selection_keeps_only_views_that_help():
 def test_ema_weights_are_validated_checkpointed_and_predict(cifar_dir, workdir):
     """--model.ema_decay: best.ckpt holds the average beside the trained weights, and predict uses it."""
     from competitions.commands.cli import main
-    from lightning_modules.cifar10 import Cifar10Classifier
+    from lightning_modules.generic import ImageModel
 
     argv = ["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--folds", "0",
             "--model.ema_decay=0.5", "--trainer.max_epochs=2", "--data.batch_size=4"]  # fmt: skip
@@ -354,7 +356,7 @@ def test_ema_weights_are_validated_checkpointed_and_predict(cifar_dir, workdir):
     trained = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     assert averaged.keys() == trained.keys()
     assert any(not torch.equal(averaged[k], trained[k]) for k in trained if trained[k].is_floating_point())
-    model = Cifar10Classifier.load_for_prediction(best).eval()
+    model = ImageModel.load_for_prediction(best).eval()
     images = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         probs = model.predict_step({"image": images, "index": torch.arange(4)}, 0)["probs"]

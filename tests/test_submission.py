@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from competitions.catalog.cifar10 import CIFAR10, CIFAR10_CLASSES
+from competitions.catalog import COMPETITIONS
 from competitions.core.errors import SubmissionError
 from submissions.averaging import average_predictions
 from submissions.submission_file import to_submission
 from submissions.validate import validate_file, validate_submission
+
+CIFAR10 = COMPETITIONS["cifar-10"]
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 CLASSES = list(CIFAR10_CLASSES)
 
@@ -91,7 +94,8 @@ def test_a_copy_of_the_sample_submission_is_refused():
 
 
 def _dog_frames():
-    from competitions.catalog.dog_breed import DOG_BREEDS
+    from competitions.catalog import COMPETITIONS
+    DOG_BREEDS = COMPETITIONS["dog-breed-identification"].classes
 
     sample = pd.DataFrame({"id": ["0a1", "0b2", "0c3"], **{b: [f"{1 / 120:.8f}"] * 3 for b in DOG_BREEDS}})
     good = sample.copy()
@@ -112,7 +116,8 @@ def _dog_frames():
     ],
 )
 def test_probability_rules(breaks, message):
-    from competitions.catalog.dog_breed import DOG_BREED
+    from competitions.catalog import COMPETITIONS
+    DOG_BREED = COMPETITIONS["dog-breed-identification"]
 
     sample, good = _dog_frames()
     validate_submission(DOG_BREED, good, sample, "sub.csv")
@@ -129,7 +134,8 @@ def test_probability_rules(breaks, message):
     ],
 )
 def test_value_rules(breaks, message):
-    from competitions.catalog.house_prices import AMES
+    from competitions.catalog import COMPETITIONS
+    AMES = COMPETITIONS["house-prices-advanced-regression-techniques"]
 
     sample = pd.DataFrame({"Id": ["1461", "1462", "1463"], "SalePrice": ["180921.2"] * 3})
     good = sample.assign(SalePrice=["125000.5", "98000", "310000"])

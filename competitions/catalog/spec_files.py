@@ -22,11 +22,14 @@
     log_target: true               # tabular regression: learn and average the log of the target (default: when
                                    # the metric is rmse_log or rmsle)
 
-What is truly specific to a competition stays Python, named by the spec (the built-in competitions,
-competitions/catalog/specs/*.yaml, are spec files of this format with these keys):
+    mean: [0.4914, 0.4822, 0.4465]  # images: per-channel statistics (0-1 scale), used when no pretrained
+    std: [0.2470, 0.2435, 0.2616]   # backbone brings its own (default: ImageNet's)
 
-    datamodule: datamodules.cifar10:Cifar10DataModule   # "package.module:Class" instead of the shape's
-    model: lightning_modules.cifar10:Cifar10Classifier
+The built-in competitions (competitions/catalog/specs/*.yaml) are spec files of this format on the
+generic shapes. What is truly specific to a competition can stay Python, named by the spec:
+
+    datamodule: mypackage.data:MyDataModule       # "package.module:Class" instead of the shape's
+    model: mypackage.models:MyClassifier
     families: {mlp: ..., lightgbm: ..., ridge: ...}     # a table's model families instead of the shape's
     presets: cifar-10                                    # configs/<folder> instead of the shape's presets
     expected_files: [train/, test/, trainLabels.csv]     # what must be in the folder ("/": a folder)
@@ -64,13 +67,13 @@ IMAGE_MODEL = "lightning_modules.generic:ImageModel"
 TABULAR_FAMILIES = {
     "regression": {
         "mlp": "lightning_modules.tabular:MLPRegressor",
-        "lightgbm": "lightning_modules.boosting:LightGBMRegressor",
-        "linear": "lightning_modules.linear:LinearRegressor",
+        "lightgbm": "estimators.lightgbm:LightGBMRegressor",
+        "linear": "estimators.linear:LinearRegressor",
     },
     "classification": {
         "mlp": "lightning_modules.tabular:MLPClassifier",
-        "lightgbm": "lightning_modules.boosting:LightGBMClassifier",
-        "linear": "lightning_modules.linear:LogisticClassifier",
+        "lightgbm": "estimators.lightgbm:LightGBMClassifier",
+        "linear": "estimators.linear:LogisticClassifier",
     },
 }
 SUBMISSIONS = ("label", "probabilities", "probability", "labels", "value")
@@ -89,64 +92,20 @@ def _field(data: dict, name: str, path: Path, choices=None, default: Any = None)
 def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     """A CompetitionSpec from a spec file; CompeteError naming the file and field when one is wrong."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise CompeteError(f"{path}: cannot read the spec ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise CompeteError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise CompeteError(f"{path}: a spec is a YAML mapping (slug, shape, metric, ...)")
-    slug = str(_field(data, "slug", path))
-    shape = _field(data, "shape", path, SHAPES)
-    if shape == PLACEHOLDER:
-        raise CompeteError(f"{path}: `shape` is {PLACEHOLDER}; set it to one of {', '.join(SHAPES)}")
+    data = _read_mapping(path)
+    slug, shape = str(_field(data, "slug", path)), _shape(data, path)
     tabular = shape == "tabular"
-    task = _field(data, "task", path, ("classification", "regression") if tabular else ("classification",),
-                  "classification")  # fmt: skip
-    undecided_task = task == PLACEHOLDER
-    task = "classification" if undecided_task else task  # a stand-in: fit refuses first (unfilled)
-    submission = _field(data, "submission", path, SUBMISSIONS, "value" if task == "regression" else "label")
-    if (submission == "value") != (task == "regression") and submission != PLACEHOLDER:
-        raise CompeteError(f"{path}: `submission` {submission} does not fit `task` {task} (regression: value; "
-                           "classification: label, probabilities or probability)")  # fmt: skip
-    if submission == "labels" and shape != "images_csv":
-        raise CompeteError(f"{path}: `submission` labels (several classes per row, space-separated) needs shape "
-                           "images_csv (a labels CSV of label sets)")  # fmt: skip
+    task, submission, undecided_task = _task_and_submission(data, path, shape)
     unfilled = tuple(k for k in ("metric", "target_column") if data.get(k) in (None, PLACEHOLDER))
     unfilled += ("task",) if undecided_task else ()
-    metric_name = data.get("metric") or PLACEHOLDER
-    if metric_name == PLACEHOLDER:
-        # a stand-in for `compete list`; fit, predict and validate refuse first
-        metric = METRICS["rmse" if task == "regression" else "accuracy"]
-    else:
-        try:
-            metric = get_metric(str(metric_name))
-        except ValueError as err:
-            raise CompeteError(f"{path}: `metric`: {err}") from None
-    classes = data.get("classes", "from_data")
-    if classes != "from_data" and not (isinstance(classes, list) and classes):
-        raise CompeteError(f"{path}: `classes` is from_data or a list of class names")
+    metric = _metric(data, path, task)
+    classes = _classes(data, path)
     sample = str(_field(data, "sample_submission", path))
     train = str(data.get("train_csv") or ("train.csv" if tabular else "train/"))
-    options = {k: data[k] for k in ("train_images", "test_images", "train_csv", "test_csv") if data.get(k)}
-    options["label_column"] = str(data.get("target_column") or PLACEHOLDER)
-    test_csv = str(options.get("test_csv", "test.csv"))
-    expected = {"images_csv": (sample, train), "images_by_folder": (sample, "train/"),
-                "pixels_csv": (sample, train, test_csv), "tabular": (sample, train, test_csv)}[shape]  # fmt: skip
-    if shape == "images_csv" and "train_images" not in options:
-        raise CompeteError(f"{path}: `train_images` is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
-    if not tabular:
-        options.setdefault("test_images", "test/{id}")
-    log_target = data.get("log_target", metric.name in LOG_METRICS)
-    if not isinstance(log_target, bool):
-        raise CompeteError(f"{path}: `log_target` is true or false")
+    options, expected = _options(data, path, shape, sample, train)
+    log_target = _log_target(data, path, metric.name)
     families = dict(data.get("families") or (TABULAR_FAMILIES[task] if tabular else {}))
-    log_loss = metric.name == "log_loss"
-    if tabular:
-        monitor = ("val/rmse_log" if log_target else "val/rmse") if task == "regression" else "val/loss"
-    else:
-        monitor = "val/loss" if log_loss or submission == "labels" else "val/acc"
+    monitor = _monitor(tabular, task, log_target, metric.name, submission)
     return CompetitionSpec(
         slug=slug,
         title=str(data.get("title") or slug),
@@ -175,6 +134,102 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
     )
 
 
+def _shape(data: dict, path: Path) -> str:
+    shape = _field(data, "shape", path, SHAPES)
+    if shape == PLACEHOLDER:
+        raise CompeteError(f"{path}: `shape` is {PLACEHOLDER}; set it to one of {', '.join(SHAPES)}")
+    return shape
+
+
+def _classes(data: dict, path: Path):
+    classes = data.get("classes", "from_data")
+    if classes != "from_data" and not (isinstance(classes, list) and classes):
+        raise CompeteError(f"{path}: `classes` is from_data or a list of class names")
+    return classes
+
+
+def _log_target(data: dict, path: Path, metric: str) -> bool:
+    log_target = data.get("log_target", metric in LOG_METRICS)
+    if not isinstance(log_target, bool):
+        raise CompeteError(f"{path}: `log_target` is true or false")
+    return log_target
+
+
+def _read_mapping(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise CompeteError(f"{path}: cannot read the spec ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise CompeteError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise CompeteError(f"{path}: a spec is a YAML mapping (slug, shape, metric, ...)")
+    return data
+
+
+def _task_and_submission(data: dict, path: Path, shape: str) -> tuple[str, str, bool]:
+    """(task, submission kind, whether the task is still FILL_ME), checked against each other and the shape."""
+    tabular = shape == "tabular"
+    task = _field(data, "task", path, ("classification", "regression") if tabular else ("classification",),
+                  "classification")  # fmt: skip
+    undecided_task = task == PLACEHOLDER
+    task = "classification" if undecided_task else task  # a stand-in: fit refuses first (unfilled)
+    submission = _field(data, "submission", path, SUBMISSIONS, "value" if task == "regression" else "label")
+    if (submission == "value") != (task == "regression") and submission != PLACEHOLDER:
+        raise CompeteError(f"{path}: `submission` {submission} does not fit `task` {task} (regression: value; "
+                           "classification: label, probabilities or probability)")  # fmt: skip
+    if submission == "labels" and shape != "images_csv":
+        raise CompeteError(f"{path}: `submission` labels (several classes per row, space-separated) needs shape "
+                           "images_csv (a labels CSV of label sets)")  # fmt: skip
+    return task, submission, undecided_task
+
+
+def _metric(data: dict, path: Path, task: str):
+    metric_name = data.get("metric") or PLACEHOLDER
+    if metric_name == PLACEHOLDER:  # a stand-in for `compete list`; fit, predict and validate refuse first
+        return METRICS["rmse" if task == "regression" else "accuracy"]
+    try:
+        return get_metric(str(metric_name))
+    except ValueError as err:
+        raise CompeteError(f"{path}: `metric`: {err}") from None
+
+
+def _options(data: dict, path: Path, shape: str, sample: str, train: str) -> tuple[dict, tuple[str, ...]]:
+    """(the shape's settings the generic DataModules read, the files the folder must hold)."""
+    options = {k: data[k] for k in ("train_images", "test_images", "train_csv", "test_csv") if data.get(k)}
+    options["label_column"] = str(data.get("target_column") or PLACEHOLDER)
+    test_csv = str(options.get("test_csv", "test.csv"))
+    expected = {"images_csv": (sample, train), "images_by_folder": (sample, "train/"),
+                "pixels_csv": (sample, train, test_csv), "tabular": (sample, train, test_csv)}[shape]  # fmt: skip
+    if shape == "images_csv" and "train_images" not in options:
+        raise CompeteError(f"{path}: `train_images` is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
+    if shape != "tabular":
+        options.setdefault("test_images", "test/{id}")
+        options.update(_image_statistics(data, path))
+    return options, expected
+
+
+def _monitor(tabular: bool, task: str, log_target: bool, metric: str, submission: str) -> str:
+    """The logged validation metric that picks best.ckpt."""
+    if tabular:
+        return ("val/rmse_log" if log_target else "val/rmse") if task == "regression" else "val/loss"
+    return "val/loss" if metric == "log_loss" or submission == "labels" else "val/acc"
+
+
+def _image_statistics(data: dict, path: Path) -> dict:
+    """``mean``/``std``: the images' per-channel statistics (0-1 scale), the normalisation used when no
+    pretrained backbone brings its own."""
+    found = {}
+    for key in ("mean", "std"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
+            raise CompeteError(f"{path}: `{key}` is a list of three numbers (one per channel, 0-1 scale)")
+        found[key] = tuple(float(v) for v in value)
+    return found
+
+
 BUILTIN_DIR = Path(__file__).resolve().parent / "specs"
 
 
@@ -188,6 +243,14 @@ def spec_file_paths(extra: list[str] | None = None) -> list[Path]:
     paths = sorted(Path(USER_SPEC_DIR).glob("*.yaml")) if Path(USER_SPEC_DIR).is_dir() else []
     named = [p for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
     return [*paths, *(Path(p) for p in [*named, *(extra or [])])]
+
+
+def add_spec_files(paths) -> None:
+    """Add spec files to this process's (COMPETE_SPECS, which DDP's processes inherit)."""
+    if not paths:
+        return
+    known = [p for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
+    os.environ[SPEC_PATH_VARIABLE] = os.pathsep.join([*known, *(str(Path(p).resolve()) for p in paths)])
 
 
 def user_specs() -> dict[str, CompetitionSpec]:

@@ -7,11 +7,11 @@ stderr and a non-zero exit code (see competitions/core/errors.py).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from competitions.core.errors import CompeteError
 
@@ -80,10 +80,10 @@ INTERRUPTED = {
 
 
 def _list(argv: list[str]) -> int:
-    from competitions.catalog import all_competitions
+    from competitions import api
     from competitions.commands.report import competitions_table
 
-    competitions_table(all_competitions().values())
+    competitions_table(api.competitions().values())
     return 0
 
 
@@ -94,23 +94,15 @@ def _init(argv: list[str]) -> int:
 
 
 def take_spec_files(argv: list[str]) -> list[str]:
-    """Remove every ``--spec FILE`` from argv; the files join COMPETE_SPECS (DDP's processes inherit it)."""
-    from competitions.catalog.spec_files import SPEC_PATH_VARIABLE
+    """Take every ``--spec FILE`` out of argv; the files join the spec files of this process (and of the
+    DDP processes it starts)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--spec", action="append", default=[])
+    known, rest = parser.parse_known_args(argv)
+    if known.spec:
+        from competitions import api
 
-    rest, files, i = [], [], 0
-    while i < len(argv):
-        if argv[i] == "--spec" and i + 1 < len(argv):
-            files.append(argv[i + 1])
-            i += 2
-            continue
-        if argv[i].startswith("--spec="):
-            files.append(argv[i].split("=", 1)[1])
-        else:
-            rest.append(argv[i])
-        i += 1
-    if files:
-        known = [p for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
-        os.environ[SPEC_PATH_VARIABLE] = os.pathsep.join([*known, *(str(Path(f).resolve()) for f in files)])
+        api.add_spec_files(known.spec)
     return rest
 
 
@@ -118,17 +110,16 @@ def _with_slug(verb: str) -> Callable[[list[str]], int]:
     """``compete VERB SLUG ...``: look up SLUG, then run the verb of competitions.commands.verbs."""
 
     def command(argv: list[str]) -> int:
+        from competitions import api
+
         if not argv or argv[0].startswith("-"):
             asked = bool(argv) and argv[0] in ("-h", "--help")
             print(VERB_HELP[verb], file=sys.stdout if asked else sys.stderr)
-            from competitions.catalog import all_competitions
-
-            print(f"\ncompetitions: {', '.join(all_competitions())}")
+            print(f"\ncompetitions: {', '.join(api.competitions())}")
             return 0 if asked else 2
-        from competitions.catalog import get_competition
         from competitions.commands import verbs
 
-        getattr(verbs, verb)(get_competition(argv[0]), argv[1:])
+        getattr(verbs, verb)(api.competition(argv[0]), argv[1:])
         return 0
 
     return command

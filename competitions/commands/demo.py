@@ -8,7 +8,8 @@ from competitions.core.console import out
 
 
 def demo(argv: list[str]) -> int:
-    from competitions.pipeline.demo import run_demo
+    from competitions import api
+    from competitions.commands.parsing import read_run_arguments
 
     parser = argparse.ArgumentParser(
         prog="compete demo",
@@ -18,7 +19,8 @@ def demo(argv: list[str]) -> int:
     )
     parser.add_argument("--workdir", default="demo", help="where the data and runs go (default: ./demo)")
     args, extra = parser.parse_known_args(argv)
-    result = run_demo(args.workdir, extra)
+    fit_args = read_run_arguments(api.competition("cifar-10"), ["--config", "demo", *extra], "fit")
+    result = api.demo(args.workdir, overrides=fit_args.overrides)
     if not result:
         return 0
     run = result["run"]

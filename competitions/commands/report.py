@@ -66,30 +66,25 @@ def experiments_table(spec: CompetitionSpec, frame: pd.DataFrame) -> None:
     show(table)
 
 
-def submissions_table(spec: CompetitionSpec, ledger: Path, entries: list[dict], remote: dict) -> None:
+def submissions_table(spec: CompetitionSpec, ledger: Path, submissions: pd.DataFrame) -> None:
     table = Table(title=f"{spec.slug}: submissions ({ledger})")
     for column in ("time", "experiment", "file", "sha256", "CV", "message", "ref", "status", "public", "error"):
         table.add_column(column, no_wrap=column in ("time", "sha256", "ref"))
-    known = set()
-    for entry in entries:
-        known.add(entry.get("ref"))
+    for entry in submissions.to_dict("records"):
+        entry = {k: (None if isinstance(v, float) and v != v else v) for k, v in entry.items()}  # NaN: not known
         cv = entry.get("cv")
         table.add_row(
-            entry.get("time", ""),
+            entry.get("time") or "",
             entry.get("experiment") or "-",
-            Path(entry.get("file", "")).name,
-            entry.get("sha256", "")[:12],
+            Path(entry.get("file") or "").name,
+            (entry.get("sha256") or "-")[:12],
             f"{cv['mean']:.4f}" if cv else "-",
-            entry.get("message", ""),
-            str(entry.get("ref") or "-"),
-            entry.get("status", ""),
+            entry.get("message") or "",
+            str(int(entry["ref"])) if entry.get("ref") is not None else "-",
+            entry.get("status") or "",
             entry.get("public_score") or "-",
             (entry.get("error") or "")[:60],
         )
-    for ref, sub in remote.items():
-        if ref not in known:  # made elsewhere (the website, another machine)
-            table.add_row(sub.date, "(not in ledger)", sub.file_name, "-", "-", sub.description, str(ref),
-                          sub.status, sub.public_score or "-", sub.error[:60])  # fmt: skip
     show(table)
 
 

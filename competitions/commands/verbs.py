@@ -1,4 +1,4 @@
-"""The verbs: each parses its options, calls the Python API, and reports."""
+"""The verbs: each parses its options, calls the Python API (and only it), and reports."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ from pathlib import Path
 from typing import Literal
 
 from competitions import api
-from competitions.commands.parsing import add_data_dir, add_runs_dir, verb_parser
+from competitions.commands.parsing import add_data_dir, add_runs_dir, read_run_arguments, verb_parser
 from competitions.commands.report import cv_table, ensemble_table, experiments_table, submissions_table
-from competitions.core.console import info, out
-from competitions.core.layout import ledger_path
+from competitions.core.artifacts import save_png
+from competitions.core.console import cv_text, describe, info, out
+from competitions.core.errors import CompeteError
+from competitions.core.layout import DEFAULT_DATA_DIR, ledger_path
 from competitions.core.spec import CompetitionSpec
 
 
 def fit(spec: CompetitionSpec, argv: list[str]) -> None:
-    run = api.fit(spec.slug, args=argv)
+    args = read_run_arguments(spec, argv, "fit")
+    run = api.fit(spec.slug, config=args.configs, family=args.family, overrides=args.overrides, command=args.command)
     if run is not None:  # rank 0 reports
         cv_table(spec, run.path, run.cv)
 
@@ -50,8 +53,6 @@ def init(argv: list[str]) -> int:
 
 
 def tune(spec: CompetitionSpec, argv: list[str]) -> None:
-    from competitions.pipeline.config import parse_fit_args
-
     def extra(parser) -> None:
         add = parser.add_argument
         add("--trials", type=int | None, default=None, help="stop when the study has this many finished or pruned trials")
@@ -64,20 +65,16 @@ def tune(spec: CompetitionSpec, argv: list[str]) -> None:
                    "trials whose first folds are worse than the median), then write the best as a preset "
                    "(RUNS_DIR/SLUG/EXPERIMENT/best.yaml) for compete fit --config. Run it again to continue "
                    "the study. Takes compete fit's --family, --config, --data.* and --model.* options.")  # fmt: skip
-    parser_argv = list(argv) if any(a == "--experiment" or a.startswith("--experiment=") for a in argv) else None
-    argv = ["--family=lightgbm", *argv] if spec.families else list(argv)  # the default; a --config or --family after it wins
-    _, cfg = parse_fit_args(spec, argv, prog=f"compete tune {spec.slug}", extra=extra, description=description,
-                            help_run_options=True)  # fmt: skip
-    if parser_argv is None:
-        cfg.experiment = f"tune-{cfg.get('family')}"
-    from competitions.pipeline.budget import parse_duration
-    from competitions.pipeline.tuning import tune as run_tune
-
-    result = run_tune(spec, cfg, cfg.trials, parse_duration(cfg.timeout, "timeout") if cfg.timeout else None, cfg.storage, cfg.study)
+    default = lambda configs, family: api.tune_family(spec.slug, config=configs, family=family)  # noqa: E731
+    args = read_run_arguments(spec, argv, "tune", extra=extra, description=description, help_run_options=True,
+                              choose_family=default)  # fmt: skip
+    own = args.pop("trials", "timeout", "storage", "study")
+    result = api.tune(spec.slug, config=args.configs, family=args.family, overrides=args.overrides, **own)
+    family = result.family
     out(f"best pooled OOF {spec.metric.name} {result.best_value:.4f} of {result.trials_done} completed trials "
         f"({result.trials_pruned} more pruned): "
         + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items()))
-    out(f"preset: {result.preset}\n  compete fit {spec.slug} --config {result.preset} --experiment {cfg.get('family')}-tuned")
+    out(f"preset: {result.preset}\n  compete fit {spec.slug} --config {result.preset} --experiment {family}-tuned")
 
 
 def predict(spec: CompetitionSpec, argv: list[str]) -> None:
@@ -147,8 +144,6 @@ def submit(spec: CompetitionSpec, argv: list[str]) -> None:
     add("--timeout", type=float, default=600.0, help="seconds to wait for the score")
     add("--poll", type=float, default=5.0, help="first wait between score checks (then x1.5, <= 60)")
     args = parser.parse_args(argv)
-    from competitions.pipeline.kaggle import cv_text, describe
-
     entry = api.submit(spec.slug, args.file, args.message, data_dir=args.data_dir, runs_dir=args.runs_dir,
                        dry_run=args.dry_run, again=args.again, timeout=args.timeout, poll=args.poll)  # fmt: skip
     if entry["status"] == "dry-run":
@@ -165,33 +160,29 @@ def submissions(spec: CompetitionSpec, argv: list[str]) -> None:
     add_runs_dir(parser)
     parser.add_argument("--offline", action="store_true", help="the ledger only; do not ask Kaggle")
     args = parser.parse_args(argv)
-    from competitions.pipeline.kaggle import list_submissions
-
     ledger = ledger_path(args.runs_dir, spec.slug)
-    entries, remote = list_submissions(spec, args.runs_dir, args.offline)
-    submissions_table(spec, ledger, entries, remote)
-    if not entries and not remote:
+    table = api.submissions(spec.slug, runs_dir=args.runs_dir, offline=args.offline)
+    submissions_table(spec, ledger, table)
+    if table.empty:
         out(f"no submissions yet; `compete submit {spec.slug} FILE -m MESSAGE` records them in {ledger}")
 
 
 def download(spec: CompetitionSpec, argv: list[str]) -> None:
     parser = verb_parser("download", spec, "Download the competition's files with the Kaggle API, unzip them (and "
                          "cifar-10's .7z archives), and check the layout. Does nothing when the folder is already complete.")  # fmt: skip
-    parser.add_argument("--data-dir", type=str, default=f"data/{spec.slug}", help="where the files go")
+    parser.add_argument("--data-dir", type=str, default=f"{DEFAULT_DATA_DIR}/{spec.slug}", help="where the files go")
     parser.add_argument("--keep-archives", action="store_true", help="keep the .zip/.7z files after extracting")
     parser.add_argument("--max-gb", type=float, default=64.0, help="refuse an archive that unpacks to more (GiB)")
     parser.add_argument("--max-members", type=int, default=1_000_000, help="refuse an archive with more files")
     parser.add_argument("--max-ratio", type=float, default=200.0, help="refuse an archive that unpacks to more than "
                         "this many times its size (a zip bomb)")  # fmt: skip
     args = parser.parse_args(argv)
-    from competitions.pipeline.kaggle import download_competition
-    from submissions.archives import Limits
-
-    limits = Limits(int(args.max_gb * 2**30), args.max_members, args.max_ratio)
-    if download_competition(spec, args.data_dir, args.keep_archives, limits):
-        out(f"{args.data_dir}: {spec.slug} ready ({', '.join(spec.expected_files)})")
-    else:
+    if api.data_ready(spec.slug, args.data_dir):
         out(f"{args.data_dir}: already complete ({', '.join(spec.expected_files)}); nothing to download")
+        return
+    api.download(spec.slug, data_dir=args.data_dir, keep_archives=args.keep_archives,
+                 limits=api.ArchiveLimits(int(args.max_gb * 2**30), args.max_members, args.max_ratio))  # fmt: skip
+    out(f"{args.data_dir}: {spec.slug} ready ({', '.join(spec.expected_files)})")
 
 
 def runs(spec: CompetitionSpec, argv: list[str]) -> None:
@@ -203,27 +194,21 @@ def runs(spec: CompetitionSpec, argv: list[str]) -> None:
     args = parser.parse_args(argv)
     experiments_table(spec, api.runs(spec.slug, runs_dir=args.runs_dir))
     if args.plot:
-        from competitions.pipeline.experiments import save_png
-
         save_png(api.plot_runs(spec.slug, runs_dir=args.runs_dir), Path(args.plot))
         info(f"wrote {args.plot}")
 
 
 def show(spec: CompetitionSpec, argv: list[str]) -> None:
-    from competitions.core.errors import CompeteError
-    from competitions.pipeline.config import parse_fit_args
-    from competitions.pipeline.experiments import save_png
-    from competitions.pipeline.pictures import figure_for_config
-
-    if spec.tabular:
-        raise CompeteError(f"compete show draws image competitions; {spec.slug} is tabular")
-
     def extra(parser) -> None:
         parser.add_argument("--n", type=int, default=32, help="how many images")
         parser.add_argument("--out", type=str | None, default=None, help="PNG file (default: SLUG-augmented.png)")
 
     description = ("Draw a labelled grid of augmented training images as the DataModule (and mixup/CutMix) produce "
                    "them. Takes the same --config, --data.* and --model.* options as compete fit.")  # fmt: skip
-    _, cfg = parse_fit_args(spec, argv, prog=f"compete show {spec.slug}", extra=extra, description=description)
-    path = save_png(figure_for_config(spec, cfg, cfg.n), Path(cfg.out or f"{spec.slug}-augmented.png"))
+    if spec.tabular:
+        raise CompeteError(f"compete show draws image competitions; {spec.slug} is tabular")
+    args = read_run_arguments(spec, argv, "show", extra=extra, description=description)
+    own = args.pop("n", "out")
+    figure = api.show(spec.slug, config=args.configs, overrides=args.overrides, n=own["n"] or 32)
+    path = save_png(figure, own["out"] or f"{spec.slug}-augmented.png")
     info(f"wrote {path}")

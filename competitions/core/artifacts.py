@@ -116,10 +116,18 @@ def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def run_metadata(argv: list[str] | None = None) -> dict[str, Any]:
+def run_metadata(command: str = "") -> dict[str, Any]:
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["compete", *(argv or [])]),
+        "command": command,
         "git": git_state(),
         "versions": package_versions(),
     }
+
+
+def save_png(figure, out: str | Path) -> Path:
+    """A matplotlib figure as a PNG, written through a temp file (never half a picture)."""
+    out = Path(out)
+    with atomic_path(out) as temporary:
+        figure.savefig(temporary, format="png", dpi=figure.dpi)
+    return out

@@ -64,3 +64,16 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     with Progress(*columns, console=_console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def cv_text(spec, cv: dict | None) -> str:
+    """A run's CV score in words (a ledger entry's ``cv``)."""
+    if not cv:
+        return "no CV score (not a compete run)"
+    return f"CV {spec.metric.name} {cv['mean']:.4f} ± {cv['std']:.4f} (pooled OOF {cv['oof']:.4f})"
+
+
+def describe(spec, entry: dict) -> str:
+    """A submission ledger entry in one line: the file, its hash, its CV and message."""
+    return (f"{entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
+            f"message {entry['message']!r}")  # fmt: skip

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_RUNS_DIR = "runs"
+DEFAULT_DATA_DIR = "data"  # a competition's files: DEFAULT_DATA_DIR/SLUG
 
 
 def competition_dir(runs_dir: str | Path, slug: str) -> Path:

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from competitions.catalog.cifar10 import CIFAR10_CLASSES
+from competitions.catalog import COMPETITIONS
 from competitions.core.artifacts import write_csv
 from competitions.core.console import info
+
+CIFAR10_CLASSES = COMPETITIONS["cifar-10"].classes
 
 
 def build_digits_competition(root: str | Path, test_fraction: float = 0.3, seed: int = 0) -> tuple[Path, Path]:
@@ -57,12 +59,6 @@ def _free_experiment(runs_dir: Path, base: str) -> str:
     return name
 
 
-def demo_fit_args(data_dir: Path, runs_dir: Path, experiment: str, extra: list[str] | None = None) -> list[str]:
-    """The `compete fit` command line the demo (and the mixin benchmark) runs on the digits."""
-    return ["fit", "cifar-10", "--config", "demo", "--data-dir", str(data_dir), "--runs-dir", str(runs_dir),
-            "--experiment", experiment, *(extra or [])]  # fmt: skip
-
-
 def heldout_accuracy(submission: Path, heldout: Path) -> float:
     """Accuracy of a submission's labels against the held-out labels (same id order)."""
     predicted = pd.read_csv(submission, dtype=str)
@@ -70,22 +66,24 @@ def heldout_accuracy(submission: Path, heldout: Path) -> float:
     return float((predicted["label"].to_numpy() == truth["label"].to_numpy()).mean())
 
 
-def run_demo(workdir: str | Path = "demo", extra: list[str] | None = None) -> dict:
-    """Build the digits competition, fit (the `demo` preset, 2 folds), predict, and score the
-    submission against the held-out labels. Returns the figures and the paths."""
+def run_demo(workdir: str | Path = "demo", overrides: dict | None = None, command: str | None = None) -> dict:
+    """Build the digits competition, fit (the `demo` preset, 2 folds; ``overrides`` as fit takes them),
+    predict, and score the submission against the held-out labels. Returns the figures and the paths."""
     from competitions.catalog import get_competition
-    from competitions.pipeline.predicting import predict_run
-    from competitions.pipeline.training import fit_from_argv
+    from competitions.pipeline.fit import fit
+    from competitions.pipeline.predict import predict_run
+    from competitions.pipeline.run_config import resolve_run
 
     started = time.time()
     workdir = Path(workdir)
     data_dir, heldout_path = build_digits_competition(workdir)
     runs_dir = workdir / "runs"
     experiment = _free_experiment(runs_dir, "digits")
-    fit_args = demo_fit_args(data_dir, runs_dir, experiment, extra)
     spec = get_competition("cifar-10")
-    info(f"$ compete {' '.join(fit_args)}")
-    run = fit_from_argv(spec, fit_args[2:])
+    settings = {"data_dir": str(data_dir), "runs_dir": str(runs_dir), "experiment": experiment, **(overrides or {})}
+    shown = " ".join(f"--{key.replace('_', '-') if '.' not in key else key}={value}" for key, value in settings.items())
+    info(f"$ compete fit cifar-10 --config demo {shown}")
+    run = fit(resolve_run(spec, ["demo"], overrides=settings, command=command or f"compete fit cifar-10 --config demo {shown}"))
     if run is None:  # a DDP process other than rank 0
         return {}
     info(f"$ compete predict cifar-10 --run {run.path}")

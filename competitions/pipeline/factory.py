@@ -22,25 +22,16 @@ _BOUND: dict[tuple[str, str], type] = {}
 
 
 def datamodule_class(spec: CompetitionSpec) -> type:
-    """The spec's DataModule class; one made for another spec (a generic shape's, or a built-in one that a
-    user's spec file names) gets this spec bound to a subclass."""
-    cls = import_string(spec.datamodule)
-    if getattr(cls, "spec", None) == spec:
-        return cls
+    """The spec's DataModule class, bound to the spec (once per spec and class)."""
     key = (spec.slug, spec.datamodule)
-    if key not in _BOUND:
-        _BOUND[key] = type(cls.__name__, (cls,), {"spec": spec, "__module__": cls.__module__, "__doc__": cls.__doc__})
+    if key not in _BOUND or _BOUND[key].spec != spec:
+        _BOUND[key] = import_string(spec.datamodule).bind(spec)
     return _BOUND[key]
 
 
 def model_class(spec: CompetitionSpec, family: str | None = None) -> type:
     """The class of ``family`` (None: the competition's default model)."""
     return import_string(spec.model_path(family))
-
-
-def is_estimator(cls: type) -> bool:
-    """A family fitted with its library's own API (trees, linear models), not a LightningModule."""
-    return bool(getattr(cls, "is_estimator", False))
 
 
 def build_datamodule(

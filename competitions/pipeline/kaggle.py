@@ -10,44 +10,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from competitions.core.artifacts import read_json, read_yaml
-from competitions.core.console import info, warn
+from competitions.core.console import describe, info, warn
 from competitions.core.errors import CompeteError, DataError, KaggleError
-from competitions.core.layout import RunLayout, ledger_path
+from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR, RunLayout, ledger_path
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, class_names
 from submissions.archives import Limits, extract_7z, extract_zip
-from submissions.kaggle_api import Kaggle, KaggleOutcomeUnknown, Submission
+from submissions.kaggle_api import Kaggle, KaggleOutcomeUnknown, KaggleSubmission
 from submissions.ledger import UNSETTLED, earlier_uploads, read_ledger, record, sha256, submission_tag
 from submissions.validate import validate_file
 
 
 # ---- where a submission file comes from ----------------------------------------------------
-def run_of(path: Path) -> RunLayout | None:
-    """The run holding ``path`` (runs/<slug>/<experiment>/submission.csv), if any."""
+@dataclass(frozen=True)
+class Provenance:
+    """Where a submission file comes from, read once: the run (or blend) whose folder holds it, the folder
+    that run was trained on, its CV (what the ledger records beside the public score)."""
+
+    run: RunLayout | None
+    data_dir: Path | None
+    cv: dict | None
+
+    @property
+    def experiment(self) -> str | None:
+        return self.run.root.name if self.run is not None else None
+
+
+def provenance(path: Path) -> Provenance:
+    """The Provenance of ``path`` (runs/SLUG/EXPERIMENT/submission.csv); an empty one for any other file."""
     for folder in [path.parent, *path.parent.parents][:3]:
-        if RunLayout(folder).config.is_file():
-            return RunLayout(folder)
-    return None
+        run = RunLayout(folder)
+        if not run.config.is_file():
+            continue
+        recorded = (read_yaml(run.config) or {}).get("data_dir")
+        cv = read_json(run.cv) if run.cv.is_file() else None
+        return Provenance(run, Path(recorded) if recorded else None, cv)
+    return Provenance(None, None, None)
 
 
 def data_dir_for(spec: CompetitionSpec, path: Path, data_dir: str | Path | None) -> Path:
     """``data_dir`` if given, else the folder the file's run was trained on, else data/SLUG."""
     if data_dir:
         return Path(data_dir)
-    run = run_of(path)
-    recorded = (read_yaml(run.config) or {}).get("data_dir") if run is not None else None
-    return Path(recorded) if recorded else Path("data") / spec.slug
-
-
-def cv_of(path: Path) -> dict | None:
-    run = run_of(path)
-    return read_json(run.cv) if run is not None and run.cv.is_file() else None
-
-
-def cv_text(spec: CompetitionSpec, cv: dict | None) -> str:
-    if not cv:
-        return "no CV score (not a compete run)"
-    return f"CV {spec.metric.name} {cv['mean']:.4f} ± {cv['std']:.4f} (pooled OOF {cv['oof']:.4f})"
+    return provenance(path).data_dir or Path(DEFAULT_DATA_DIR) / spec.slug
 
 
 @dataclass
@@ -77,7 +82,8 @@ def _now() -> str:
 
 
 def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) -> dict:
-    run, cv = run_of(path), cv_of(path)
+    origin = provenance(path)
+    cv = origin.cv
     return {
         "attempt": f"{_now()}-{uuid.uuid4().hex[:8]}",
         "time": _now(),
@@ -85,7 +91,7 @@ def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) ->
         "file": str(path),
         "sha256": digest,
         "bytes": path.stat().st_size,
-        "experiment": run.root.name if run else None,
+        "experiment": origin.experiment,
         "cv": {k: cv[k] for k in ("metric", "mean", "std", "oof")} if cv else None,
         "message": message,
         "ref": None,
@@ -96,7 +102,7 @@ def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) ->
 
 
 def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_dir: str | Path | None = None,
-                runs_dir: str | Path = "runs", dry_run: bool = False, again: bool = False, timeout: float = 600.0,
+                runs_dir: str | Path = DEFAULT_RUNS_DIR, dry_run: bool = False, again: bool = False, timeout: float = 600.0,
                 poll: float = 5.0) -> dict:  # fmt: skip
     """Validate, refuse a file Kaggle already has (unless ``again``), reconcile attempts whose outcome is
     unknown with Kaggle's list, check the daily limit, record the attempt in the ledger *before*
@@ -131,7 +137,7 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
     record(ledger, entry)
     if result.status == "ERROR":
         raise KaggleError(f"Kaggle could not score submission {entry['ref']}: {result.error or 'no reason given'}")
-    run = run_of(path)
+    run = provenance(path).run
     if result.status == "COMPLETE" and run is not None:
         from competitions.pipeline.tracking import log_quietly
 
@@ -197,11 +203,6 @@ def settle_failed(ledger: Path, entry: dict, err: CompeteError) -> None:
     record(ledger, entry)
 
 
-def describe(spec: CompetitionSpec, entry: dict) -> str:
-    return (f"{entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
-            f"message {entry['message']!r}")  # fmt: skip
-
-
 def _number(text: str) -> float | str:
     try:
         return float(text)
@@ -209,7 +210,7 @@ def _number(text: str) -> float | str:
         return text
 
 
-def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float) -> Submission:
+def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float) -> KaggleSubmission:
     """Poll the submission list until ``ref`` is COMPLETE or ERROR (bounded, with backoff)."""
     deadline = time.monotonic() + timeout
     wait = max(0.0, poll)
@@ -218,17 +219,17 @@ def wait_for_score(client: Kaggle, ref: int, timeout: float, poll: float) -> Sub
         if found is not None and found.status in ("COMPLETE", "ERROR"):
             return found
         if time.monotonic() + wait > deadline:
-            return found or Submission(ref, "PENDING", "", "", "", "", "", "")
+            return found or KaggleSubmission(ref, "PENDING", "", "", "", "", "", "")
         time.sleep(wait)
         wait = min(60.0, wait * 1.5)
 
 
 # ---- submissions -------------------------------------------------------------------------
-def list_submissions(spec: CompetitionSpec, runs_dir: str | Path = "runs", offline: bool = False):
+def list_submissions(spec: CompetitionSpec, runs_dir: str | Path = DEFAULT_RUNS_DIR, offline: bool = False):
     """(ledger entries, Kaggle's submissions by ref); a score learnt now is written back to the ledger."""
     ledger = ledger_path(runs_dir, spec.slug)
     entries = read_ledger(ledger)
-    remote: dict[int, Submission] = {}
+    remote: dict[int, KaggleSubmission] = {}
     if not offline:
         try:
             remote = {s.ref: s for s in Kaggle(spec.slug).submissions()}
@@ -243,17 +244,21 @@ def list_submissions(spec: CompetitionSpec, runs_dir: str | Path = "runs", offli
 
 
 # ---- download ----------------------------------------------------------------------------
+def data_complete(spec: CompetitionSpec, data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds every file of the competition's layout."""
+    try:
+        build_datamodule(spec, data_dir).check_layout()
+    except DataError:
+        return False
+    return True
+
+
 def download_competition(
     spec: CompetitionSpec, data_dir: str | Path, keep_archives: bool = False, limits: Limits | None = None
 ) -> bool:
     """Download and extract the competition into ``data_dir`` (within ``limits``); False when it was complete."""
     data_dir = Path(data_dir)
-    datamodule = build_datamodule(spec, data_dir)
-    try:
-        datamodule.check_layout()
-    except DataError:
-        pass
-    else:
+    if data_complete(spec, data_dir):
         return False
     limits = limits or Limits()
     started = time.time()
@@ -264,7 +269,7 @@ def download_competition(
         info(f"extracting {inner} ...")
         extract_7z(data_dir / inner, data_dir, limits)
         archives.append(data_dir / inner)
-    datamodule.check_layout()  # names whatever is still missing
+    build_datamodule(spec, data_dir).check_layout()  # names whatever is still missing
     if not keep_archives:
         for path in archives:
             path.unlink()

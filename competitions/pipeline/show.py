@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from competitions.core.artifacts import save_png
 from competitions.core.errors import CompeteError
 from competitions.core.spec import CompetitionSpec
-from competitions.pipeline.experiments import save_png
 from competitions.pipeline.factory import build_datamodule, model_class
 
 TILE_INCHES = 1.6

@@ -9,6 +9,7 @@ honest score is the one cv.json (and `compete runs`) shows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ import pandas as pd
 from competitions.core.artifacts import read_json, read_yaml, write_json, write_yaml
 from competitions.core.console import warn
 from competitions.core.errors import CompeteError, RunExistsError
-from competitions.core.layout import RunLayout
+from competitions.core.layout import DEFAULT_DATA_DIR, RunLayout
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import class_names
-from competitions.pipeline.results import Submission, oof_truth_and_predictions, read_oof
+from competitions.pipeline.oof import oof_truth_and_predictions, read_oof, write_cv
+from competitions.pipeline.records import Submission
 from submissions.averaging import average_predictions, weighted_mean
 from submissions.calibrate import fit_calibration
 from submissions.submission_file import write_submission
@@ -83,6 +85,41 @@ def nested_scores(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_v
     return {"oof": float(spec.metric(y_true, blended)), "folds": per_fold}
 
 
+@dataclass
+class Blend:
+    """The members blended: their OOF scores and weights, the blended OOF and test predictions."""
+
+    ids: pd.Series
+    test_ids: pd.Series
+    y_true: np.ndarray
+    scores: list[float]
+    weights: np.ndarray
+    oof: np.ndarray
+    test: np.ndarray
+    nested: dict
+    calibration: object | None
+
+
+def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFrame, pd.DataFrame]], weights: str) -> Blend:
+    """Weights fitted (or set) on the members' pooled OOF predictions, aligned by id; the nested score; the
+    test blend (calibrated for log loss)."""
+    columns = spec.prediction_columns(classes)
+    ids = members[0][0]["id"]
+    aligned = [oof.set_index("id").loc[ids].copy().reset_index() for oof, _ in members]
+    y_true = oof_truth_and_predictions(spec, classes, aligned[0])[0]
+    oof_values = [oof_truth_and_predictions(spec, classes, frame)[1] for frame in aligned]
+    w = blend_weights(weights, spec.metric, y_true, oof_values, spec.log_scale)
+    blended_oof = weighted_mean(oof_values, w, spec.log_scale)
+    test_ids = members[0][1]["id"]
+    tests = [test.set_index("id").loc[test_ids, columns].to_numpy(dtype=float) for _, test in members]
+    blended_test = weighted_mean(tests, w, spec.log_scale)
+    calibration = fit_calibration(blended_oof, y_true) if spec.metric.name == "log_loss" else None
+    if calibration is not None:
+        blended_test = calibration.apply(blended_test)
+    return Blend(ids, test_ids, y_true, [spec.metric(y_true, v) for v in oof_values], w, blended_oof, blended_test,
+                 nested_scores(spec, weights, y_true, oof_values, aligned[0]["fold"].to_numpy()), calibration)  # fmt: skip
+
+
 def ensemble_runs(
     spec: CompetitionSpec,
     runs: list[str | Path],
@@ -102,52 +139,39 @@ def ensemble_runs(
         raise RunExistsError(f"{out.root} already exists; choose another `name`")
     first = RunLayout(runs[0])
     config = read_yaml(first.config) if first.config.exists() else {}
-    data_dir = Path(data_dir or config.get("data_dir") or f"data/{spec.slug}")
+    data_dir = Path(data_dir or config.get("data_dir") or f"{DEFAULT_DATA_DIR}/{spec.slug}")
     classes = class_names(spec, data_dir)
-    columns = spec.prediction_columns(classes)
-    members = [member_predictions(spec, run, columns) for run in runs]
+    members = [member_predictions(spec, run, spec.prediction_columns(classes)) for run in runs]
     check_members(runs, members)
-
-    ids = members[0][0]["id"]
-    aligned = [oof.set_index("id").loc[ids].copy().reset_index() for oof, _ in members]
-    y_true = oof_truth_and_predictions(spec, classes, aligned[0])[0]
-    oof_values = [oof_truth_and_predictions(spec, classes, frame)[1] for frame in aligned]
-    scores = [spec.metric(y_true, values) for values in oof_values]
-    w = blend_weights(weights, spec.metric, y_true, oof_values, spec.log_scale)
-    blended_oof = weighted_mean(oof_values, w, spec.log_scale)
-    nested = nested_scores(spec, weights, y_true, oof_values, aligned[0]["fold"].to_numpy())
-    test_ids = members[0][1]["id"]
-    tests = [test.set_index("id").loc[test_ids, columns].to_numpy(dtype=float) for _, test in members]
-    blended_test = weighted_mean(tests, w, spec.log_scale)
-    calibration = None
-    if spec.metric.name == "log_loss":
-        calibration = fit_calibration(blended_oof, y_true)
-        blended_test = calibration.apply(blended_test)
-    preds = pd.DataFrame(blended_test.reshape(len(test_ids), -1), columns=columns)
-    preds.insert(0, "id", test_ids.to_numpy())
-
+    blend = blend_members(spec, classes, members, weights)
+    preds = pd.DataFrame(blend.test.reshape(len(blend.test_ids), -1), columns=spec.prediction_columns(classes))
+    preds.insert(0, "id", blend.test_ids.to_numpy())
     sample_path = data_dir / spec.sample_submission
     out.root.mkdir(parents=True, exist_ok=True)
     frame = write_submission(spec, preds, read_submission_csv(sample_path), out.submission, classes)
+    summary = write_blend_records(spec, out, runs, blend, weights, data_dir)
+    return Submission(spec.slug, out.submission, frame, sample_path, summary)
+
+
+def write_blend_records(spec: CompetitionSpec, out: RunLayout, runs: list[Path], blend: Blend, weights: str,
+                        data_dir: Path) -> dict:  # fmt: skip
+    """ensemble.json (members, weights, in-sample and nested scores); config.yaml and cv.json, so that
+    `compete submit` finds the data and `compete runs` lists the blend like a run, by its honest (nested)
+    score (the in-sample one stays in ensemble.json)."""
     summary = {
         "metric": spec.metric.name,
         "weights_by": weights,
         "members": [{"run": str(run), "oof": score, "weight": float(weight)}
-                    for run, score, weight in zip(runs, scores, w, strict=True)],  # fmt: skip
-        "oof": spec.metric(y_true, blended_oof),
-        "oof_nested": nested["oof"],
-        "oof_nested_folds": nested["folds"],
-        "oof_rows": int(len(ids)),
-        "calibration": calibration.as_dict() if calibration else None,
+                    for run, score, weight in zip(runs, blend.scores, blend.weights, strict=True)],  # fmt: skip
+        "oof": spec.metric(blend.y_true, blend.oof),
+        "oof_nested": blend.nested["oof"],
+        "oof_nested_folds": blend.nested["folds"],
+        "oof_rows": int(len(blend.ids)),
+        "calibration": blend.calibration.as_dict() if blend.calibration else None,
     }
     write_json(out.ensemble, summary)
-    # So that `compete submit` finds the data and `compete runs` lists the blend like a run: its honest
-    # (nested) score; the in-sample one stays in ensemble.json.
     write_yaml(out.config, {"data_dir": str(data_dir), "family": "blend", "ensemble": [str(r) for r in runs],
                             "weights": weights})  # fmt: skip
-    fold_scores = np.array(list(nested["folds"].values()))
-    write_json(out.cv, {"metric": spec.metric.name, "direction": spec.metric.direction, "folds": nested["folds"],
-                        "mean": float(fold_scores.mean()), "std": float(fold_scores.std(ddof=1)) if len(fold_scores) > 1 else 0.0,
-                        "oof": nested["oof"], "oof_in_sample": summary["oof"], "oof_rows": int(len(ids)),
-                        "n_folds": len(fold_scores), "complete": True})  # fmt: skip
-    return Submission(spec.slug, out.submission, frame, sample_path, summary)
+    write_cv(spec, out, blend.nested["folds"], blend.nested["oof"], int(len(blend.ids)), len(blend.nested["folds"]),
+             complete=True, oof_in_sample=summary["oof"])  # fmt: skip
+    return summary

@@ -1,23 +1,22 @@
-"""The configuration of a fit: YAML presets, then --config files, then dotted overrides.
+"""The parser of a fit's settings, and what the Trainer is built from.
 
-One jsonargparse parser per competition holds the run's own options, every ``lightning.Trainer``
-argument (``trainer.*``), the model's (``model.*``) and the DataModule's (``data.*``). `compete fit`,
-`compete show` and the Python API's ``fit`` all parse through it, so a preset, a config.yaml of an
-earlier run (``--resume``) and a notebook's ``overrides={...}`` mean the same thing.
+One jsonargparse parser per competition and family holds the run's own options, every
+``lightning.Trainer`` argument (``trainer.*``), the model's (``model.*``) and the DataModule's
+(``data.*``). pipeline/run_config.py resolves presets, config files and overrides with it into one
+RunConfig, so a preset, a config.yaml of an earlier run (``resume``), a command line and a notebook's
+``overrides={...}`` mean the same thing.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from competitions.core.errors import CompeteError, OptionError
-from competitions.core.layout import RunLayout
+from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import datamodule_class, model_class
 
@@ -32,62 +31,6 @@ COMMON_TRAINER_OPTIONS = (
     "fast_dev_run", "deterministic", "callbacks", "logger", "sync_batchnorm",
 )  # fmt: skip
 RUN_ONLY_KEYS = ("config", "folds", "resume", "force", "history", "help_all", "n", "out")  # per invocation: kept in meta.command, not in config.yaml
-
-
-def resolve_presets(spec: CompetitionSpec, argv: list[str]) -> list[str]:
-    """Let ``--config NAME`` name one of the competition's bundled presets (debug, default, ...)."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        value = None
-        if arg == "--config" and i + 1 < len(out):
-            value, slot = out[i + 1], i + 1
-        elif arg.startswith("--config="):
-            value, slot = arg.split("=", 1)[1], i
-        if value is None:
-            continue
-        # A bare name (no .yaml) is a preset even when a folder of that name exists (e.g. ./demo).
-        is_preset = spec.preset_path(value).exists() and not value.endswith((".yaml", ".yml"))
-        if not is_preset and Path(value).is_file():
-            continue
-        if is_preset:
-            path = str(spec.preset_path(value))
-            out[slot] = path if slot != i else f"--config={path}"
-        else:
-            raise CompeteError(
-                f"`config` {value}: no such file, and not a {spec.slug} preset ({', '.join(spec.presets())})"
-            )
-    return out
-
-
-def resolve_family(spec: CompetitionSpec, argv: list[str], stored: dict | None = None) -> str | None:
-    """The model family a fit's argv (presets resolved) asks for: the last ``--family``, else the last
-    config file naming one, else the run's own (``stored``, on resume), else the default preset's."""
-    if not spec.families:
-        return None
-    family = (stored or {}).get("family")
-    for path in spec.base_presets(None) if family is None else []:
-        family = (read_yaml_quietly(path) or {}).get("family", family)
-    for i, arg in enumerate(argv):
-        if arg == "--family" and i + 1 < len(argv):
-            family = argv[i + 1]
-        elif arg.startswith("--family="):
-            family = arg.split("=", 1)[1]
-        elif arg == "--config" and i + 1 < len(argv) or arg.startswith("--config="):
-            path = Path(argv[i + 1] if arg == "--config" else arg.split("=", 1)[1])
-            family = (read_yaml_quietly(path) or {}).get("family", family)
-    family = family or next(iter(spec.families))
-    if family not in spec.families:
-        raise OptionError(f"`family` {family!r} is not a {spec.slug} model family (choices: {', '.join(spec.families)})")
-    return family
-
-
-def read_yaml_quietly(path: Path) -> dict | None:
-    """A config file's mapping, or None when it is not one (the parser then says what is wrong)."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
 
 
 def fit_parser(
@@ -121,8 +64,8 @@ def fit_parser(
         add("--family", type=Literal[tuple(spec.families)], default=family or next(iter(spec.families)),
             help="the model family (its preset NAME.yaml is the starting point; --config NAME does the same)")  # fmt: skip
     add("--help-all", action="store_true", help="show every option, including all of lightning.Trainer's, and exit")
-    add("--data-dir", type=str, default=f"data/{spec.slug}", help="the competition folder as Kaggle ships it")
-    add("--runs-dir", type=str, default="runs", help="root of all runs")
+    add("--data-dir", type=str, default=f"{DEFAULT_DATA_DIR}/{spec.slug}", help="the competition folder as Kaggle ships it")
+    add("--runs-dir", type=str, default=DEFAULT_RUNS_DIR, help="root of all runs")
     add("--seed", type=int, default=42, help="seed of the fold split and of training (fold k uses seed+k)")
     if extra is not None:  # a verb's own options (compete show: --n, --out)
         extra(parser)
@@ -166,50 +109,6 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     parser.add_class_arguments(L.Trainer, "trainer", skip=skip, instantiate=False, sub_configs=True)
 
 
-def wants_help(argv: list[str]) -> str | None:
-    """"help" for -h/--help, "all" for --help-all, else None."""
-    if "--help-all" in argv:
-        return "all"
-    return "help" if any(a in ("-h", "--help") for a in argv) else None
-
-
-def parse_fit_args(
-    spec: CompetitionSpec,
-    argv: list[str],
-    prog: str | None = None,
-    extra: Callable | None = None,
-    description: str | None = None,
-    help_run_options: bool | None = None,
-) -> tuple[ArgumentParser, Namespace]:
-    """Parse a fit's argv (presets resolved; with --resume, the run's own config.yaml first). A verb that
-    only reads the configuration (``extra``: its own options) lists no training-run options in --help."""
-    mode = wants_help(argv)
-    if spec.unfilled and mode is None:  # a spec file with FILL_ME: nothing is created before it is settled
-        from competitions.catalog.spec_files import check_filled
-
-        check_filled(spec)
-    argv = resolve_presets(spec, argv)
-    family = resolve_family(spec, argv)
-    if mode is not None:  # print the help and stop, as argparse does
-        run_options = extra is None if help_run_options is None else help_run_options
-        fit_parser(spec, prog, mode == "all", extra, run_options=run_options, description=description,
-                   family=family).print_help()  # fmt: skip
-        raise SystemExit(0)
-    parser = fit_parser(spec, prog, extra=extra, family=family)
-    cfg = parser.parse_args(argv)
-    if cfg.resume:
-        layout = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment)
-        if not layout.config.exists():
-            raise CompeteError(f"`resume`: {layout.config} does not exist; nothing to resume")
-        stored_family = resolve_family(spec, argv, read_yaml_quietly(layout.config))
-        if stored_family != family:
-            parser = fit_parser(spec, prog, extra=extra, family=stored_family)
-        # The run's own config first, then whatever the command line overrides.
-        cfg = parser.parse_args(["--config", str(layout.config), *argv])
-    resolve_input_defaults(spec, cfg)
-    return parser, cfg
-
-
 def resolve_input_defaults(spec: CompetitionSpec, cfg: Namespace) -> None:
     """data.image_size, data.mean and data.std left unset come from a pretrained backbone's timm
     ``pretrained_cfg`` (a switch of backbone brings its own statistics), else from the dataset; the
@@ -228,25 +127,6 @@ def resolve_input_defaults(spec: CompetitionSpec, cfg: Namespace) -> None:
     for key, value in (("image_size", image_size), ("mean", list(mean)), ("std", list(std))):
         if data.get(key) is None:
             data[key] = value
-
-
-def overrides_to_argv(overrides: dict[str, Any] | None) -> list[str]:
-    """``{"trainer.max_epochs": 3, "model": {"lr": 0.1}}`` -> ``["--trainer.max_epochs=3", "--model.lr=0.1"]``."""
-    argv = []
-    for key, value in _flatten(overrides or {}).items():
-        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-        argv.append(f"--{key}={text}")
-    return argv
-
-
-def _flatten(values: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and not {"class_path", "init_args"} & set(value):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def config_dict(parser: ArgumentParser, cfg: Namespace) -> dict:

@@ -23,7 +23,7 @@ def lock_paths(run_root: Path) -> tuple[Path, Path]:
 
 
 @contextlib.contextmanager
-def run_lock(run_root: Path, command: list[str]) -> Iterator[None]:
+def run_lock(run_root: Path, command: str) -> Iterator[None]:
     """Hold the run's lock for the block; a RunExistsError naming the holder when another process has it."""
     from filelock import FileLock, Timeout
 
@@ -40,7 +40,7 @@ def run_lock(run_root: Path, command: list[str]) -> Iterator[None]:
     try:
         write_json(holder_file, {"pid": os.getpid(), "host": socket.gethostname(),
                                  "since": datetime.now(UTC).isoformat(timespec="seconds"),
-                                 "command": " ".join(["compete", *command])})  # fmt: skip
+                                 "command": command})  # fmt: skip
         yield
     finally:
         lock.release()

@@ -1,4 +1,4 @@
-"""Model families that are not neural networks (gradient-boosted trees, linear models), for tables.
+"""The interface of the model families that are not neural networks (gradient-boosted trees, linear models).
 
 They are not LightningModules: each is fitted on one fold's preprocessed features with its library's
 own API (LightGBM, scikit-learn), and the pipeline writes the same fold artifacts for them as for a
@@ -23,8 +23,10 @@ class TabularEstimator:
     """fit(features, target, validation features, validation target) -> details; predict(features) -> values."""
 
     encoding: ClassVar[str] = "onehot"
-    is_estimator: ClassVar[bool] = True  # the pipeline's marker (LightningModules have no such attribute)
+    fold_trainer: ClassVar[str] = "estimator"  # how the pipeline trains a fold of it (LightningModules: lightning)
     classifier: ClassVar[bool] = False  # predict returns class probabilities [rows, n_classes]
+    supports_tta: ClassVar[bool] = False  # test-time augmentation is for images
+    native_file: ClassVar[str | None] = None  # the model in its library's own format too (save_native), e.g. booster.txt
 
     def __init__(self, **hparams: Any) -> None:
         self.hparams = dict(hparams)
@@ -40,6 +42,10 @@ class TabularEstimator:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(x), dtype=float)
+
+    def save_native(self, path) -> None:
+        """Write the model to ``path`` in its library's own format (families with a ``native_file``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no native format")
 
     @classmethod
     def search_space(cls, trial) -> dict:

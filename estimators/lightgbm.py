@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lightning_modules.estimators import TabularEstimator, default_threads, full_probabilities
+from estimators.base import TabularEstimator, default_threads, full_probabilities
 
 
 class LightGBMRegressor(TabularEstimator):
@@ -15,6 +15,7 @@ class LightGBMRegressor(TabularEstimator):
 
     encoding = "native"
     library_class = "LGBMRegressor"
+    native_file = "booster.txt"
 
     def __init__(
         self,

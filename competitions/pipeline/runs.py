@@ -12,23 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from competitions.core.artifacts import atomic_path, read_yaml
+from competitions.core.artifacts import read_yaml
 from competitions.core.layout import RunLayout, competition_dir, ledger_path
+from competitions.core.settings import flatten
 from competitions.core.spec import CompetitionSpec
 from submissions.ledger import read_ledger
 
 IGNORED = ("meta", "history", "data_dir", "experiment", "runs_dir", "config", "folds", "resume", "force", "logger")
 
 
-def flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = json.dumps(value) if isinstance(value, (list, tuple)) else value
-    return out
+def flat_settings(config: dict) -> dict:
+    """A config's settings as dotted keys, lists as JSON text (so they compare and show as one value)."""
+    return {k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in flatten(config).items()}
 
 
 def collect(spec: CompetitionSpec, runs_dir: Path) -> list[dict]:
@@ -51,7 +46,7 @@ def collect(spec: CompetitionSpec, runs_dir: Path) -> list[dict]:
                 "path": run,
                 "cv": cv,
                 "public": public,
-                "config": {k: v for k, v in flatten(config).items() if k.split(".")[0] not in IGNORED},
+                "config": {k: v for k, v in flat_settings(config).items() if k.split(".")[0] not in IGNORED},
             }
         )
     reverse = spec.metric.direction == "max"
@@ -120,12 +115,6 @@ def figure(spec: CompetitionSpec, experiments: list[dict]):
     fig.suptitle(spec.slug, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_png(fig, out: Path) -> Path:
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=fig.dpi)
-    return out
 
 
 def validation_curve(log: Path, monitor: str) -> pd.DataFrame | None:

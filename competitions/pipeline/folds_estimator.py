@@ -1,4 +1,5 @@
-"""The fold trainer of the non-neural families (LightGBM, linear models), beside the Lightning one.
+"""The estimator fold trainer: the non-neural families (estimators/: LightGBM, linear models), beside the
+Lightning one (pipeline/folds.py is their common interface).
 
 Same inputs (the run's folds and the tabular DataModule's per-fold preprocessing, in the encoding the
 family asks for) and the same outputs (fold<k>/oof.csv, metrics.json, test/fold<k>.csv at predict),
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from competitions.core.artifacts import atomic_path, write_yaml
 from competitions.core.console import info
 from competitions.core.errors import CompeteError
-from competitions.pipeline.results import FoldResult, oof_frame
+from competitions.core.layout import RunLayout
+from competitions.pipeline.folds import FitContext, FoldTrainer
+from competitions.pipeline.oof import FoldResult, oof_frame
 
 
 @dataclass
@@ -35,9 +39,8 @@ def fit_fold(datamodule, family_class: type, params: dict, fold: int, seed: int)
     """Fit ``family_class(**params)`` on ``fold``'s training rows (features in the family's encoding)."""
     from datamodules.features import native_categorical_columns
 
-    datamodule.encoding = family_class.encoding
     datamodule.set_fold(fold)
-    train_x, _, y, _ = datamodule.fold_features()
+    train_x, _, y, _ = datamodule.fold_features(family_class.encoding)
     train, val = datamodule.train_indices(), datamodule.val_indices()
     if "seed" in params:  # another bag per fold, as the Lightning folds get seed + k
         params = {**params, "seed": int(params["seed"]) + seed + fold}
@@ -50,9 +53,28 @@ def fit_fold(datamodule, family_class: type, params: dict, fold: int, seed: int)
     return FittedFold(model, val, predictions, details, time.time() - started)
 
 
-def train_estimator_fold(context, fold: int, family_class: type) -> dict:
+class EstimatorFoldTrainer(FoldTrainer):
+    """Trees and linear models: one process, no Trainer, no epochs."""
+
+    name = "estimator"
+    tunable = True
+    unused_settings = ("trainer", "patience", "budget")
+
+    def train_fold(self, context: FitContext, fold: int) -> dict:
+        return train_estimator_fold(context, fold)
+
+    def model_file(self, layout: RunLayout, fold: int, checkpoint: str = "best") -> Path:
+        return layout.model_file(fold)
+
+    def predict_test(self, prediction, fold: int, tta: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        preds = predict_estimator_test(prediction.datamodule, prediction.checkpoints[fold], fold)
+        return np.arange(len(preds)), preds
+
+
+def train_estimator_fold(context: FitContext, fold: int) -> dict:
     """Fit one fold, write its model, preprocessing, OOF predictions and metrics (one process: no DDP here)."""
     spec, cfg, layout, datamodule = context.spec, context.cfg, context.layout, context.datamodule
+    family_class = context.model_class
     write_yaml(layout.fold_dir(fold) / "config.yaml", context.config)
     datamodule.set_fold(fold)
     info(f"fold {fold}: fitting {cfg.family} on {len(datamodule.train_indices())} rows, validating on "
@@ -61,7 +83,7 @@ def train_estimator_fold(context, fold: int, family_class: type) -> dict:
     if not np.all(np.isfinite(fitted.val_predictions)):
         raise CompeteError(f"fold {fold}: {cfg.family} predicted non-finite values; check the data and model.*")
     save_model(layout, fold, fitted.model)
-    datamodule.save_preprocessor(layout.preprocessor(fold))
+    datamodule.save_fitted_preprocessing(layout.fold_dir(fold))
     classes = datamodule.class_names
     result = FoldResult(fold, oof_frame(spec, classes, datamodule.train_table, fold, fitted.val_rows,
                                         datamodule.to_output(fitted.val_predictions)),
@@ -78,8 +100,8 @@ def save_model(layout, fold: int, model) -> None:
 
     with atomic_path(layout.model_file(fold)) as temporary:
         joblib.dump(model, temporary)
-    if hasattr(model, "save_native"):
-        with atomic_path(layout.fold_dir(fold) / "booster.txt") as temporary:
+    if model.native_file:
+        with atomic_path(layout.fold_dir(fold) / model.native_file) as temporary:
             model.save_native(temporary)
 
 
@@ -89,7 +111,6 @@ def predict_estimator_test(datamodule, model_path, fold: int) -> np.ndarray:
     import joblib
 
     model = joblib.load(model_path)
-    datamodule.encoding = model.encoding
     datamodule.set_fold(fold)
-    _, test_x, _, _ = datamodule.fold_features()
+    _, test_x, _, _ = datamodule.fold_features(model.encoding)
     return datamodule.to_output(model.predict(test_x))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lightning_modules.estimators import TabularEstimator, full_probabilities
+from estimators.base import TabularEstimator, full_probabilities
 
 
 class LinearRegressor(TabularEstimator):

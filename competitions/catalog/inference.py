@@ -147,22 +147,23 @@ def tabular_spec(data_dir: Path, sample: Path, id_column: str, predicted: list[s
         spec["submission_column"] = predicted[0]
     if task == "regression":
         return {**spec, "submission": "value"}
-    classes = sorted(values.unique())
+    return {**spec, **table_submission(sample, train, label, predicted, sorted(values.unique()), metric)}
+
+
+def table_submission(sample: Path, train: Path, label: str, predicted: list[str], classes: list[str],
+                     metric: str | None) -> dict:  # fmt: skip
+    """A classification table's submission: one column per class, a binary task's probability, or a label."""
     if len(predicted) > 1:
         if set(predicted) != set(classes):
             raise DataError(f"{sample}: its columns {', '.join(predicted[:6])} are not the classes of {train.name}'s "
                             f"{label} ({', '.join(classes[:6])}); name the classes in the spec by hand")  # fmt: skip
-        return {**spec, "submission": "probabilities", "classes": predicted}
+        return {"submission": "probabilities", "classes": predicted}
     shown = read_header(sample)[predicted[0]]
     fractions = pd.to_numeric(shown, errors="coerce")
     wants_probability = metric and get_metric(metric).kind == "probabilities"
     fractional = fractions.notna().all() and bool((fractions != fractions.round()).any())
-    if len(classes) == 2 and (wants_probability or fractional):
-        spec["submission"] = "probability"
-    else:
-        spec["submission"] = "label"
-    spec["classes"] = "from_data"
-    return spec
+    probability = len(classes) == 2 and (wants_probability or fractional)
+    return {"submission": "probability" if probability else "label", "classes": "from_data"}
 
 
 def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, target: str | None = None,
@@ -198,6 +199,13 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
                         "compete init knows images + labels, a folder per class, pixel CSVs and tables")  # fmt: skip
     spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
             "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column}  # fmt: skip
+    return images_spec(data_dir, sample, spec, predicted, test_images, target)
+
+
+def images_spec(data_dir: Path, sample: Path, spec: dict, predicted: list[str], test_images: str,
+                target: str | None) -> dict:  # fmt: skip
+    """Images: one folder per class under train/, or a labels CSV of ids whose images are files."""
+    id_column = spec["id_column"]
     if len(predicted) > 1:
         spec.update(submission="probabilities", classes=predicted)
     else:

@@ -1,4 +1,4 @@
-"""Fold results, out-of-fold predictions and the CV summary; the Run and Submission a caller gets back.
+"""Fold results, out-of-fold predictions and the CV summary (cv.json).
 
 Under DDP Lightning re-runs the whole command in every process, so every rank walks the same
 loop; only global rank 0 writes files, and fold predictions are gathered from all ranks.
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -137,80 +136,27 @@ class FoldResult:
 def summarise_cv(spec: CompetitionSpec, classes: Sequence[str], layout: RunLayout, n_folds: int) -> dict:
     """Per-fold scores, their mean and std, and the score of the pooled OOF predictions (cv.json)."""
     done = layout.done_folds()
-    scores = {k: read_json(layout.fold_metrics(k))["score"] for k in done}
+    scores = {str(k): read_json(layout.fold_metrics(k))["score"] for k in done}
     pooled = read_oof(layout, done)
-    values = np.array(list(scores.values()))
+    return write_cv(spec, layout, scores, score_oof(spec, classes, pooled), len(pooled), n_folds, len(done) == n_folds)
+
+
+def write_cv(spec: CompetitionSpec, layout: RunLayout, fold_scores: dict[str, float], oof: float, oof_rows: int,
+             n_folds: int, complete: bool, **extra: float) -> dict:  # fmt: skip
+    """cv.json, the one format of a run's and a blend's CV: per-fold scores, mean ± std, the pooled OOF score."""
+    values = np.array(list(fold_scores.values()), dtype=float)
     summary = {
         "metric": spec.metric.name,
         "direction": spec.metric.direction,
-        "folds": {str(k): v for k, v in scores.items()},
+        "folds": dict(fold_scores),
         "mean": float(values.mean()),
         "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-        "oof": score_oof(spec, classes, pooled),
-        "oof_rows": len(pooled),
+        "oof": oof,
+        **extra,
+        "oof_rows": oof_rows,
         "n_folds": n_folds,
-        "complete": len(done) == n_folds,
+        "complete": complete,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     write_json(layout.cv, summary)
     return summary
-
-
-@dataclass
-class Run:
-    """One experiment on disk: ``run.cv`` (per fold, mean, std, pooled OOF), ``run.oof``, ``run.path``."""
-
-    slug: str
-    path: Path
-
-    @property
-    def layout(self) -> RunLayout:
-        return RunLayout(self.path)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def cv(self) -> dict:
-        """cv.json: ``folds`` (fold -> score), ``mean``, ``std``, ``oof`` (score of the pooled OOF predictions)."""
-        return read_json(self.layout.cv)
-
-    @property
-    def oof(self) -> pd.DataFrame:
-        """The pooled out-of-fold predictions of every finished fold (id, fold, truth, prediction, ...)."""
-        return read_oof(self.layout, self.layout.done_folds())
-
-    def cv_table(self) -> pd.DataFrame:
-        """The CV scores as a table: one row per fold, then mean ± std and pooled OOF."""
-        cv = self.cv
-        rows = [{"fold": k, cv["metric"]: v} for k, v in cv["folds"].items()]
-        rows += [{"fold": "mean", cv["metric"]: cv["mean"]}, {"fold": "std", cv["metric"]: cv["std"]},
-                 {"fold": "pooled OOF", cv["metric"]: cv["oof"]}]  # fmt: skip
-        return pd.DataFrame(rows).set_index("fold")
-
-    def __repr__(self) -> str:
-        if not self.layout.cv.exists():
-            return f"Run({self.slug!r}, {str(self.path)!r}, no cv.json yet)"
-        cv = self.cv
-        return (f"Run({self.slug!r}, {str(self.path)!r}: {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f}, "
-                f"pooled OOF {cv['oof']:.4f})")  # fmt: skip
-
-
-@dataclass
-class Submission:
-    """A written, validated submission CSV: ``path``, the ``frame`` as written, and how it was checked."""
-
-    slug: str
-    path: Path
-    frame: pd.DataFrame
-    validated_against: Path
-    details: dict = field(default_factory=dict)
-
-    @property
-    def valid(self) -> bool:
-        """Always True: a Submission exists only once its bytes passed validation."""
-        return True
-
-    def __repr__(self) -> str:
-        return f"Submission({self.slug!r}, {str(self.path)!r}, {len(self.frame)} rows, valid against {self.validated_against})"

@@ -16,17 +16,13 @@ from competitions.core.errors import CompeteError
 from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
-from competitions.pipeline.callbacks import fold_progress_bar, interruptible
-from competitions.pipeline.config import supported_precision
-from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
+from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.fit_callbacks import fold_progress_bar, interruptible
+from competitions.pipeline.fit_parser import supported_precision
+from competitions.pipeline.folds import FoldTrainer, fold_trainer_for
+from competitions.pipeline.oof import gather_predictions, oof_truth_and_predictions, read_oof, select_folds
 from competitions.pipeline.quiet import quiet_library_noise
-from competitions.pipeline.results import (
-    Submission,
-    gather_predictions,
-    oof_truth_and_predictions,
-    read_oof,
-    select_folds,
-)
+from competitions.pipeline.records import Submission
 from submissions.averaging import average_predictions
 from submissions.calibrate import Calibration, fit_calibration
 from submissions.submission_file import FLOAT_FORMAT, write_submission
@@ -62,7 +58,9 @@ class Prediction:
     config: dict
     options: PredictOptions
     datamodule: object
-    checkpoints: dict[int, Path]
+    checkpoints: dict[int, Path]  # fold -> the file its model is loaded from
+    model_class: type
+    fold_trainer: FoldTrainer
 
     def trainer(self):
         import lightning as L
@@ -78,14 +76,6 @@ class Prediction:
             callbacks=[fold_progress_bar()],
             enable_checkpointing=False,
         )
-
-    @property
-    def model_class(self) -> type:
-        return model_class(self.spec, self.config.get("family"))
-
-    @property
-    def estimator(self) -> bool:
-        return is_estimator(self.model_class)
 
     def load(self, fold: int):
         return self.model_class.load_for_prediction(self.checkpoints[fold])
@@ -106,10 +96,10 @@ def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions 
 
         os.environ["OMP_NUM_THREADS"] = str(options.threads)  # DDP's re-launched processes inherit it
         torch.set_num_threads(options.threads)
-    if parse_tta(options.tta) and not getattr(model_class(spec), "supports_tta", False):  # options first, then the files
+    if parse_tta(options.tta) and not model_class(spec).supports_tta:  # options first, then the files
         raise CompeteError(f"`tta` {options.tta}: {spec.slug} models take no test-time augmentation")
     prediction = open_run(spec, RunLayout(Path(run)), options)
-    tta = None if prediction.estimator else resolve_tta(prediction)
+    tta = resolve_tta(prediction) if prediction.model_class.supports_tta else None
     for fold in prediction.checkpoints:
         predict_test_fold(prediction, fold, tta)
     if not is_global_zero():
@@ -127,11 +117,12 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
     datamodule.check_layout()
     n_folds = int(config["n_folds"])
     wanted = select_folds(options.folds, n_folds)
-    estimator = is_estimator(model_class(spec, config.get("family")))
-    checkpoints = {k: layout.model_file(k) if estimator else layout.checkpoint(k, options.checkpoint) for k in wanted}
+    family_class = model_class(spec, config.get("family"))
+    fold_trainer = fold_trainer_for(family_class)
+    checkpoints = {k: fold_trainer.model_file(layout, k, options.checkpoint) for k in wanted}
     available = {k: p for k, p in checkpoints.items() if p.exists()}
     if not available:
-        name = "model.joblib" if estimator else f"{options.checkpoint}.ckpt"
+        name = checkpoints[wanted[0]].name
         raise CompeteError(f"{layout.root}: no {name} in any of fold{','.join(map(str, wanted))}")
     if len(available) < len(wanted):  # a subset only when `folds` names it
         missing = sorted(set(wanted) - set(available))
@@ -139,16 +130,16 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
         raise CompeteError(f"{checkpoints[missing[0]]}: not found (fold {missing[0]} was not trained or its checkpoint "
                            f"was removed); finish it with compete fit's `resume`, or set `folds` to {others}")  # fmt: skip
     check_writable(layout.root / "test")
-    from competitions.pipeline.training import check_fingerprint
+    from competitions.pipeline.fit import check_fingerprint
 
     check_fingerprint(datamodule, layout.config, (config.get("meta") or {}).get("data_sha256"))
-    if hasattr(datamodule, "saved_preprocessors"):  # tables: the folds' fitted preprocessing, not refitted
-        datamodule.saved_preprocessors = {k: layout.preprocessor(k) for k in available if layout.preprocessor(k).exists()}
+    for k in available:  # tables: the folds' fitted preprocessing, not refitted
+        datamodule.use_fitted_preprocessing(k, layout.fold_dir(k))
     # The run's folds: a tabular model's preprocessing is fitted on its fold's training rows.
     datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False)
     if is_global_zero():
         datamodule.prepare_split("test")  # before DDP starts the other processes: they find the cache built
-    return Prediction(spec, layout, config, options, datamodule, available)
+    return Prediction(spec, layout, config, options, datamodule, available, family_class, fold_trainer)
 
 
 def check_writable(folder: Path) -> None:
@@ -181,25 +172,8 @@ def resolve_tta(prediction: Prediction) -> list[str] | None:
     return tta
 
 
-def predictor(model, tta: list[str] | None, keep_views: bool = False):
-    """The model itself (its own TTA recipe), or the model wrapped in the TTA views ``tta``."""
-    if tta is None:
-        return model
-    from lightning_modules.tta import TTA
-
-    return TTA(model, tta, merge=model.hparams.get("tta_merge", "mean"), keep_views=keep_views)
-
-
 def predict_test_fold(prediction: Prediction, fold: int, tta: list[str] | None) -> None:
-    if prediction.estimator:
-        from competitions.pipeline.estimators import predict_estimator_test
-
-        preds = predict_estimator_test(prediction.datamodule, prediction.checkpoints[fold], fold)
-        index = np.arange(len(preds))
-    else:
-        model = prediction.load(fold)
-        check_classes(model, prediction.datamodule.class_names, prediction.checkpoints[fold])
-        index, preds = prediction.predict(predictor(model, tta), fold, "test", prediction.spec.prediction_key)
+    index, preds = prediction.fold_trainer.predict_test(prediction, fold, tta)
     test_table = prediction.datamodule.test_table
     frame = pd.DataFrame(preds.reshape(len(index), -1), columns=prediction.spec.prediction_columns(prediction.datamodule.class_names))
     frame.insert(0, "id", test_table["id"].to_numpy()[index])
@@ -233,17 +207,6 @@ def write_run_submission(prediction: Prediction) -> Submission:
     return Submission(spec.slug, layout.submission, frame, sample_path, {"folds": folds})
 
 
-def check_classes(model, classes, ckpt: Path) -> None:
-    """A classifier's checkpoint must know the classes the data has now, in the same order."""
-    trained = list(getattr(model.hparams, "class_names", None) or [])
-    if classes and trained and trained != list(classes):
-        changed = next((a, b) for a, b in zip([*trained, None], [*classes, None], strict=False) if a != b)
-        raise CompeteError(
-            f"{ckpt}: trained on {len(trained)} classes, the data now has {len(classes)} "
-            f"(first difference: {changed[0]!r} vs {changed[1]!r}); was train.csv changed?"
-        )
-
-
 def calibrate(spec: CompetitionSpec, classes, layout: RunLayout, folds: list[int]) -> Calibration:
     """Temperature and floor fitted on the pooled OOF predictions of ``folds``; written to calibration.json."""
     done = [k for k in folds if layout.oof(k).exists()]
@@ -264,6 +227,7 @@ def choose_tta(prediction: Prediction) -> list[str]:
     """Pick the TTA views on the pooled out-of-fold predictions; record the choice in tta.json."""
     import torch
 
+    from competitions.pipeline.folds_lightning import predictor
     from lightning_modules.tta import select_views
 
     spec, layout = prediction.spec, prediction.layout

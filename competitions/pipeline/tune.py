@@ -28,8 +28,9 @@ from competitions.core.console import info
 from competitions.core.errors import CompeteError
 from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.spec import CompetitionSpec
-from competitions.pipeline.estimators import fit_fold
-from competitions.pipeline.factory import build_datamodule, is_estimator, model_class
+from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.folds import fold_trainer_for
+from competitions.pipeline.folds_estimator import fit_fold
 
 HEARTBEAT_SECONDS = 10  # a trial whose process died is marked failed after GRACE_SECONDS without a heartbeat
 GRACE_SECONDS = 30
@@ -43,6 +44,7 @@ class TuneResult:
     best_params: dict
     trials_done: int  # completed
     trials_pruned: int
+    family: str | None = None
 
 
 def storage_for(url: str | None, folder: Path):
@@ -63,8 +65,8 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
 
     family = cfg.get("family")
     family_class = model_class(spec, family)
-    if not is_estimator(family_class):
-        choices = [name for name in spec.families if is_estimator(model_class(spec, name))]
+    if not fold_trainer_for(family_class).tunable:
+        choices = [name for name in spec.families if fold_trainer_for(model_class(spec, name)).tunable]
         raise CompeteError(f"compete tune searches the tree and linear families ({', '.join(choices)}); "
                            f"{family or spec.slug}'s network is tuned by hand (its epochs cost minutes)")  # fmt: skip
     if not trials and not timeout:
@@ -74,9 +76,24 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
     datamodule = build_datamodule(spec, Path(cfg.data_dir).resolve(), cfg.runs_dir, **cfg.data.as_dict())
     datamodule.check_layout()
     datamodule.ensure_folds(shared_folds(cfg.runs_dir, spec.slug), cfg.n_folds, cfg.seed)
+    study = open_study(spec, cfg, storage_for(storage, folder), study_name or f"{spec.slug}-{family}")
+    run_trials(study, objective_of(spec, cfg, datamodule, family_class), spec, cfg.seed, trials, timeout)
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not done:
+        raise CompeteError(f"tune: no trial of {study.study_name!r} finished (all pruned or failed); give it more "
+                           "trials or time")  # fmt: skip
+    preset = write_best_preset(spec, cfg, study, folder / "best.yaml")
+    pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
+    return TuneResult(study, preset, study.best_value, study.best_params, len(done), pruned, family)
+
+
+def objective_of(spec: CompetitionSpec, cfg, datamodule, family_class: type):
+    """A trial: the family with drawn parameters on every fold, reporting the running pooled OOF score
+    after each fold (so the pruner can stop a trial whose first folds are already worse)."""
+    import optuna
+
     truth = datamodule.train_table["target"].to_numpy()  # what the metric compares with: values or class indices
     base = cfg.model.as_dict()
-    direction = "minimize" if spec.metric.direction == "min" else "maximize"
 
     def objective(trial) -> float:
         params = {**base, **family_class.search_space(trial)}
@@ -92,16 +109,28 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
                 raise optuna.TrialPruned(f"fold {fold}: running {spec.metric.name} {score:.4f}")
         return float(score)
 
+    return objective
+
+
+def open_study(spec: CompetitionSpec, cfg, storage, name: str):
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat
-    study = optuna.create_study(
-        study_name=study_name or f"{spec.slug}-{family}",
-        storage=storage_for(storage, folder),
-        direction=direction,
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="minimize" if spec.metric.direction == "min" else "maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=cfg.seed),  # each process its own draws: seed + a count below
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
     )
+
+
+def run_trials(study, objective, spec: CompetitionSpec, seed: int, trials: int | None, timeout: float | None) -> None:
+    """Trials until the study has ``trials`` finished or pruned ones (whoever ran them), or ``timeout``."""
+    import optuna
+
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     before = len(study.get_trials(deepcopy=False, states=finished))
     if study.trials:
@@ -111,17 +140,9 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=finished))
     if trials and before >= trials:
         info(f"tune: the study already has {before} finished trials (budget {trials}); nothing to run")
-    else:
-        study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + before)
-        study.optimize(objective, n_trials=None if timeout else trials, timeout=timeout, callbacks=callbacks,
-                       catch=())  # fmt: skip
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not done:
-        raise CompeteError(f"tune: no trial of {study.study_name!r} finished (all pruned or failed); give it more "
-                           "trials or time")  # fmt: skip
-    preset = write_best_preset(spec, cfg, study, folder / "best.yaml")
-    pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
-    return TuneResult(study, preset, study.best_value, study.best_params, len(done), pruned)
+        return
+    study.sampler = optuna.samplers.TPESampler(seed=seed + before)
+    study.optimize(objective, n_trials=None if timeout else trials, timeout=timeout, callbacks=callbacks, catch=())
 
 
 def report_trial(spec: CompetitionSpec):

@@ -1,0 +1,195 @@
+"""The k-fold loop of a fit: check the data, persist the folds and config.yaml, then hand each fold to
+the family's fold trainer (pipeline/folds.py) and summarise the CV.
+
+Under DDP Lightning re-launches the whole command once per process, so every rank walks this loop;
+only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.json).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from competitions.core.artifacts import run_metadata, write_csv
+from competitions.core.console import info
+from competitions.core.errors import CompeteError, RunExistsError
+from competitions.core.layout import RunLayout, shared_folds
+from competitions.core.ranks import is_global_zero
+from competitions.pipeline.factory import build_datamodule, model_class
+from competitions.pipeline.fit_callbacks import fold_checkpoint
+from competitions.pipeline.fit_lock import run_lock
+from competitions.pipeline.fit_parser import config_dict, trainer_kwargs
+from competitions.pipeline.folds import FitContext, fold_trainer_for
+from competitions.pipeline.oof import select_folds, summarise_cv
+from competitions.pipeline.quiet import quiet_library_noise
+from competitions.pipeline.records import Run
+from competitions.pipeline.run_config import RunConfig
+from competitions.pipeline.run_record import RunRecord
+
+
+def fit(run: RunConfig) -> Run | None:
+    """Train the folds of one experiment (a stack: pipeline/stack.py); None on DDP ranks other than 0."""
+    quiet_library_noise()
+    spec, cfg = run.spec, run.cfg
+    layout = RunLayout.of(cfg.runs_dir, spec.slug, check_experiment_name(cfg.experiment))
+    started = time.time()
+    with contextlib.ExitStack() as stack:
+        if is_global_zero():  # DDP's other processes are started by this one, inside the lock
+            stack.enter_context(run_lock(layout.root, run.command))
+        family_class = model_class(spec, cfg.get("family"))
+        fold_trainer = fold_trainer_for(family_class)
+        fold_trainer.check_options(spec, cfg)
+        context = start_run(run, layout, family_class, fold_trainer)
+        if cfg.budget:
+            stack.callback(forget_budget_plan, apply_budget(context, started))
+        try:
+            for fold in context.selected:
+                if fold in context.done:
+                    info(f"fold {fold}: already finished (metrics.json), skipping")
+                    continue
+                fold_trainer.train_fold(context, fold)
+        except BaseException as err:  # noqa: BLE001 - recorded, then raised as it was
+            if is_global_zero():
+                RunRecord(layout.config).fail(err)
+            raise
+        if not is_global_zero():
+            return None
+        summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
+        RunRecord(layout.config).finish(layout.done_folds(), time.time() - started)
+    if context.tracker is not None:
+        context.tracker.finish_cv(summary)
+    return Run(spec.slug, layout.root)
+
+
+def forget_budget_plan(planned_here: bool) -> None:
+    """The plan is for this run's DDP processes only: the next fit in this process (a notebook) plans anew."""
+    from competitions.pipeline.fit_budget import PLAN_VARIABLE
+
+    if planned_here:
+        os.environ.pop(PLAN_VARIABLE, None)
+
+
+def apply_budget(context: FitContext, started: float) -> bool:
+    """Set trainer.max_epochs so the run fits ``--budget`` (see pipeline/fit_budget.py) and record the plan;
+    True when this process made the plan (False: a DDP process that read it)."""
+    from competitions.pipeline.fit_budget import (
+        PLAN_VARIABLE,
+        choose_epochs,
+        parse_duration,
+        planned_epochs_from_environment,
+    )
+
+    cfg, layout = context.cfg, context.layout
+    budget = parse_duration(cfg.budget)
+    epochs = planned_epochs_from_environment()
+    planned_here = epochs is None
+    if planned_here:  # the launching process plans; DDP's processes read its plan
+        plan = budget_plan(context, budget, started)
+        plan.epochs = epochs = choose_epochs(plan)
+        os.environ[PLAN_VARIABLE] = str(epochs)
+        RunRecord(layout.config).note(budget=plan.as_dict())
+        info(f"budget {cfg.budget}: {epochs} epoch{'s' if epochs > 1 else ''} per fold ({plan.folds} folds; a training step "
+             f"{plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs {plan.fixed_seconds():.0f} s)")  # fmt: skip
+    cfg.trainer.max_epochs = epochs
+    context.config["trainer"]["max_epochs"] = epochs  # what each fold's config.yaml records
+    return planned_here
+
+
+def budget_plan(context: FitContext, budget: float, started: float):
+    """Probe the first fold to be trained with a throwaway model, then describe the run for choose_epochs."""
+    import lightning as L
+
+    from competitions.pipeline.fit_budget import PROBE_STEPS, Plan, probe, steps
+
+    spec, cfg, datamodule = context.spec, context.cfg, context.datamodule
+    folds = [k for k in context.selected if k not in context.done] or context.selected
+    datamodule.set_fold(folds[0])
+    kwargs, _, _ = trainer_kwargs(cfg)
+    probe_kwargs = {**kwargs, "devices": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1, "logger": False,
+                    "limit_train_batches": PROBE_STEPS, "limit_val_batches": PROBE_STEPS, "num_sanity_val_steps": 0,
+                    "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
+    model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
+    with tempfile.TemporaryDirectory(prefix="compete-probe-") as scratch:  # checkpoints cost time too: keep them
+        rates = probe(lambda clock: L.Trainer(**probe_kwargs, default_root_dir=scratch,
+                                              callbacks=[clock, fold_checkpoint(spec, Path(scratch))]), model, datamodule)  # fmt: skip
+    batch = cfg.data.batch_size
+    views = max(1, len(cfg.model.as_dict().get("tta") or []))
+    predict_rows = len(datamodule.val_indices()) + len(datamodule.test_table)
+    return Plan(
+        budget=budget,
+        spent_before=time.time() - started,
+        folds=len(folds),
+        train_steps=steps(len(datamodule.train_indices()), batch, kwargs.get("limit_train_batches"),
+                          drop_last=len(datamodule.train_indices()) >= batch),  # the loaders drop a ragged last batch
+        eval_steps=steps(len(datamodule.val_indices()), batch, kwargs.get("limit_val_batches")),
+        predict_steps=steps(predict_rows, batch, None) * views,
+        rates=rates,
+    )
+
+
+def check_experiment_name(name: str) -> str:
+    """An experiment is one folder directly under RUNS_DIR/SLUG: a plain, non-empty name."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith(".") or name != name.strip():
+        raise CompeteError(f"`experiment` {name!r} is not a plain folder name (no separators, not empty, not "
+                           "starting with a dot)")  # fmt: skip
+    return name
+
+
+def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_trainer) -> FitContext:
+    """Check the data, refuse to overwrite a run, persist the folds and config.yaml (rank 0)."""
+    spec, cfg, command = run.spec, run.cfg, run.command
+    data_dir = Path(cfg.data_dir).resolve()
+    datamodule = build_datamodule(spec, data_dir, cfg.runs_dir, **cfg.data.as_dict())
+    datamodule.check_layout()
+    datamodule.train_table  # noqa: B018 - reads and checks the labels before any work starts
+    datamodule.test_table  # noqa: B018 - and the test files: better now than after hours of training
+    rank_zero = is_global_zero()
+    if rank_zero and layout.root.exists() and any(layout.root.iterdir()) and not cfg.resume:
+        raise RunExistsError(
+            f"{layout.root} already exists; set `resume` to continue it, or choose a new `experiment` name for a new run"
+        )
+    if rank_zero:
+        datamodule.prepare_data()  # decode (and so check) every training image before the run directory exists
+    # Folds: the competition-wide folds.csv (shared by all experiments), copied into the run.
+    folds_source = layout.folds if layout.folds.exists() else shared_folds(cfg.runs_dir, spec.slug)
+    folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero)
+    selected = select_folds(cfg.folds, cfg.n_folds)
+    if rank_zero and not cfg.resume:
+        cfg.meta = run_metadata(command)
+        fingerprint = datamodule.data_fingerprint()  # what the fitted preprocessing and models saw
+        if fingerprint:
+            cfg.meta["data_sha256"] = fingerprint
+        cfg.data_dir = str(data_dir)
+    elif cfg.resume:
+        check_fingerprint(datamodule, layout.config, (cfg.meta or {}).get("data_sha256"), cfg.force)
+    config = fold_trainer.recorded(config_dict(run.parser, cfg))  # what this fit trains with, as far as it applies
+    if rank_zero:
+        layout.root.mkdir(parents=True, exist_ok=True)
+        RunRecord(layout.config).open(config, command, selected, bool(cfg.resume), bool(cfg.force))
+        if not layout.folds.exists():
+            write_csv(layout.folds, folds)
+        info(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {cfg.n_folds}")
+    tracker = None
+    if cfg.logger == "wandb":
+        from competitions.pipeline.tracking import Tracker
+
+        tracker = Tracker(spec.slug, cfg.experiment, layout, config)
+    done = set(layout.done_folds()) if cfg.resume else set()
+    return FitContext(spec, cfg, config, layout, datamodule, selected, family_class, fold_trainer, done, tracker)
+
+
+def check_fingerprint(datamodule, config_path: Path, recorded: dict | None, force: bool = False) -> None:
+    """Refuse to go on with a run whose training CSV changed since it was fitted (its folds' preprocessing
+    and models were fitted on the old file); ``force`` lets a resume go on anyway."""
+    now = datamodule.data_fingerprint()
+    if not recorded or not now:
+        return
+    changed = [name for name, digest in recorded.items() if now.get(name) != digest]
+    if changed and not force:
+        name = changed[0]
+        raise CompeteError(f"{datamodule.data_dir / name}: changed since the run was fitted (sha256 {recorded[name][:12]} "
+                           f"in {config_path}, now {now.get(name, '?')[:12]}); its preprocessing and models were "
+                           "fitted on the old file: restore it, or fit a new experiment")  # fmt: skip

@@ -1,0 +1,90 @@
+"""The one interface the fold loop (fit), predict and tune talk to: how a model family trains a fold,
+predicts a split, names its artifacts, and which options apply to it.
+
+Two implementations: Lightning (every LightningModule: pipeline/folds_lightning.py) and estimator
+(trees and linear models fitted with their library's API: pipeline/folds_estimator.py). A family names
+its own (``fold_trainer = "lightning"`` on CompeteModule, ``"estimator"`` on TabularEstimator); the
+pipeline never asks what kind of model it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from jsonargparse import Namespace
+
+from competitions.core.errors import CompeteError
+from competitions.core.layout import RunLayout
+from competitions.core.spec import CompetitionSpec
+
+# Where each implementation lives; imported when first asked for (Lightning is slow to import).
+IMPLEMENTATIONS = {
+    "lightning": "competitions.pipeline.folds_lightning:LightningFoldTrainer",
+    "estimator": "competitions.pipeline.folds_estimator:EstimatorFoldTrainer",
+}
+
+
+@dataclass
+class FitContext:
+    """Everything the folds of one fit share."""
+
+    spec: CompetitionSpec
+    cfg: Namespace
+    config: dict  # the resolved config, as written to config.yaml
+    layout: RunLayout
+    datamodule: object
+    selected: list[int]
+    model_class: type
+    trainer: FoldTrainer
+    done: set[int] = field(default_factory=set)
+    tracker: object | None = None
+
+
+class FoldTrainer:
+    """Train a fold, predict a split, name the artifacts; say which options apply."""
+
+    name: ClassVar[str]
+    takes_budget: ClassVar[bool] = False  # --budget sets epochs: only families that have them
+    tunable: ClassVar[bool] = False  # compete tune searches its hyper-parameters
+    # config.yaml keys that say nothing about this family's runs (a tree has no Trainer)
+    unused_settings: ClassVar[tuple[str, ...]] = ()
+
+    def check_options(self, spec: CompetitionSpec, cfg: Namespace) -> None:
+        """Refuse, before anything is written, an option this family does not take."""
+        if cfg.get("budget") and not self.takes_budget:
+            raise CompeteError(f"`budget` sets the epochs of a neural network; {cfg.get('family')} has none (it stops "
+                               "early on its own): leave budget unset")  # fmt: skip
+
+    def recorded(self, config: dict) -> dict:
+        """The resolved config as config.yaml keeps it: without the settings that do not apply."""
+        return {key: value for key, value in config.items() if key not in self.unused_settings}
+
+    def train_fold(self, context: FitContext, fold: int) -> dict | None:
+        """Train ``fold``, write its model, OOF predictions and metrics; the metrics (None on DDP ranks > 0)."""
+        raise NotImplementedError
+
+    def model_file(self, layout: RunLayout, fold: int, checkpoint: str = "best") -> Path:
+        """The file predict loads a fold from."""
+        raise NotImplementedError
+
+    def predict_test(self, prediction, fold: int, tta: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(test row index, predictions in the competition's scale) of one saved fold."""
+        raise NotImplementedError
+
+
+def fold_trainer_for(model_class: type) -> FoldTrainer:
+    """The fold trainer a model family names."""
+    from competitions.pipeline.factory import import_string
+
+    try:
+        name = model_class.fold_trainer
+    except AttributeError:
+        name = None
+    if name not in IMPLEMENTATIONS:
+        raise CompeteError(f"{model_class.__module__}.{model_class.__name__}: not a compete model family (its "
+                           f"`fold_trainer` is {name!r}; subclass lightning_modules.base.CompeteModule or "
+                           "estimators.base.TabularEstimator)")  # fmt: skip
+    return import_string(IMPLEMENTATIONS[name])()

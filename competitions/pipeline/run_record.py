@@ -1,0 +1,108 @@
+"""The run record: one object owns a run's config.yaml, what it was created with and its history.
+
+``config.yaml`` holds the settings the run was created with and ``history``: one entry per
+`compete fit` of the run (created / resumed, when, the command, the folds asked for, the settings a
+resume changed, and how it ended: finished, failed (with the error), interrupted (Ctrl-C), or
+interrupted when a later resume found it still running, as a kill -9 leaves it).
+A resume may change how training runs (epochs, devices, patience, callbacks), but not what makes the
+folds comparable (the model, the data settings, n_folds, seed) unless it is forced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from competitions.core.artifacts import read_yaml, write_yaml
+from competitions.core.errors import CompeteError
+from competitions.core.settings import flatten
+
+NOT_SETTINGS = ("meta", "history", "experiment", "runs_dir", "data_dir")
+INCOMPARABLE_PREFIXES = ("model.", "data.")
+INCOMPARABLE_KEYS = ("n_folds", "seed")
+
+
+def changes(created: dict, now: dict) -> dict[str, list]:
+    """Settings whose value differs between two configs: key -> [before, now]."""
+    before, after = flatten(created, skip=NOT_SETTINGS), flatten(now, skip=NOT_SETTINGS)
+    keys = sorted(set(before) | set(after))
+    same = lambda a, b: json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)  # noqa: E731
+    return {k: [before.get(k), after.get(k)] for k in keys if not same(before.get(k), after.get(k))}
+
+
+def check_resume(changed: dict[str, list], force: bool) -> None:
+    """Refuse a resume that changes what makes the folds comparable, unless ``force``."""
+    bad = [k for k in changed if k.startswith(INCOMPARABLE_PREFIXES) or k in INCOMPARABLE_KEYS]
+    if bad and not force:
+        shown = ", ".join(f"{k} {changed[k][0]!r} -> {changed[k][1]!r}" for k in bad[:4])
+        raise CompeteError(
+            f"`resume` would change {shown}: the finished folds were trained otherwise, so their OOF scores and "
+            "the new folds' would not be comparable; start a new `experiment`, or set `force` to resume anyway"
+        )
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def entry(event: str, command: str, folds: list[int], changed: dict | None = None) -> dict:
+    out = {"event": event, "time": now(), "command": command, "folds": folds,
+           "status": "running"}  # fmt: skip
+    if changed:
+        out["changed"] = changed
+    return out
+
+
+def settle_interrupted(history: list[dict]) -> list[dict]:
+    """Entries still 'running' belong to a fit that never ended: it was interrupted."""
+    return [{**h, "status": "interrupted"} if h.get("status") == "running" else h for h in history]
+
+
+def finish(history: list[dict], done: list[int]) -> list[dict]:
+    """The last entry ended normally, with these folds done."""
+    return [*history[:-1], {**history[-1], "status": "finished", "ended": now(), "folds_done": done}]
+
+
+class RunRecord:
+    """config.yaml of one run (create, resume, note, finish, fail); every write is a whole new file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict:
+        return read_yaml(self.path)
+
+    def open(self, config: dict, command: str, folds: list[int], resume: bool, force: bool = False) -> None:
+        """A new run's settings and its first history entry; or, resuming, the run's own settings with this
+        fit appended (refused when it changes what makes the folds comparable, unless ``force``)."""
+        if not resume:
+            write_yaml(self.path, {**config, "history": [entry("created", command, folds)]})
+            return
+        created = self.read()
+        changed = changes(created, config)
+        check_resume(changed, force)
+        past = settle_interrupted(created.get("history") or [])
+        write_yaml(self.path, {**created, "history": [*past, entry("resumed", command, folds, changed)]})
+
+    def note(self, **fields) -> None:
+        """Add to this fit's history entry (e.g. the budget plan)."""
+        stored = self.read()
+        write_yaml(self.path, {**stored, "history": [*stored["history"][:-1], {**stored["history"][-1], **fields}]})
+
+    def finish(self, done: list[int], seconds: float) -> None:
+        stored = self.read()
+        ended = finish(stored["history"], done)
+        ended[-1]["seconds"] = round(seconds, 1)
+        write_yaml(self.path, {**stored, "history": ended})
+
+    def fail(self, err: BaseException) -> None:
+        """Mark this fit as interrupted (Ctrl-C) or failed, with the error (a kill -9 leaves it 'running':
+        the next resume says interrupted). Never raises: the error being raised matters more."""
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        with contextlib.suppress(Exception):
+            fields = {"status": status, "ended": now()}
+            if status == "failed":
+                fields["error"] = f"{err.__class__.__name__}: {err}"[:300]
+            self.note(**fields)
