@@ -32,6 +32,14 @@ def competitions() -> dict[str, CompetitionSpec]:
     return all_competitions()
 
 
+def broken_spec_files() -> dict[str, str]:
+    """Spec files of ./competitions.d/ that could not be read (path -> why); the others work as they are."""
+    from competitions.catalog.spec_files import BROKEN
+
+    all_competitions()
+    return dict(BROKEN)
+
+
 def competition(slug: str) -> CompetitionSpec:
     """One competition's spec (files, columns, metric, presets); CompeteError naming the known ones."""
     return get_competition(slug)

@@ -40,7 +40,13 @@ class SpecImagesDataModule(ImageClassificationDataModule):
 
     @functools.cached_property
     def class_names(self) -> tuple[str, ...]:
-        return tuple(self.spec.classes) if self.spec.classes else tuple(sorted(self.data_classes()))
+        if self.spec.classes:
+            return tuple(self.spec.classes)
+        classes = tuple(sorted(self.data_classes()))
+        if len(classes) < 2:
+            raise DataError(f"{self.data_dir / self.spec.train_csv}: every training image has the class "
+                            f"{classes[0] if classes else ''!r}; a classification needs at least two classes")  # fmt: skip
+        return classes
 
     @functools.cached_property
     def test_table(self) -> pd.DataFrame:

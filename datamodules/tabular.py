@@ -197,7 +197,12 @@ class TabularDataModule(KFoldDataModule):
             return ()
         if self.spec.classes:
             return tuple(self.spec.classes)
-        return tuple(sorted_labels(self.raw_train[self.label_column].unique()))
+        classes = tuple(sorted_labels(self.raw_train[self.label_column].unique()))
+        if len(classes) < 2:
+            raise DataError(f"{self.data_dir / self.spec.train_csv}: {self.label_column} has one value "
+                            f"({classes[0] if classes else ''!r}) in every row; a classification needs at least two "
+                            "classes")  # fmt: skip
+        return classes
 
     @functools.cached_property
     def raw_test(self) -> pd.DataFrame:

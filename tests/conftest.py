@@ -61,3 +61,10 @@ def competition_dir(competition_templates, tmp_path_factory, tmp_path):
         return target
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def no_spec_files_from_other_tests(monkeypatch):
+    """`--spec FILE` adds to COMPETE_SPECS for the process (DDP's children inherit it): each test starts
+    without the files an earlier test named."""
+    monkeypatch.setenv("COMPETE_SPECS", "")

@@ -147,7 +147,11 @@ def tabular_spec(data_dir: Path, sample: Path, id_column: str, predicted: list[s
         spec["submission_column"] = predicted[0]
     if task == "regression":
         return {**spec, "submission": "value"}
-    return {**spec, **table_submission(sample, train, label, predicted, sorted(values.unique()), metric)}
+    classes = sorted(values.unique())
+    if len(classes) < 2:
+        raise DataError(f"{train}: {label} has one value ({classes[0] if classes else ''!r}) in every row; a "
+                        "classification needs at least two classes (a number to predict: --task regression)")  # fmt: skip
+    return {**spec, **table_submission(sample, train, label, predicted, classes, metric)}
 
 
 def table_submission(sample: Path, train: Path, label: str, predicted: list[str], classes: list[str],

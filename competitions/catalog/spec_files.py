@@ -42,6 +42,7 @@ Every field is checked on loading; a bad one is reported with the file and the f
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from typing import Any
 import yaml
 
 from competitions.catalog.presets import CONFIG_ROOT
+from competitions.core.console import warn
 from competitions.core.errors import CompeteError
 from competitions.core.metrics import METRICS, get_metric
 from competitions.core.spec import CompetitionSpec
@@ -155,15 +157,28 @@ def _log_target(data: dict, path: Path, metric: str) -> bool:
     return log_target
 
 
+KNOWN_KEYS = ("slug", "title", "shape", "task", "metric", "submission", "sample_submission", "id_column",
+              "target_column", "submission_column", "classes", "train_csv", "train_images", "test_images",
+              "test_csv", "log_target", "datamodule", "model", "families", "presets", "expected_files", "archives",
+              "mean", "std")  # fmt: skip
+
+
 def _read_mapping(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise CompeteError(f"{path}: cannot read the spec ({err.strerror})") from None
+    except (UnicodeDecodeError, ValueError):
+        raise CompeteError(f"{path}: not a text file (a spec is UTF-8 YAML); remove it or write it again") from None
     except yaml.YAMLError as err:
         raise CompeteError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise CompeteError(f"{path}: a spec is a YAML mapping (slug, shape, metric, ...)")
+    unknown = [str(key) for key in data if key not in KNOWN_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], KNOWN_KEYS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(KNOWN_KEYS)}"
+        raise CompeteError(f"{path}: unknown key {unknown[0]!r}; {hint}")
     return data
 
 
@@ -253,12 +268,36 @@ def add_spec_files(paths) -> None:
     os.environ[SPEC_PATH_VARIABLE] = os.pathsep.join([*known, *(str(Path(p).resolve()) for p in paths)])
 
 
+_WARNED: set[str] = set()
+
+
 def user_specs() -> dict[str, CompetitionSpec]:
+    """The spec files of ./competitions.d/ and --spec, by slug. A broken file in competitions.d/ is
+    named once (a warning) and left out, so it does not stop commands about other competitions; a
+    broken file named with --spec is an error."""
     specs = {}
+    named = {Path(p) for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p}
     for path in spec_file_paths():
-        spec = load_spec_file(path)
+        try:
+            spec = load_spec_file(path)
+        except CompeteError as err:
+            if path in named:
+                raise
+            broken_spec(path, str(err))
+            continue
         specs[spec.slug] = spec
     return specs
+
+
+def broken_spec(path: Path, message: str) -> None:
+    key = f"{Path(path).resolve()}: {message}"  # once per file and problem in a process (a notebook asks often)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warn(f"{message} (skipped: the other competitions work as they are)")
+    BROKEN[str(path)] = message
+
+
+BROKEN: dict[str, str] = {}  # spec files of competitions.d/ that could not be read: path -> why
 
 
 def check_filled(spec: CompetitionSpec) -> None:

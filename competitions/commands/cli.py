@@ -83,7 +83,7 @@ def _list(argv: list[str]) -> int:
     from competitions import api
     from competitions.commands.report import competitions_table
 
-    competitions_table(api.competitions().values())
+    competitions_table(api.competitions().values(), api.broken_spec_files())
     return 0
 
 

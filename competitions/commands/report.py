@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
-from competitions.core.console import info, show
+from competitions.core.console import info, out, show
 from competitions.core.spec import CompetitionSpec
 
 
@@ -88,7 +88,7 @@ def submissions_table(spec: CompetitionSpec, ledger: Path, submissions: pd.DataF
     show(table)
 
 
-def competitions_table(specs) -> None:
+def competitions_table(specs, broken: dict[str, str] | None = None) -> None:
     table = Table(title="competitions")
     columns = ["slug", "task", "metric", "id", "target", "classes", "submission", "presets"]
     for column in columns:
@@ -97,3 +97,5 @@ def competitions_table(specs) -> None:
         summary = spec.summary()
         table.add_row(*(str(summary[c]) for c in columns))
     show(table)
+    for path, why in (broken or {}).items():  # a spec file that could not be read: named, not fatal
+        out(f"broken spec file {path}: {why.removeprefix(f'{path}: ')}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from competitions.core.artifacts import run_metadata, write_csv
 from competitions.core.console import info
-from competitions.core.errors import CompeteError, RunExistsError
+from competitions.core.errors import CompeteError, OptionError, RunExistsError
 from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.ranks import is_global_zero
 from competitions.pipeline.factory import build_datamodule, model_class
@@ -28,6 +28,9 @@ from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Run
 from competitions.pipeline.run_config import RunConfig
 from competitions.pipeline.run_record import RunRecord
+
+# File systems allow 255 bytes a name; the run lock is ".EXPERIMENT.holder.json" beside the run folder.
+MAX_EXPERIMENT_BYTES = 200
 
 
 def fit(run: RunConfig) -> Run | None:
@@ -135,6 +138,9 @@ def check_experiment_name(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith(".") or name != name.strip():
         raise CompeteError(f"`experiment` {name!r} is not a plain folder name (no separators, not empty, not "
                            "starting with a dot)")  # fmt: skip
+    if len(name.encode()) > MAX_EXPERIMENT_BYTES:
+        raise OptionError(f"`experiment` is {len(name.encode())} bytes long; at most {MAX_EXPERIMENT_BYTES} (a folder "
+                          "name, with room for the run's lock files beside it)")  # fmt: skip
     return name
 
 

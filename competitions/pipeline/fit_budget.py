@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from competitions.core.errors import CompeteError
+from competitions.core.errors import OptionError
 
 PLAN_VARIABLE = "COMPETE_BUDGET_EPOCHS"  # the launching process's plan, for the DDP processes it starts
 PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
@@ -32,7 +32,7 @@ def parse_duration(text: str, what: str = "budget") -> float:
         return float(text)
     parts = _DURATION.findall(text)
     if not parts or _DURATION.sub("", text).strip():
-        raise CompeteError(f"`{what}` {text!r}: write a duration like 90s, 10m or 1h30m")
+        raise OptionError(f"`{what}` {text!r}: write a duration like 90s, 10m or 1h30m")
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in parts)
 
 

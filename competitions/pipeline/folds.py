@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 from jsonargparse import Namespace
 
-from competitions.core.errors import CompeteError
+from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import RunLayout
 from competitions.core.spec import CompetitionSpec
 
@@ -53,10 +53,16 @@ class FoldTrainer:
     unused_settings: ClassVar[tuple[str, ...]] = ()
 
     def check_options(self, spec: CompetitionSpec, cfg: Namespace) -> None:
-        """Refuse, before anything is written, an option this family does not take."""
-        if cfg.get("budget") and not self.takes_budget:
+        """Refuse, before anything is written, an option this family does not take or a value it cannot use."""
+        if cfg.get("budget") is None:
+            return
+        if not self.takes_budget:
             raise CompeteError(f"`budget` sets the epochs of a neural network; {cfg.get('family')} has none (it stops "
                                "early on its own): leave budget unset")  # fmt: skip
+        from competitions.pipeline.fit_budget import parse_duration
+
+        if parse_duration(cfg.budget) <= 0:
+            raise OptionError(f"`budget` {cfg.budget!r}: a budget is a positive duration, like 90s, 10m or 1h30m")
 
     def recorded(self, config: dict) -> dict:
         """The resolved config as config.yaml keeps it: without the settings that do not apply."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import ArgumentParser, Namespace
+from jsonargparse import ArgumentError, ArgumentParser, Namespace
 
 from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import DEFAULT_RUNS_DIR, RunLayout
@@ -149,9 +149,15 @@ def resolve_run(spec: CompetitionSpec, configs: Iterable[str | Path] = (), famil
     family = choose_family(spec, family, paths, stored)
     parser = fit_parser(spec, family=family)
     cfg = parser.get_defaults()
-    layers = [*([read_yaml_quietly(stored) or {}] if stored else []), *(_config_values(p) for p in paths), nest(flat)]
-    for values in layers:
-        cfg = parser.parse_object(values, namespace=cfg)
+    layers = [*([(stored, read_yaml_quietly(stored) or {})] if stored else []),
+              *((p, _config_values(p)) for p in paths), (None, nest(flat))]  # fmt: skip
+    for source, values in layers:
+        try:
+            cfg = parser.parse_object(values, namespace=cfg)
+        except ArgumentError as err:
+            if source is None:  # the overrides: the command line's parser words these itself
+                raise
+            raise OptionError(f"{source}: {' '.join(str(err).split())}") from None
     if family is not None:
         cfg.family = family
     resolve_input_defaults(spec, cfg)

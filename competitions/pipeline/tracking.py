@@ -57,6 +57,8 @@ class Tracker:
         self.layout = layout
         self.config = scrub(config)
         self.mode = wandb_mode()
+        if self.mode == "offline":  # for wandb's service process too, which reads the environment, not init's mode
+            os.environ["WANDB_MODE"] = "offline"
         self.dir = layout.wandb_dir
         # RUN_DIR/wandb.json: project, group, mode and the run ids, for later updates
         self.state = read_json(layout.wandb_state) if layout.wandb_state.exists() else {}

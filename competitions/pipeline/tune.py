@@ -25,7 +25,7 @@ import yaml
 
 from competitions.core.artifacts import write_text
 from competitions.core.console import info
-from competitions.core.errors import CompeteError
+from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, model_class
@@ -48,14 +48,27 @@ class TuneResult:
 
 
 def storage_for(url: str | None, folder: Path):
+    """Optuna's storage at ``url`` (default: SQLite in the tune's folder); one line when it cannot be used."""
     import optuna
+    import sqlalchemy
 
     url = url or f"sqlite:///{(folder / 'study.db').resolve()}"
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-        failed_trial_callback=None,
-    )  # fmt: skip
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+            failed_trial_callback=None,
+        )  # fmt: skip
+    except sqlalchemy.exc.ArgumentError:
+        raise OptionError(f"`storage` {url!r} is not a database URL (e.g. sqlite:///study.db, "
+                          "postgresql://user@host/db)") from None  # fmt: skip
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as err:
+        raise OptionError(f"`storage` {url!r}: its database driver is not installed ({err}); pip install it, or "
+                          "use sqlite:///FILE") from None  # fmt: skip
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise CompeteError(f"`storage` {url!r}: cannot open the database ({reason})") from None
 
 
 def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, storage: str | None,
@@ -69,9 +82,14 @@ def tune(spec: CompetitionSpec, cfg, trials: int | None, timeout: float | None, 
         choices = [name for name in spec.families if fold_trainer_for(model_class(spec, name)).tunable]
         raise CompeteError(f"compete tune searches the tree and linear families ({', '.join(choices)}); "
                            f"{family or spec.slug}'s network is tuned by hand (its epochs cost minutes)")  # fmt: skip
+    if (trials is not None and trials < 1) or (timeout is not None and timeout <= 0):
+        raise OptionError(f"`{'trials' if trials is not None and trials < 1 else 'timeout'}` must be positive "
+                          f"(trials {trials}, timeout {timeout})")  # fmt: skip
     if not trials and not timeout:
         raise CompeteError("give compete tune a budget: `trials` N, `timeout` (e.g. 10m), or both")
-    folder = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment).root
+    from competitions.pipeline.fit import check_experiment_name
+
+    folder = RunLayout.of(cfg.runs_dir, spec.slug, check_experiment_name(cfg.experiment)).root
     folder.mkdir(parents=True, exist_ok=True)
     datamodule = build_datamodule(spec, Path(cfg.data_dir).resolve(), cfg.runs_dir, **cfg.data.as_dict())
     datamodule.check_layout()
@@ -115,8 +133,9 @@ def objective_of(spec: CompetitionSpec, cfg, datamodule, family_class: type):
 def open_study(spec: CompetitionSpec, cfg, storage, name: str):
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat
+    # Errors only: compete prints each trial's line itself, and a trial interrupted or failed ends the
+    # command with one line (Optuna would log the trial's traceback as a warning first).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna.create_study(
         study_name=name,
         storage=storage,
