@@ -21,9 +21,6 @@ from competitions import api
 from competitions.core.layout import DEFAULT_RUNS_DIR
 from competitions.core.spec import CompetitionSpec
 
-# Parser entries that are about this invocation, not settings of the run.
-NOT_SETTINGS = ("config", "help_all")
-
 
 def verb_parser(verb: str, spec: CompetitionSpec, description: str) -> ArgumentParser:
     """The parser of `compete VERB SLUG`: errors raise (and become one line and exit 2), never exit()."""
@@ -92,6 +89,5 @@ def read_run_arguments(spec: CompetitionSpec, argv: list[str], verb: str, *, ext
         raise SystemExit(0)
     parser = api.options_parser(spec.slug, config=known.config, family=known.family, settings=known.settings,
                                 prog=prog, extra=extra)  # fmt: skip
-    given = parser.parse_args(rest, defaults=False).as_dict()
-    overrides = {k: v for k, v in given.items() if k not in NOT_SETTINGS}
+    overrides = parser.parse_args(rest, defaults=False).as_dict()  # only the options given
     return RunArguments(known.config, known.family, overrides, shlex.join(["compete", verb, spec.slug, *argv]))

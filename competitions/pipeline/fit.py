@@ -184,7 +184,7 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
 
         tracker = Tracker(spec.slug, cfg.experiment, layout, config)
     done = set(layout.done_folds()) if cfg.resume else set()
-    return FitContext(spec, cfg, config, layout, datamodule, selected, family_class, fold_trainer, done, tracker)
+    return FitContext(spec, cfg, config, layout, datamodule, selected, family_class, done, tracker)
 
 
 def check_fingerprint(datamodule, config_path: Path, recorded: dict | None, force: bool = False) -> None:

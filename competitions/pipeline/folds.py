@@ -38,7 +38,6 @@ class FitContext:
     datamodule: object
     selected: list[int]
     model_class: type
-    trainer: FoldTrainer
     done: set[int] = field(default_factory=set)
     tracker: object | None = None
 

@@ -44,7 +44,7 @@ class LightningFoldTrainer(FoldTrainer):
         model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
         if is_global_zero():
             write_yaml(layout.fold_dir(fold) / "config.yaml", context.config)  # what this fold was trained with
-        trainer, checkpoint, wandb_logger = self.fold_trainer(context, fold)
+        trainer, checkpoint, wandb_logger = self.build_trainer(context, fold)
         last = layout.checkpoint(fold, "last")
         resume_from = str(last) if cfg.resume and last.exists() else None
         info(f"fold {fold}: training on {len(datamodule.train_indices())} rows, validating on "
@@ -70,7 +70,7 @@ class LightningFoldTrainer(FoldTrainer):
         return metrics
 
     @staticmethod
-    def fold_trainer(context: FitContext, fold: int):
+    def build_trainer(context: FitContext, fold: int):
         """(a fresh Trainer for ``fold``, its checkpoint callback, its W&B logger or None): compete's
         checkpoints, RNG state, progress bar, early stopping and CSV log, then the user's callbacks and loggers."""
         import lightning as L

@@ -32,7 +32,7 @@ def stack_members(run: RunConfig) -> list[RunConfig]:
     """Every family of the stack as a run of its own: EXPERIMENT-FAMILY, its family preset, then the
     family's stack config, then the run's settings."""
     settings, spec = run.stack, run.spec
-    experiment = run.overrides.get("experiment") or "stack"
+    experiment = run.cfg.experiment  # resolve_run names a stack "stack" unless told otherwise
     resume = bool(run.overrides.get("resume"))
     members = []
     for family in settings["families"]:
@@ -63,7 +63,7 @@ def fit_stack(run: RunConfig) -> Run:
             fit(member)
             predict_run(spec, layout.root)
         roots.append(layout.root)
-    blend = ensemble_runs(spec, roots, weights=settings.get("weights", "oof"), name=run.overrides.get("experiment") or "stack",
+    blend = ensemble_runs(spec, roots, weights=settings.get("weights", "oof"), name=run.cfg.experiment,
                           data_dir=run.overrides.get("data_dir"), replace=resume)  # fmt: skip
     details = blend.details
     info(f"stack: blend of {', '.join(settings['families'])}: OOF {spec.metric.name} {details['oof_nested']:.4f} "
