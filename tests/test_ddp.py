@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import collections
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,6 +117,19 @@ def test_ddp_predict_writes_byte_identical_files(cifar_dir, workdir):
     assert len(single) == 3
     for path, expected in single.items():
         assert (run / path).read_bytes() == expected, path
+
+    # One batch of 16 for the 12 test images: the second process has no batch at all.
+    command = [*command[: command.index("--data.batch_size=5")], "--data.batch_size=16",
+               *command[command.index("--data.batch_size=5") + 1:]]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    for path in single:
+        again = pd.read_csv(run / path, dtype={"id": str})
+        before = pd.read_csv(io.BytesIO(single[path]), dtype={"id": str})
+        assert again["id"].tolist() == before["id"].tolist(), path
+        numbers = before.select_dtypes("number").columns
+        assert np.allclose(again[numbers], before[numbers], atol=1e-5), path
+        assert again.drop(columns=numbers).equals(before.drop(columns=numbers)), path
 
 
 @pytest.mark.ddp

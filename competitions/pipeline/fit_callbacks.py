@@ -86,3 +86,11 @@ def interruptible(trainer, method: str, *args, **kwargs):
     finally:
         if handler is not None and signal.getsignal(signal.SIGINT) != handler:
             signal.signal(signal.SIGINT, handler)
+
+
+def predict_outputs(trainer, model, data, **kwargs) -> list:
+    """``trainer.predict(model, datamodule=data)`` (interruptible). Under DDP a process may get no batch at
+    all (12 test images in one batch of 16: the second process has none); Lightning refuses such a loader
+    unless the model allows it, and the gather afterwards takes the rows from the processes that had some."""
+    model.allow_zero_length_dataloader_with_multiple_devices = True
+    return interruptible(trainer, "predict", model, datamodule=data, **kwargs)

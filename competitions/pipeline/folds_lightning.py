@@ -23,6 +23,7 @@ from competitions.pipeline.fit_callbacks import (
     fold_checkpoint,
     fold_progress_bar,
     interruptible,
+    predict_outputs,
     rng_state,
 )
 from competitions.pipeline.fit_parser import trainer_kwargs
@@ -54,14 +55,13 @@ class LightningFoldTrainer(FoldTrainer):
         seconds = time.time() - started
         # Out-of-fold predictions with the best checkpoint (the in-memory weights under fast_dev_run).
         has_best = bool(checkpoint.best_model_path) and Path(checkpoint.best_model_path).exists()
-        outputs = interruptible(trainer, "predict", model, datamodule=datamodule.prediction_data("val"),
-                                ckpt_path="best" if has_best else None)  # fmt: skip
+        outputs = predict_outputs(trainer, model, datamodule.prediction_data("val"), ckpt_path="best" if has_best else None)
         index, preds = gather_predictions(outputs, context.spec.prediction_key)
-        if not is_global_zero():
-            return None
-        if not has_best:
+        if not has_best:  # every process: save_checkpoint waits for all of them (rank 0 writes)
             trainer.save_checkpoint(layout.checkpoint(fold, "best"))
             info(f"fold {fold}: no checkpoint was monitored (fast_dev_run?); saved the final weights as best.ckpt")
+        if not is_global_zero():
+            return None
         best = checkpoint.best_model_score
         metrics = self.record_fold(context, fold, index, preds, float(best) if best is not None else None,
                                    trainer.current_epoch, seconds)  # fmt: skip

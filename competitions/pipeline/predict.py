@@ -17,7 +17,7 @@ from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, model_class
-from competitions.pipeline.fit_callbacks import fold_progress_bar, interruptible
+from competitions.pipeline.fit_callbacks import fold_progress_bar, predict_outputs
 from competitions.pipeline.fit_parser import supported_precision
 from competitions.pipeline.folds import FoldTrainer, fold_trainer_for
 from competitions.pipeline.oof import gather_predictions, oof_truth_and_predictions, read_oof, select_folds
@@ -83,7 +83,7 @@ class Prediction:
     def predict(self, model, fold: int, split: str, key: str) -> tuple:
         """(row index, predictions under ``key``) of ``split`` ("val" or "test") of ``fold``."""
         self.datamodule.set_fold(fold)
-        outputs = interruptible(self.trainer(), "predict", model, datamodule=self.datamodule.prediction_data(split))
+        outputs = predict_outputs(self.trainer(), model, self.datamodule.prediction_data(split))
         return gather_predictions(outputs, key)
 
 
