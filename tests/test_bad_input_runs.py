@@ -1,5 +1,5 @@
 """Bad values and odd places for a run: tune's storage and budget, --budget, long and unusual names,
-a data folder that must stay untouched, W&B without a login, a Ctrl-C in tune, runs on other folds."""
+a data folder that must stay untouched, W&B without a login, a Ctrl-C in tune and in init, runs on other folds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -105,6 +106,39 @@ def test_ctrl_c_during_tune_is_one_line_and_the_study_goes_on(competition_dir, w
     assert "Traceback" not in err and err.strip().splitlines()[-1] == (
         "interrupted: finished trials are in the study; run the same command again to continue it")
     assert (workdir / "runs" / AMES / "tune-lightgbm" / "study.db").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe to hold init in the middle of a read")
+def test_ctrl_c_during_init_writes_nothing_and_init_runs_again(tmp_path, workdir):
+    """init is held in a read of train.csv (a named pipe the test holds open), then gets a real SIGINT."""
+    from tests.test_init_tabular import make_titanic
+
+    data = make_titanic(tmp_path / "data")
+    rows = (data / "train.csv").read_bytes()
+    (data / "train.csv").unlink()
+    os.mkfifo(data / "train.csv")
+    command = [sys.executable, "-m", "competitions", "init", "titanic", "--data-dir", str(data)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               cwd=workdir)  # fmt: skip
+    pipe = None
+    while pipe is None and process.poll() is None:  # until init opens the pipe for reading
+        try:
+            pipe = os.open(data / "train.csv", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            time.sleep(0.05)
+    assert pipe is not None, process.stderr.read()
+    time.sleep(0.5)  # init waits in a read of train.csv
+    process.send_signal(signal.SIGINT)
+    err = process.stderr.read()
+    os.close(pipe)
+    assert process.wait(timeout=60) == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == (
+        "interrupted: no spec file was written; run compete init again")
+    assert not (workdir / "competitions.d").exists() or not any((workdir / "competitions.d").iterdir())
+    (data / "train.csv").unlink()
+    (data / "train.csv").write_bytes(rows)
+    assert main(["init", "titanic", "--data-dir", str(data), "--metric", "accuracy"]) == 0
+    assert (workdir / "competitions.d" / "titanic.yaml").is_file()
 
 
 def test_ensemble_of_runs_on_other_folds_says_so(competition_dir, workdir, capsys):

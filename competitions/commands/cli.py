@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 
 from competitions.core.errors import CompeteError
+from competitions.core.interrupts import count_interrupts, interrupts_received
 
 USAGE = """usage: compete <verb> [SLUG] [options]
 
@@ -76,6 +77,7 @@ INTERRUPTED = {
     "first and uploads only if Kaggle does not have it",
     "download": "run compete download again (the download starts over)",
     "demo": "run compete demo again (the data is reused)",
+    "init": "no spec file was written; run compete init again",
 }
 
 
@@ -149,24 +151,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compete: unknown verb {verb!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     os.environ.setdefault("WANDB_SILENT", "true")
+    start = interrupts_received()
+    count_interrupts()
     try:
         return COMMANDS[verb](take_spec_files(rest))
-    except CompeteError as err:
+    except KeyboardInterrupt:
+        return _interrupted(verb)
+    except Exception as err:
+        if interrupts_received() > start:  # a library turned the Ctrl-C into an error of its own
+            return _interrupted(verb)
+        return _error_line(err)
+
+
+def _interrupted(verb: str) -> int:
+    print(f"interrupted: {INTERRUPTED.get(verb, 'no file was left half-written')}", file=sys.stderr)
+    return 130
+
+
+def _error_line(err: Exception) -> int:
+    """One line and the exit code for an error the user can fix; anything else is raised (a bug)."""
+    if isinstance(err, CompeteError):
         print(f"error: {cli_words(str(err))}", file=sys.stderr)
         return err.exit_code
-    except OSError as err:  # a file or folder that cannot be read or written: one line naming it
-        if err.filename is None:
-            raise
+    if isinstance(err, OSError) and err.filename is not None:  # a file or folder that cannot be read or written
         print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"interrupted: {INTERRUPTED.get(verb, 'no file was left half-written')}", file=sys.stderr)
-        return 130
-    except Exception as err:  # argument and Lightning configuration errors: one line, not a traceback
-        if _is_user_error(err):
-            print(f"error: {one_line(str(err))}", file=sys.stderr)
-            return 2
-        raise
+    if _is_user_error(err):  # argument and Lightning configuration errors: one line, not a traceback
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    raise err
 
 
 def cli_words(message: str) -> str:

@@ -1,0 +1,32 @@
+"""Ctrl-C that a library swallowed.
+
+pandas' C reader turns a KeyboardInterrupt raised inside one of its reads into a ParserError
+("Calling read(nbytes) on source failed"), so a Ctrl-C while a large CSV is being read would be
+reported as a broken file (exit 3) instead of an interrupt (exit 130). The command line counts the
+SIGINTs it receives; an error that ends a command after one is reported as the interrupt it was.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+_received = 0
+
+
+def _count_and_interrupt(signum, frame) -> None:
+    global _received
+    _received += 1
+    raise KeyboardInterrupt
+
+
+def count_interrupts() -> None:
+    """Count SIGINTs from now on (each still raises KeyboardInterrupt, as Python's own handler does)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) in (
+        signal.default_int_handler, _count_and_interrupt,
+    ):  # fmt: skip
+        signal.signal(signal.SIGINT, _count_and_interrupt)
+
+
+def interrupts_received() -> int:
+    return _received
