@@ -30,6 +30,7 @@ def test_fit_and_predict_write_every_artifact(cifar_dir, workdir):
     assert config["model"]["backbone"] == "test_resnet"  # from the debug preset
     assert config["meta"]["versions"]["lightning"] and "commit" in config["meta"]["git"]
     assert config["meta"]["command"].startswith("compete fit cifar-10")
+    assert config["meta"]["competition"] == "cifar-10"  # what submit checks a file against
 
     folds = pd.read_csv(run / "folds.csv", dtype={"id": str})
     assert sorted(folds["id"]) == sorted(labels["id"]) and set(folds["fold"]) == {0, 1}

@@ -190,6 +190,26 @@ def test_dry_run_and_invalid_files_send_nothing(kaggle_home, ames_submission, wo
     assert fake.requests == [] and not (workdir / "runs" / AMES / "ledger.jsonl").exists()
 
 
+def test_a_file_of_another_competitions_run_is_refused_before_any_request(kaggle_home, ames_submission, workdir, capsys):
+    """Ames' file named for california-house-prices: refused (also --dry-run, also validate), nothing sent."""
+    fake, _ = kaggle_home
+    other = "california-house-prices"
+    for extra in ([], ["--dry-run"]):
+        assert main(["submit", other, str(ames_submission), "-m", "x", "--poll", "0.01", *extra]) == 5
+        line = capsys.readouterr().err.strip()
+        assert line == (f"error: {ames_submission}: made by a run of {AMES} ({ames_submission.parent}), not of {other}; "
+                        f"submit it with `compete submit {AMES} ...`, or a file of a {other} run")  # fmt: skip
+    assert main(["validate", other, str(ames_submission)]) == 5
+    # A run copied into another competition's folder still says what it was made for (config.yaml's meta).
+    copied = workdir / "runs" / other / "copied"
+    copied.mkdir(parents=True)
+    (copied / "config.yaml").write_text(f"{ames_submission.parent.joinpath('config.yaml').read_text()}meta:\n  competition: {AMES}\n")
+    (copied / "submission.csv").write_bytes(ames_submission.read_bytes())
+    assert main(["submit", other, str(copied / "submission.csv"), "-m", "x"]) == 5
+    assert f"made by a run of {AMES}" in capsys.readouterr().err
+    assert fake.requests == [] and not (workdir / "runs" / other / "ledger.jsonl").exists()
+
+
 def test_submissions_joins_the_ledger_with_kaggles_list(kaggle_home, ames_submission, workdir, capsys):
     fake, _ = kaggle_home
     fake.polls_until_complete = 99  # still pending when submit stops waiting

@@ -23,6 +23,7 @@ from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import class_names
 from competitions.pipeline.oof import oof_truth_and_predictions, read_oof, write_cv
 from competitions.pipeline.records import Submission
+from competitions.pipeline.run_record import run_competition
 from submissions.averaging import average_predictions, weighted_mean
 from submissions.calibrate import fit_calibration
 from submissions.submission_file import write_submission
@@ -58,8 +59,9 @@ def check_runs(spec: CompetitionSpec, runs: list[Path]) -> None:
         if resolved in seen:
             raise CompeteError(f"{run}: named twice (as {seen[resolved]} too); an ensemble blends different runs")
         seen[resolved] = run
-        if resolved.parent.name != spec.slug and RunLayout(run).config.exists():
-            raise CompeteError(f"{run}: a run of {resolved.parent.name!r}, not of {spec.slug}; blend runs of one competition")
+        made_for = run_competition(RunLayout(run))
+        if made_for not in (None, spec.slug):
+            raise CompeteError(f"{run}: a run of {made_for!r}, not of {spec.slug}; blend runs of one competition")
 
 
 def check_members(runs: list[Path], members: list[tuple[pd.DataFrame, pd.DataFrame]]) -> None:
@@ -171,7 +173,7 @@ def write_blend_records(spec: CompetitionSpec, out: RunLayout, runs: list[Path],
     }
     write_json(out.ensemble, summary)
     write_yaml(out.config, {"data_dir": str(data_dir), "family": "blend", "ensemble": [str(r) for r in runs],
-                            "weights": weights})  # fmt: skip
+                            "weights": weights, "meta": {"competition": spec.slug}})  # fmt: skip
     write_cv(spec, out, blend.nested["folds"], blend.nested["oof"], int(len(blend.ids)), len(blend.nested["folds"]),
              complete=True, oof_in_sample=summary["oof"])  # fmt: skip
     return summary

@@ -164,7 +164,7 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
     folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero)
     selected = select_folds(cfg.folds, cfg.n_folds)
     if rank_zero and not cfg.resume:
-        cfg.meta = run_metadata(command)
+        cfg.meta = {**run_metadata(command), "competition": spec.slug}  # what compete submit checks a file against
         fingerprint = datamodule.data_fingerprint()  # what the fitted preprocessing and models saw
         if fingerprint:
             cfg.meta["data_sha256"] = fingerprint

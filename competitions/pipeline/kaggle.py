@@ -11,10 +11,11 @@ from pathlib import Path
 
 from competitions.core.artifacts import read_json, read_yaml
 from competitions.core.console import describe, info, warn
-from competitions.core.errors import CompeteError, DataError, KaggleError
+from competitions.core.errors import CompeteError, DataError, KaggleError, SubmissionError
 from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR, RunLayout, ledger_path
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, class_names
+from competitions.pipeline.run_record import run_competition
 from submissions.archives import Limits, extract_7z, extract_zip
 from submissions.kaggle_api import Kaggle, KaggleOutcomeUnknown, KaggleSubmission
 from submissions.ledger import UNSETTLED, earlier_uploads, read_ledger, record, sha256, submission_tag
@@ -30,6 +31,7 @@ class Provenance:
     run: RunLayout | None
     data_dir: Path | None
     cv: dict | None
+    competition: str | None = None
 
     @property
     def experiment(self) -> str | None:
@@ -44,15 +46,22 @@ def provenance(path: Path) -> Provenance:
             continue
         recorded = (read_yaml(run.config) or {}).get("data_dir")
         cv = read_json(run.cv) if run.cv.is_file() else None
-        return Provenance(run, Path(recorded) if recorded else None, cv)
+        return Provenance(run, Path(recorded) if recorded else None, cv, run_competition(run))
     return Provenance(None, None, None)
 
 
 def data_dir_for(spec: CompetitionSpec, path: Path, data_dir: str | Path | None) -> Path:
-    """``data_dir`` if given, else the folder the file's run was trained on, else data/SLUG."""
+    """``data_dir`` if given, else the folder the file's run was trained on, else data/SLUG. A file made by a
+    run of another competition is refused (it would be checked against, and spend a submission of, the wrong one)."""
+    origin = provenance(path)
+    if origin.competition not in (None, spec.slug):
+        raise SubmissionError(
+            f"{path}: made by a run of {origin.competition} ({origin.run.root}), not of {spec.slug}; "
+            f"submit it with `compete submit {origin.competition} ...`, or a file of a {spec.slug} run"
+        )
     if data_dir:
         return Path(data_dir)
-    return provenance(path).data_dir or Path(DEFAULT_DATA_DIR) / spec.slug
+    return origin.data_dir or Path(DEFAULT_DATA_DIR) / spec.slug
 
 
 @dataclass

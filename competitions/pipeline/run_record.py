@@ -106,3 +106,12 @@ class RunRecord:
             if status == "failed":
                 fields["error"] = f"{err.__class__.__name__}: {err}"[:300]
             self.note(**fields)
+
+
+def run_competition(layout) -> str | None:
+    """The competition a run (or blend) was made for: recorded in its config.yaml's meta, or, for runs made
+    before compete recorded it, the folder it sits in (RUNS_DIR/SLUG/EXPERIMENT). None: not a run."""
+    if not layout.config.is_file():
+        return None
+    recorded = ((read_yaml(layout.config) or {}).get("meta") or {}).get("competition")
+    return str(recorded) if recorded else layout.root.resolve().parent.name
