@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -37,10 +38,13 @@ def fold_mean(run, columns, log_scale):
 def test_house_prices_blends_on_the_log_scale_aligned_by_id(competition_dir, workdir):
     data = competition_dir(AMES)
     a, b = two_runs(AMES, data, workdir, ["--model.hidden=64", "--trainer.max_epochs=6"])
-    # Shuffle one member's fold files: rows must be matched by id, not by position.
+    # Shuffle one member's fold files (and record them so in its manifest): rows must be matched by id.
+    manifest = json.loads((b / "test" / "manifest.json").read_text())
     for k in (0, 1):
         path = b / "test" / f"fold{k}.csv"
         pd.read_csv(path, dtype={"id": str}).sample(frac=1, random_state=k).to_csv(path, index=False)
+        manifest["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (b / "test" / "manifest.json").write_text(json.dumps(manifest))
     assert main(["ensemble", AMES, str(a), str(b), "--weights", "equal", "--name", "even"]) == 0
     out = workdir / "runs" / AMES / "even"
     submission = pd.read_csv(out / "submission.csv", dtype={"Id": str})

@@ -28,9 +28,10 @@ def environment() -> dict:
     return env
 
 
-def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+def wait_for(path: Path | str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Until ``path`` exists (a str: a glob pattern under the working directory that matches)."""
     deadline = time.monotonic() + seconds
-    while not path.exists():
+    while not (path.exists() if isinstance(path, Path) else any(Path.cwd().glob(path))):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
@@ -140,3 +141,45 @@ def test_killed_three_times_resume_ends_with_every_artifact_and_the_history(cifa
     assert [h["status"] for h in history] == ["interrupted"] * 3 + ["finished"]
     assert [h["event"] for h in history] == ["created", "resumed", "resumed", "resumed"]
     assert json.loads((run / "cv.json").read_text())["complete"] is True
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe to hold predict between two folds")
+def test_ctrl_c_in_predict_leaves_the_earlier_files_and_a_torn_move_is_refused(cifar_dir, workdir, capsys):
+    """A real SIGINT in `compete predict --tta hflip` after fold 0 is predicted (fold 1's checkpoint is a named
+    pipe, so predict waits there): the run's files stay those of the earlier predict, which ensemble blends.
+    Then files that do not match test/manifest.json (what a kill -9 between the moves leaves) are refused."""
+    assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir)]) == 0
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0
+    other = workdir / "runs" / "cifar-10" / "b"  # a second run to blend with
+    assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--experiment", "b"]) == 0
+    assert main(["predict", "cifar-10", "--run", str(other)]) == 0
+    before = {p: p.read_bytes() for p in [*run.glob("test/*"), run / "submission.csv"]}
+    checkpoint = run / "fold1" / "best.ckpt"
+    weights = checkpoint.read_bytes()
+    checkpoint.unlink()
+    os.mkfifo(checkpoint)
+    command = [*fit_command("cifar-10", cifar_dir)[:3], "predict", "cifar-10", "--run", str(run), "--tta", "hflip"]
+    process = subprocess.Popen(command, cwd=workdir, env=environment(), stderr=subprocess.PIPE, text=True)
+    wait_for("runs/cifar-10/baseline/test/.incoming-*/fold0.csv", process)
+    time.sleep(0.5)  # fold 0 is staged; predict waits to open fold 1's checkpoint (a pipe nobody writes)
+    process.send_signal(signal.SIGINT)
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "interrupted: the run's earlier predictions and submission are as they were; run compete predict again")
+    assert {p: p.read_bytes() for p in [*run.glob("test/*"), run / "submission.csv"]} == before  # nothing mixed
+    checkpoint.unlink()
+    checkpoint.write_bytes(weights)
+    capsys.readouterr()
+    assert main(["ensemble", "cifar-10", str(run), str(other), "--name", "blend"]) == 0
+
+    # A predict killed between its moves: fold 0 new, the manifest and fold 1 old. Readers refuse it.
+    (run / "test" / "fold0.csv").write_text((run / "test" / "fold0.csv").read_text().replace("0.", "0.0", 1))
+    capsys.readouterr()
+    assert main(["ensemble", "cifar-10", str(run), str(other), "--name", "blend2"]) == 1
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"error: {run / 'test' / 'fold0.csv'}: not the file {run / 'test' / 'manifest.json'} records")
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0  # predict again: whole again
+    assert main(["ensemble", "cifar-10", str(run), str(other), "--name", "blend2"]) == 0
+    assert not list(run.glob("test/.incoming-*"))

@@ -70,7 +70,7 @@ VERB_HELP = {
 # What a Ctrl-C leaves, and how to go on, per verb.
 INTERRUPTED = {
     "fit": "finished folds and files are intact; continue with --resume",
-    "predict": "no file was left half-written; run compete predict again",
+    "predict": "the run's earlier predictions and submission are as they were; run compete predict again",
     "tune": "finished trials are in the study; run the same command again to continue it",
     "ensemble": "no file was left half-written; run compete ensemble again",
     "submit": "the attempt is in the ledger; run the same command again: it looks for the file in Kaggle's list "

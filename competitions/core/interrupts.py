@@ -8,6 +8,7 @@ SIGINTs it receives; an error that ends a command after one is reported as the i
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
@@ -30,3 +31,21 @@ def count_interrupts() -> None:
 
 def interrupts_received() -> int:
     return _received
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold Ctrl-C until the block is done (a few renames that belong together), then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        global _received
+        _received += 1
+        raise KeyboardInterrupt

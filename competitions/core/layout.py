@@ -6,7 +6,8 @@
     RUNS_DIR/SLUG/EXPERIMENT/fold<k>/ best.ckpt, last.ckpt, oof.csv, metrics.json, logs/metrics.csv
                                      tables: preprocessor.joblib; trees, linear models: model.joblib
                                      (instead of the checkpoints), LightGBM also booster.txt
-    RUNS_DIR/SLUG/EXPERIMENT/test/    fold<k>.csv
+    RUNS_DIR/SLUG/EXPERIMENT/test/    fold<k>.csv, manifest.json (the folds, settings and sha256 of each file
+                                     that made submission.csv); .incoming-PID/ while a predict runs
 """
 
 from __future__ import annotations

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competitions.core.artifacts import read_json, read_yaml, write_json, write_yaml
+from competitions.core.artifacts import read_yaml, write_json, write_yaml
 from competitions.core.console import warn
 from competitions.core.errors import CompeteError, RunExistsError
 from competitions.core.layout import DEFAULT_DATA_DIR, RunLayout
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import class_names
 from competitions.pipeline.oof import oof_truth_and_predictions, read_oof, write_cv
+from competitions.pipeline.predict import predicted_test_files
 from competitions.pipeline.records import Submission
 from competitions.pipeline.run_record import run_competition
 from submissions.averaging import average_predictions, weighted_mean
@@ -39,9 +40,8 @@ def member_predictions(spec: CompetitionSpec, run: Path, columns: list[str]) -> 
     folds = layout.done_folds()
     if not folds:
         raise CompeteError(f"{run}: no finished fold (fold<k>/oof.csv); run compete fit first")
-    if layout.test_manifest.exists():  # exactly the folds that made the run's submission
-        tests = [layout.test_predictions(k) for k in read_json(layout.test_manifest)["folds"]]
-    else:
+    tests = predicted_test_files(layout)  # exactly the folds that made the run's submission, checked
+    if tests is None:
         tests = layout.written_test_predictions()
         if tests:
             warn(f"{layout.test_manifest}: not found (predicted by an older compete); using every test/fold<k>.csv")

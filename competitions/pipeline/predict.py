@@ -4,15 +4,17 @@ loss, calibrated on the out-of-fold predictions), and a validated submission.csv
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from competitions.core.artifacts import read_yaml, write_csv, write_json
+from competitions.core.artifacts import read_json, read_yaml, write_csv, write_json
 from competitions.core.console import info
 from competitions.core.errors import CompeteError
+from competitions.core.interrupts import deferred_interrupts
 from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
@@ -25,6 +27,7 @@ from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Submission
 from submissions.averaging import average_predictions
 from submissions.calibrate import Calibration, fit_calibration
+from submissions.ledger import sha256
 from submissions.submission_file import FLOAT_FORMAT, write_submission
 from submissions.validate import read_submission_csv
 
@@ -100,11 +103,76 @@ def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions 
         raise CompeteError(f"`tta` {options.tta}: {spec.slug} models take no test-time augmentation")
     prediction = open_run(spec, RunLayout(Path(run)), options)
     tta = resolve_tta(prediction) if prediction.model_class.supports_tta else None
-    for fold in prediction.checkpoints:
-        predict_test_fold(prediction, fold, tta)
-    if not is_global_zero():
+    staged = StagedPrediction(prediction.layout) if is_global_zero() else None
+    try:
+        for fold in prediction.checkpoints:
+            predict_test_fold(prediction, fold, tta, staged)
+        if staged is None:
+            return None
+        return write_run_submission(prediction, staged)
+    finally:
+        if staged is not None:
+            staged.discard()
+
+
+class StagedPrediction:
+    """One predict's files (test/fold<k>.csv, submission.csv), written to test/.incoming-PID/ and moved into
+    place together at the end, with test/manifest.json naming each file's sha256. An interrupted predict
+    leaves the run's earlier files as they were; a kill -9 in the middle of the moves leaves files the
+    manifest does not match, which every reader refuses (see ``predicted_test_files``)."""
+
+    def __init__(self, layout: RunLayout) -> None:
+        self.layout = layout
+        self.dir = layout.root / "test" / f".incoming-{os.getpid()}"
+        for stale in layout.root.glob("test/.incoming-*"):  # left by a predict killed with kill -9
+            if not _alive(stale.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(stale, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def fold(self, k: int) -> Path:
+        return self.dir / self.layout.test_predictions(k).name
+
+    @property
+    def submission(self) -> Path:
+        return self.dir / self.layout.submission.name
+
+    def commit(self, manifest: dict) -> None:
+        """The manifest first (each file's sha256), then the files; Ctrl-C waits until all are in place."""
+        files = {path.name: sha256(path) for path in sorted(self.dir.glob("fold*.csv"))}
+        manifest = {**manifest, "files": files, "submission_sha256": sha256(self.submission)}
+        with deferred_interrupts():
+            write_json(self.layout.test_manifest, manifest)
+            for name in files:
+                os.replace(self.dir / name, self.layout.root / "test" / name)
+            os.replace(self.submission, self.layout.submission)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def predicted_test_files(layout: RunLayout) -> list[Path] | None:
+    """The test/fold<k>.csv files that made the run's submission, as test/manifest.json lists them, each
+    checked against the sha256 it recorded; None when the run has no manifest (predicted by an older compete)."""
+    if not layout.test_manifest.exists():
         return None
-    return write_run_submission(prediction)
+    manifest = read_json(layout.test_manifest)
+    paths = [layout.test_predictions(k) for k in manifest["folds"]]
+    recorded = manifest.get("files") or {}  # manifests of older compete versions have no hashes
+    for path in paths:
+        if path.name in recorded and (not path.exists() or sha256(path) != recorded[path.name]):
+            raise CompeteError(f"{path}: not the file {layout.test_manifest} records (a predict was killed while "
+                               f"moving its files into place?); run `compete predict` on {layout.root} again")  # fmt: skip
+    return paths
 
 
 def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) -> Prediction:
@@ -172,33 +240,34 @@ def resolve_tta(prediction: Prediction) -> list[str] | None:
     return tta
 
 
-def predict_test_fold(prediction: Prediction, fold: int, tta: list[str] | None) -> None:
+def predict_test_fold(prediction: Prediction, fold: int, tta: list[str] | None, staged: StagedPrediction | None) -> None:
     index, preds = prediction.fold_trainer.predict_test(prediction, fold, tta)
     test_table = prediction.datamodule.test_table
     frame = pd.DataFrame(preds.reshape(len(index), -1), columns=prediction.spec.prediction_columns(prediction.datamodule.class_names))
     frame.insert(0, "id", test_table["id"].to_numpy()[index])
     if len(frame) != len(test_table):
         raise CompeteError(f"fold {fold}: predicted {len(frame)} of {len(test_table)} test rows")
-    if is_global_zero():
-        write_csv(prediction.layout.test_predictions(fold), frame, float_format=FLOAT_FORMAT)
+    if staged is not None:
+        write_csv(staged.fold(fold), frame, float_format=FLOAT_FORMAT)
 
 
-def write_run_submission(prediction: Prediction) -> Submission:
-    """Average the written fold predictions (calibrated for log loss), write and validate submission.csv."""
+def write_run_submission(prediction: Prediction, staged: StagedPrediction) -> Submission:
+    """Average the written fold predictions (calibrated for log loss), write and validate submission.csv,
+    then move the fold files and the submission into place together."""
     spec, layout, classes = prediction.spec, prediction.layout, prediction.datamodule.class_names
     columns = spec.prediction_columns(classes)
     folds = list(prediction.checkpoints)
     # Average what was written (the same rounding every reader of test/fold<k>.csv sees).
-    written = [pd.read_csv(layout.test_predictions(k), dtype={"id": str}) for k in folds]
+    written = [pd.read_csv(staged.fold(k), dtype={"id": str}) for k in folds]
     if prediction.options.calibrate == "auto" and spec.metric.name == "log_loss":
         calibration = calibrate(spec, classes, layout, folds)
         for frame in written:
             frame[columns] = calibration.apply(frame[columns].to_numpy(dtype=float))
     preds = average_predictions(written, columns, log_scale=spec.log_scale)
     sample_path = Path(prediction.options.data_dir or prediction.config["data_dir"]) / spec.sample_submission
-    frame = write_submission(spec, preds, read_submission_csv(sample_path), layout.submission, classes)
-    write_json(layout.test_manifest, {"folds": folds, "checkpoint": prediction.options.checkpoint,
-                                      "tta": prediction.options.tta, "submission": layout.submission.name})  # fmt: skip
+    frame = write_submission(spec, preds, read_submission_csv(sample_path), staged.submission, classes)
+    staged.commit({"folds": folds, "checkpoint": prediction.options.checkpoint, "tta": prediction.options.tta,
+                   "submission": layout.submission.name})  # fmt: skip
     from competitions.pipeline.tracking import log_quietly
 
     log_quietly(layout, {"submission/rows": len(frame)}, artifact=layout.submission)

@@ -55,7 +55,7 @@ def fit_stack(run: RunConfig) -> Run:
     roots = []
     for member in stack_members(run):
         layout = RunLayout.of(member.cfg.runs_dir, spec.slug, member.cfg.experiment)
-        finished = resume and layout.test_manifest.exists() and (read_yaml_quietly(layout.cv) or {}).get("complete")
+        finished = resume and (read_yaml_quietly(layout.cv) or {}).get("complete") and predicted(layout)
         if finished:
             info(f"stack: {layout.root.name} is finished (cv.json, test predictions); kept")
         else:
@@ -70,3 +70,14 @@ def fit_stack(run: RunConfig) -> Run:
          f"(nested: each fold blended with weights fitted on the others; {details['oof']:.4f} with the final "
          f"weights on the rows they were fitted on)")  # fmt: skip
     return Run(spec.slug, blend.path.parent)
+
+
+def predicted(layout: RunLayout) -> bool:
+    """Whether the run's test predictions are in place, as its manifest records them."""
+    from competitions.core.errors import CompeteError
+    from competitions.pipeline.predict import predicted_test_files
+
+    try:
+        return predicted_test_files(layout) is not None
+    except CompeteError:  # files that do not match: predict again
+        return False
