@@ -164,7 +164,8 @@ def tune(slug: str, *, family: str | None = None, trials: int | None = None, tim
 
 
 def init(slug: str, data_dir: str | Path, *, metric: str | None = None, target: str | None = None,
-         task: str | None = None, out: str | Path | None = None, force: bool = False) -> tuple[Path, dict]:  # fmt: skip
+         task: str | None = None, labels: str | None = None, out: str | Path | None = None,
+         force: bool = False) -> tuple[Path, dict]:  # fmt: skip
     """Inspect a downloaded competition folder and write its spec file (default ./competitions.d/SLUG.yaml);
     returns (path, the spec as written). Undecided fields are FILL_ME: fit refuses until they are set."""
     from competitions.catalog.inference import propose_spec
@@ -176,7 +177,7 @@ def init(slug: str, data_dir: str | Path, *, metric: str | None = None, target: 
     path = Path(out) if out else Path(USER_SPEC_DIR) / f"{slug}.yaml"
     if path.exists() and not force:
         raise RunExistsError(f"{path} already exists; edit it, or set `force` to write it again")
-    spec = propose_spec(slug, data_dir, metric, target, task)
+    spec = propose_spec(slug, data_dir, metric, target, task, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_spec_file(path, spec)
     load_spec_file(path)  # what was written loads

@@ -94,10 +94,15 @@ def load_or_create_folds(
                 f"{path} was made for a different training set ({changed} ids differ); "
                 f"delete it to re-split (earlier runs' OOF scores will no longer be comparable)"
             )
+        made_with = folds["seed"].iloc[0] if "seed" in folds.columns and len(folds) else None
+        if made_with is not None and int(made_with) != int(seed):
+            warn(f"{path}: reused as it is (split with seed {int(made_with)}), so the OOF scores stay comparable "
+                 f"with the earlier runs; seed {seed} seeds the models only (delete {path} to re-split)")  # fmt: skip
         return folds
     folds = make_folds(ids, strata, n_folds, seed, source)
     if strata is not None:
         folds.insert(2, "stratum", np.asarray(strata))
+    folds["seed"] = int(seed)  # what the split was made with: a later run's other seed is named, not ignored
     if write:
         write_csv(path, folds)
     return folds

@@ -24,6 +24,7 @@ import torch
 from competitions.core.artifacts import atomic_path
 from competitions.core.console import warn
 from competitions.core.errors import DataError
+from competitions.core.spec import check_class_count
 from datamodules.images import ImageClassificationDataModule
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -38,6 +39,10 @@ class SpecImagesDataModule(ImageClassificationDataModule):
     def data_classes(self) -> list[str]:
         raise NotImplementedError
 
+    def labelled_rows(self) -> int:
+        """How many training images have a label."""
+        raise NotImplementedError
+
     @functools.cached_property
     def class_names(self) -> tuple[str, ...]:
         if self.spec.classes:
@@ -46,6 +51,8 @@ class SpecImagesDataModule(ImageClassificationDataModule):
         if len(classes) < 2:
             raise DataError(f"{self.data_dir / self.spec.train_csv}: every training image has the class "
                             f"{classes[0] if classes else ''!r}; a classification needs at least two classes")  # fmt: skip
+        check_class_count(len(classes), self.labelled_rows(), str(self.data_dir / self.spec.train_csv),
+                          self.spec.options.get("label_column", "the class folder"), self.spec.max_class_share)  # fmt: skip
         return classes
 
     @functools.cached_property
@@ -67,6 +74,9 @@ class ImagesCsvDataModule(SpecImagesDataModule):
     def _labels(self) -> pd.DataFrame:
         spec = self.spec
         return self.read_csv(spec.train_csv, [spec.id_column, spec.options["label_column"]])
+
+    def labelled_rows(self) -> int:
+        return len(self._labels())
 
     def data_classes(self) -> list[str]:
         labels = self._labels()[self.spec.options["label_column"]]
@@ -115,6 +125,9 @@ class ImagesByFolderDataModule(SpecImagesDataModule):
             raise DataError(f"{root}: no images in class folders (expected train/<class>/<image>)")
         return found
 
+    def labelled_rows(self) -> int:
+        return len(self._files())
+
     def data_classes(self) -> list[str]:
         return sorted({label for label, _ in self._files()})
 
@@ -155,6 +168,9 @@ class PixelsCsvDataModule(SpecImagesDataModule):
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(f"{self.data_dir / name} line {row + 2}: pixel values must be numbers from 0 to 255")
         return frame
+
+    def labelled_rows(self) -> int:
+        return len(self._train_frame)
 
     def data_classes(self) -> list[str]:
         return list(self._train_frame[self.spec.options["label_column"]].unique())

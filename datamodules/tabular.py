@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from competitions.core.console import info, warn
 from competitions.core.errors import DataError
-from competitions.core.spec import CompetitionSpec
+from competitions.core.spec import CompetitionSpec, check_class_count
 from datamodules.features import FeatureConfig, fit_transform, infer_roles, infinite_counts, role_summary, typed_frame
 from datamodules.kfold import KFoldDataModule
 
@@ -202,6 +202,8 @@ class TabularDataModule(KFoldDataModule):
             raise DataError(f"{self.data_dir / self.spec.train_csv}: {self.label_column} has one value "
                             f"({classes[0] if classes else ''!r}) in every row; a classification needs at least two "
                             "classes")  # fmt: skip
+        check_class_count(len(classes), len(self.raw_train), str(self.data_dir / self.spec.train_csv), self.label_column,
+                          self.spec.max_class_share, tabular=True)  # fmt: skip
         return classes
 
     @functools.cached_property

@@ -141,6 +141,20 @@ def test_ctrl_c_during_init_writes_nothing_and_init_runs_again(tmp_path, workdir
     assert (workdir / "competitions.d" / "titanic.yaml").is_file()
 
 
+def test_a_later_seed_is_named_when_the_competitions_folds_are_reused(competition_dir, workdir, capsys):
+    data = competition_dir(AMES)
+    assert fit(AMES, data, "--experiment", "a", "--seed", "1", "--family", "ridge", config=None) == 0
+    shared = workdir / "runs" / AMES / "folds.csv"
+    assert set(pd.read_csv(shared)["seed"]) == {1}
+    capsys.readouterr()
+    assert fit(AMES, data, "--experiment", "b", "--seed", "2", "--family", "ridge", config=None) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    shown = f"runs/{AMES}/folds.csv"
+    assert warnings == [f"warning: {shown}: reused as it is (split with seed 1), so the OOF scores stay comparable "
+                        f"with the earlier runs; seed 2 seeds the models only (delete {shown} to re-split)"]  # fmt: skip
+    assert (workdir / "runs" / AMES / "b" / "folds.csv").read_bytes() == shared.read_bytes()
+
+
 def test_ensemble_of_runs_on_other_folds_says_so(competition_dir, workdir, capsys):
     data = competition_dir(AMES)
     root = workdir / "runs" / AMES

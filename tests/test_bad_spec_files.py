@@ -107,6 +107,35 @@ def test_a_table_whose_target_has_one_class(tmp_path, workdir, capsys):
     assert not (workdir / "runs" / "one-class" / "baseline").exists()
 
 
+def test_a_target_with_a_class_per_row_is_refused_by_init_and_fit(tmp_path, workdir, capsys):
+    """An id-like column taken as the label (LightGBM crashed on 10,000 classes): one line naming it."""
+    data = tmp_path / "ids"
+    data.mkdir()
+    n = 400
+    pd.DataFrame({"id": range(1, n + 1), "x": range(n), "code": [f"c{i:05d}" for i in range(n)]}).to_csv(
+        data / "train.csv", index=False)  # fmt: skip
+    pd.DataFrame({"id": range(n + 1, n + 11), "x": range(10)}).to_csv(data / "test.csv", index=False)
+    pd.DataFrame({"id": range(n + 1, n + 11), "code": ["c00001"] * 10}).to_csv(data / "sample_submission.csv", index=False)
+    assert main(["init", "ids", "--data-dir", str(data), "--metric", "accuracy", "--task", "classification"]) == 3
+    line = error_line(capsys)
+    assert line.endswith("train.csv: code has 400 distinct values in 400 rows (100%); a classification target repeats "
+                         "(at most 50% distinct: max_class_share in the spec); an id or free-text column? name the "
+                         "target with compete init --target NAME, or --task regression for a number")  # fmt: skip
+    assert not (workdir / "competitions.d" / "ids.yaml").exists()
+    spec = {"slug": "ids", "shape": "tabular", "task": "classification", "metric": "accuracy",
+            "sample_submission": "sample_submission.csv", "id_column": "id", "target_column": "code",
+            "submission": "label", "train_csv": "train.csv", "test_csv": "test.csv"}  # fmt: skip
+    (workdir / "competitions.d").mkdir()
+    (workdir / "competitions.d" / "ids.yaml").write_text(yaml.safe_dump(spec))
+    for family in ("mlp", "lightgbm"):
+        assert main(["fit", "ids", "--data-dir", str(data), "--family", family]) == 3
+        assert "code has 400 distinct values in 400 rows (100%)" in error_line(capsys)
+    assert not (workdir / "runs" / "ids" / "baseline").exists()
+    (workdir / "competitions.d" / "ids.yaml").write_text(yaml.safe_dump({**spec, "max_class_share": 7}))
+    assert main(["fit", "ids", "--data-dir", str(data)]) == 1
+    assert "the field max_class_share is 7; a number above 0 and at most 1 (1: no limit)" in error_line(capsys)
+
+
 def test_a_preset_of_another_family_is_named_in_its_error(competition_dir, workdir, capsys):
     data = competition_dir("house-prices-advanced-regression-techniques")
     code = main(["fit", "house-prices-advanced-regression-techniques", "--data-dir", str(data), "--config", "debug",

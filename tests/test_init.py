@@ -98,6 +98,25 @@ def test_init_labels_csv_and_a_spec_named_with_spec(tmp_path, workdir, capsys):
     assert set(submission["label"]) <= {"even", "odd"}
 
 
+def test_init_says_which_labels_csv_it_took_and_takes_another_with_labels(tmp_path, workdir, capsys):
+    data = make_images_csv(tmp_path)
+    train = pd.read_csv(data / "train.csv")
+    train.assign(label=np.where(np.arange(len(train)) < 14, "low", "high")).to_csv(data / "labels.csv", index=False)
+    capsys.readouterr()
+    assert main(["init", "two-csvs", "--data-dir", str(data), "--metric", "accuracy"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {data}: labels.csv, train.csv all have the id column 'image_id'; took labels.csv (its "
+                        "name starts with train or label); another one: compete init --labels NAME"]  # fmt: skip
+    assert yaml.safe_load((workdir / "competitions.d" / "two-csvs.yaml").read_text())["train_csv"] == "labels.csv"
+    assert main(["init", "two-csvs", "--data-dir", str(data), "--metric", "accuracy", "--labels", "train.csv",
+                 "--force"]) == 0  # fmt: skip
+    assert yaml.safe_load((workdir / "competitions.d" / "two-csvs.yaml").read_text())["train_csv"] == "train.csv"
+    capsys.readouterr()
+    assert main(["init", "two-csvs", "--data-dir", str(data), "--labels", "nope.csv", "--force"]) == 3
+    assert error_line(capsys).endswith("nope.csv: not found; --labels names the CSV of training ids (image_id) and "
+                                       f"labels in {data}")  # fmt: skip
+
+
 def test_init_and_spec_file_errors_are_one_line(tmp_path, workdir, capsys):
     assert main(["init", "x", "--data-dir", str(tmp_path / "nowhere")]) == 3
     assert "no such folder" in error_line(capsys)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from competitions.catalog.spec_files import BUILTIN_DIR, load_spec_file
 from competitions.core.errors import CompeteError
 from competitions.core.spec import CompetitionSpec
@@ -30,6 +32,11 @@ def get_competition(slug: str) -> CompetitionSpec:
     found = all_competitions()
     if slug in found:
         return found[slug]
+    from competitions.catalog.spec_files import BROKEN
+
+    broken = [message for path, message in BROKEN.items() if Path(path).stem == slug]
+    if broken:  # its spec file is there but was skipped: say why, not "unknown"
+        raise CompeteError(broken[0])
     known = ", ".join(sorted(found))
     raise CompeteError(f"unknown competition {slug!r}; known: {known} (see `compete list`; a new one: compete init "
                        f"{slug} --data-dir DIR)")  # fmt: skip

@@ -16,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from competitions.catalog.spec_files import PLACEHOLDER
+from competitions.core.console import warn
 from competitions.core.errors import CompeteError, DataError
 from competitions.core.metrics import get_metric
+from competitions.core.spec import check_class_count
 from datamodules.generic_images import IMAGE_SUFFIXES, pixel_columns
 
 
@@ -55,15 +57,28 @@ def class_folders(data_dir: Path) -> list[str]:
                   if p.is_dir() and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()))  # fmt: skip
 
 
-def find_labels_csv(data_dir: Path, sample: Path, id_column: str) -> tuple[Path, pd.DataFrame]:
+def find_labels_csv(data_dir: Path, sample: Path, id_column: str, labels: str | None = None) -> tuple[Path, pd.DataFrame]:
+    """The CSV of training ids and labels: ``labels`` when given, else the CSV with the sample submission's id
+    column (a name starting with train or label first; when several have it, a warning says which was taken)."""
+    if labels:
+        path = data_dir / labels
+        frame = read_header(path) if path.is_file() else None
+        if frame is None or id_column not in frame.columns:
+            raise DataError(f"{path}: {'not found' if frame is None else f'no column {id_column!r}'}; `labels` names "
+                            f"the CSV of training ids ({id_column}) and labels in {data_dir}")  # fmt: skip
+        return path, frame
     csvs = [p for p in sorted(data_dir.glob("*.csv")) if p != sample and "test" not in p.name.lower()]
     csvs.sort(key=lambda p: (not p.name.lower().startswith(("train", "label")), p.name))
-    for path in csvs:
-        frame = read_header(path)
-        if id_column in frame.columns and len(frame.columns) >= 2:
-            return path, frame
-    raise DataError(f"{data_dir}: no training CSV with the sample submission's id column {id_column!r} "
-                    f"(found: {', '.join(p.name for p in csvs) or 'no other CSV'})")  # fmt: skip
+    found = [(path, frame) for path, frame in ((p, read_header(p)) for p in csvs)
+             if id_column in frame.columns and len(frame.columns) >= 2]  # fmt: skip
+    if not found:
+        raise DataError(f"{data_dir}: no training CSV with the sample submission's id column {id_column!r} "
+                        f"(found: {', '.join(p.name for p in csvs) or 'no other CSV'})")  # fmt: skip
+    if len(found) > 1:
+        why = "its name starts with train or label" if found[0][0].name.lower().startswith(("train", "label")) else "first by name"
+        warn(f"{data_dir}: {', '.join(p.name for p, _ in found)} all have the id column {id_column!r}; took "
+             f"{found[0][0].name} ({why}); another one: compete init --labels NAME")  # fmt: skip
+    return found[0]
 
 
 MULTI_LABEL_SHARE = 0.05  # a labels column with spaces in at least this share of rows holds label sets
@@ -151,6 +166,7 @@ def tabular_spec(data_dir: Path, sample: Path, id_column: str, predicted: list[s
     if len(classes) < 2:
         raise DataError(f"{train}: {label} has one value ({classes[0] if classes else ''!r}) in every row; a "
                         "classification needs at least two classes (a number to predict: --task regression)")  # fmt: skip
+    check_class_count(len(classes), len(values), str(train), label, tabular=True)
     return {**spec, **table_submission(sample, train, label, predicted, classes, metric)}
 
 
@@ -171,7 +187,7 @@ def table_submission(sample: Path, train: Path, label: str, predicted: list[str]
 
 
 def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, target: str | None = None,
-                 task: str | None = None) -> dict:  # fmt: skip
+                 task: str | None = None, labels: str | None = None) -> dict:  # fmt: skip
     """The spec file's content for the competition folder ``data_dir``."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -203,11 +219,11 @@ def propose_spec(slug: str, data_dir: str | Path, metric: str | None = None, tar
                         "compete init knows images + labels, a folder per class, pixel CSVs and tables")  # fmt: skip
     spec = {"slug": slug, "title": slug.replace("-", " ").title(), "task": "classification",
             "metric": metric or PLACEHOLDER, "sample_submission": sample.name, "id_column": id_column}  # fmt: skip
-    return images_spec(data_dir, sample, spec, predicted, test_images, target)
+    return images_spec(data_dir, sample, spec, predicted, test_images, target, labels)
 
 
 def images_spec(data_dir: Path, sample: Path, spec: dict, predicted: list[str], test_images: str,
-                target: str | None) -> dict:  # fmt: skip
+                target: str | None, labels: str | None = None) -> dict:  # fmt: skip
     """Images: one folder per class under train/, or a labels CSV of ids whose images are files."""
     id_column = spec["id_column"]
     if len(predicted) > 1:
@@ -221,7 +237,7 @@ def images_spec(data_dir: Path, sample: Path, spec: dict, predicted: list[str], 
         if spec["submission"] == "probabilities" and set(folders) != set(predicted):
             raise DataError(f"{sample}: class columns differ from the folders in {data_dir / 'train'}")
         return spec
-    labels_csv, frame = find_labels_csv(data_dir, sample, id_column)
+    labels_csv, frame = find_labels_csv(data_dir, sample, id_column, labels)
     label = target or (predicted[0] if len(predicted) == 1 and predicted[0] in frame.columns else None)
     if label is None:
         others = [c for c in frame.columns if c != id_column]
@@ -235,6 +251,9 @@ def images_spec(data_dir: Path, sample: Path, spec: dict, predicted: list[str], 
             "train_images": train_images, "test_images": test_images}  # fmt: skip
     if spec["submission"] == "label" and label != PLACEHOLDER and is_multi_label(data_dir / labels_csv.name, label):
         spec["submission"] = "labels"
+    elif label != PLACEHOLDER:
+        values = pd.read_csv(labels_csv, usecols=[label], dtype=str, keep_default_na=False)[label]
+        check_class_count(values.nunique(), len(values), str(labels_csv), label)
     if spec["submission"] == "label" and predicted[0] != label:
         spec["submission_column"] = predicted[0]
     return spec

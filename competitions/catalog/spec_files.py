@@ -21,6 +21,8 @@
                                    # tabular: the test rows, with the id column
     log_target: true               # tabular regression: learn and average the log of the target (default: when
                                    # the metric is rmse_log or rmsle)
+    max_class_share: 0.5           # classification: at most this share of the training rows may be distinct
+                                   # classes (an id column taken as the label is refused); 1.0: no limit
 
     mean: [0.4914, 0.4822, 0.4465]  # images: per-channel statistics (0-1 scale), used when no pretrained
     std: [0.2470, 0.2435, 0.2616]   # backbone brings its own (default: ImageNet's)
@@ -53,7 +55,7 @@ from competitions.catalog.presets import CONFIG_ROOT
 from competitions.core.console import warn
 from competitions.core.errors import CompeteError
 from competitions.core.metrics import METRICS, get_metric
-from competitions.core.spec import CompetitionSpec
+from competitions.core.spec import MAX_CLASS_SHARE, CompetitionSpec
 
 PLACEHOLDER = "FILL_ME"
 USER_SPEC_DIR = "competitions.d"
@@ -85,9 +87,9 @@ LOG_METRICS = ("rmse_log", "rmsle")
 def _field(data: dict, name: str, path: Path, choices=None, default: Any = None) -> Any:
     value = data.get(name, default)
     if value is None:
-        raise CompeteError(f"{path}: `{name}` is missing")
+        raise CompeteError(f"{path}: the field {name} is missing")
     if choices is not None and value not in choices and value != PLACEHOLDER:
-        raise CompeteError(f"{path}: `{name}` is {value!r}; choose one of {', '.join(choices)}")
+        raise CompeteError(f"{path}: the field {name} is {value!r}; choose one of {', '.join(choices)}")
     return value
 
 
@@ -133,34 +135,42 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         options={"shape": shape, **options},
         unfilled=unfilled,
         log_target=log_target,
+        max_class_share=_share(data, path),
     )
+
+
+def _share(data: dict, path: Path) -> float:
+    share = data.get("max_class_share", MAX_CLASS_SHARE)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise CompeteError(f"{path}: the field max_class_share is {share!r}; a number above 0 and at most 1 (1: no limit)")
+    return float(share)
 
 
 def _shape(data: dict, path: Path) -> str:
     shape = _field(data, "shape", path, SHAPES)
     if shape == PLACEHOLDER:
-        raise CompeteError(f"{path}: `shape` is {PLACEHOLDER}; set it to one of {', '.join(SHAPES)}")
+        raise CompeteError(f"{path}: the field shape is {PLACEHOLDER}; set it to one of {', '.join(SHAPES)}")
     return shape
 
 
 def _classes(data: dict, path: Path):
     classes = data.get("classes", "from_data")
     if classes != "from_data" and not (isinstance(classes, list) and classes):
-        raise CompeteError(f"{path}: `classes` is from_data or a list of class names")
+        raise CompeteError(f"{path}: the field classes is from_data or a list of class names")
     return classes
 
 
 def _log_target(data: dict, path: Path, metric: str) -> bool:
     log_target = data.get("log_target", metric in LOG_METRICS)
     if not isinstance(log_target, bool):
-        raise CompeteError(f"{path}: `log_target` is true or false")
+        raise CompeteError(f"{path}: the field log_target is true or false")
     return log_target
 
 
 KNOWN_KEYS = ("slug", "title", "shape", "task", "metric", "submission", "sample_submission", "id_column",
               "target_column", "submission_column", "classes", "train_csv", "train_images", "test_images",
               "test_csv", "log_target", "datamodule", "model", "families", "presets", "expected_files", "archives",
-              "mean", "std")  # fmt: skip
+              "mean", "std", "max_class_share")  # fmt: skip
 
 
 def _read_mapping(path: Path) -> dict:
@@ -191,10 +201,10 @@ def _task_and_submission(data: dict, path: Path, shape: str) -> tuple[str, str, 
     task = "classification" if undecided_task else task  # a stand-in: fit refuses first (unfilled)
     submission = _field(data, "submission", path, SUBMISSIONS, "value" if task == "regression" else "label")
     if (submission == "value") != (task == "regression") and submission != PLACEHOLDER:
-        raise CompeteError(f"{path}: `submission` {submission} does not fit `task` {task} (regression: value; "
+        raise CompeteError(f"{path}: the field submission {submission} does not fit the field task {task} (regression: value; "
                            "classification: label, probabilities or probability)")  # fmt: skip
     if submission == "labels" and shape != "images_csv":
-        raise CompeteError(f"{path}: `submission` labels (several classes per row, space-separated) needs shape "
+        raise CompeteError(f"{path}: the field submission labels (several classes per row, space-separated) needs shape "
                            "images_csv (a labels CSV of label sets)")  # fmt: skip
     return task, submission, undecided_task
 
@@ -206,7 +216,7 @@ def _metric(data: dict, path: Path, task: str):
     try:
         return get_metric(str(metric_name))
     except ValueError as err:
-        raise CompeteError(f"{path}: `metric`: {err}") from None
+        raise CompeteError(f"{path}: the field metric: {err}") from None
 
 
 def _options(data: dict, path: Path, shape: str, sample: str, train: str) -> tuple[dict, tuple[str, ...]]:
@@ -217,7 +227,7 @@ def _options(data: dict, path: Path, shape: str, sample: str, train: str) -> tup
     expected = {"images_csv": (sample, train), "images_by_folder": (sample, "train/"),
                 "pixels_csv": (sample, train, test_csv), "tabular": (sample, train, test_csv)}[shape]  # fmt: skip
     if shape == "images_csv" and "train_images" not in options:
-        raise CompeteError(f"{path}: `train_images` is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
+        raise CompeteError(f"{path}: the field train_images is missing (where an id's image is, e.g. \"train/{{id}}.png\")")
     if shape != "tabular":
         options.setdefault("test_images", "test/{id}")
         options.update(_image_statistics(data, path))
@@ -240,7 +250,7 @@ def _image_statistics(data: dict, path: Path) -> dict:
         if value is None:
             continue
         if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
-            raise CompeteError(f"{path}: `{key}` is a list of three numbers (one per channel, 0-1 scale)")
+            raise CompeteError(f"{path}: the field {key} is a list of three numbers (one per channel, 0-1 scale)")
         found[key] = tuple(float(v) for v in value)
     return found
 

@@ -37,11 +37,13 @@ def init(argv: list[str]) -> int:
     parser.add_argument("--target", type=str | None, default=None, help="the label column, when init cannot tell")
     parser.add_argument("--task", type=Literal["classification", "regression"] | None, default=None,
                         help="a table's task, when its target's values would say otherwise (e.g. counts)")  # fmt: skip
+    parser.add_argument("--labels", type=str | None, default=None,
+                        help="images: the CSV of training ids and labels, when several CSVs have the id column")  # fmt: skip
     parser.add_argument("--out", type=str | None, default=None, help="the spec file (default: competitions.d/SLUG.yaml)")
     parser.add_argument("--force", action="store_true", help="write the spec again over an existing one")
     args = parser.parse_args(argv)
     path, spec = api.init(args.slug, args.data_dir, metric=args.metric, target=args.target, task=args.task,
-                          out=args.out, force=args.force)  # fmt: skip
+                          labels=args.labels, out=args.out, force=args.force)  # fmt: skip
     out(path.read_text().rstrip())
     unfilled = [k for k, v in spec.items() if v == "FILL_ME"]
     if unfilled:

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from competitions.core.errors import DataError
 from competitions.core.metrics import Metric
+
+MAX_CLASS_SHARE = 0.5  # the spec's max_class_share when it sets none
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class CompetitionSpec:
     # Regression: models learn the log of the target and folds are averaged on the log scale (prices,
     # metrics of logs); False: the target as it is (any sign; RMSE, MAE).
     log_target: bool = True
+    # Classification: at most this share of the training rows may be distinct classes (an id or free-text
+    # column taken as the label has one class per row; k-fold needs repeats). 1.0 turns the check off.
+    max_class_share: float = MAX_CLASS_SHARE
 
     def presets(self) -> list[str]:
         if not self.config_dir:
@@ -112,3 +118,16 @@ class CompetitionSpec:
             "submission": self.submission_kind,
             "presets": ", ".join(self.presets()),
         }
+
+
+def check_class_count(classes: int, rows: int, where: str, column: str, share: float = MAX_CLASS_SHARE,
+                      tabular: bool = False) -> None:  # fmt: skip
+    """Refuse a classification target with more distinct classes than ``share`` of the rows (an id-like
+    column taken as the label: LightGBM crashed on 10,000 classes, the MLP wrote a 695 MB oof.csv per fold)."""
+    if rows and classes > max(2, share * rows):
+        raise DataError(
+            f"{where}: {column} has {classes:,} distinct values in {rows:,} rows ({classes / rows:.0%}); a "
+            f"classification target repeats (at most {share:.0%} distinct: max_class_share in the spec); an id or "
+            "free-text column? name the target with compete init --target NAME"
+            + (", or --task regression for a number" if tabular else "")
+        )
