@@ -141,6 +141,23 @@ def test_ctrl_c_during_init_writes_nothing_and_init_runs_again(tmp_path, workdir
     assert (workdir / "competitions.d" / "titanic.yaml").is_file()
 
 
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("--trainer.limit_val_batches=0", "stack family mlp: --trainer.limit_val_batches 0: compete validates every fold"),
+        ("--model.hidden=64", "stack family lightgbm: Group 'model' does not accept option 'hidden'"),
+    ],
+)
+def test_a_stack_checks_every_familys_options_before_the_first_trains(competition_dir, workdir, capsys, option, said):
+    data = competition_dir(AMES)
+    assert fit(AMES, data, option, config="stack") == 2
+    assert error_line(capsys).startswith(f"error: {said}")
+    assert not (workdir / "runs").exists()  # lightgbm and ridge, first in the stack, did not train
+    if "limit_val" in option:  # one family: the same line without the family
+        assert fit(AMES, data, option, "--family", "mlp", config=None) == 2
+        assert error_line(capsys).startswith("error: --trainer.limit_val_batches 0: compete validates every fold")
+
+
 def test_a_later_seed_is_named_when_the_competitions_folds_are_reused(competition_dir, workdir, capsys):
     data = competition_dir(AMES)
     assert fit(AMES, data, "--experiment", "a", "--seed", "1", "--family", "ridge", config=None) == 0

@@ -169,15 +169,17 @@ def _interrupted(verb: str) -> int:
 
 
 def _error_line(err: Exception) -> int:
-    """One line and the exit code for an error the user can fix; anything else is raised (a bug)."""
+    """One line and the exit code for an error the user can fix; anything else is raised (a bug). Notes
+    the pipeline added (``stack family mlp``) come first."""
+    where = "".join(f"{note}: " for note in getattr(err, "__notes__", []))
     if isinstance(err, CompeteError):
-        print(f"error: {cli_words(str(err))}", file=sys.stderr)
+        print(f"error: {where}{cli_words(str(err))}", file=sys.stderr)
         return err.exit_code
     if isinstance(err, OSError) and err.filename is not None:  # a file or folder that cannot be read or written
-        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: {where}{err.filename}: {err.strerror or err}", file=sys.stderr)
         return 1
     if _is_user_error(err):  # argument and Lightning configuration errors: one line, not a traceback
-        print(f"error: {one_line(str(err))}", file=sys.stderr)
+        print(f"error: {where}{one_line(str(err))}", file=sys.stderr)
         return 2
     raise err
 

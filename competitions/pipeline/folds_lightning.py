@@ -15,7 +15,7 @@ import numpy as np
 
 from competitions.core.artifacts import write_yaml
 from competitions.core.console import info
-from competitions.core.errors import CompeteError
+from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.pipeline.fit_callbacks import (
@@ -34,6 +34,15 @@ from competitions.pipeline.oof import FoldResult, gather_predictions, oof_frame
 class LightningFoldTrainer(FoldTrainer):
     name = "lightning"
     takes_budget = True
+
+    def check_options(self, spec, cfg) -> None:
+        """Also: every fold validates (best.ckpt and early stopping watch the validation metric)."""
+        super().check_options(spec, cfg)
+        trainer = cfg.get("trainer") or {}
+        if trainer.get("limit_val_batches") in (0, 0.0):
+            raise OptionError("`trainer.limit_val_batches` 0: compete validates every fold (best.ckpt and early "
+                              "stopping watch the validation metric); a fraction such as 0.25 validates on fewer "
+                              "batches")  # fmt: skip
 
     def train_fold(self, context: FitContext, fold: int) -> dict | None:
         """Train one fold, predict its validation rows with the best checkpoint, write its results (rank 0)."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from competitions.core.console import info
 from competitions.core.layout import RunLayout
+from competitions.pipeline.factory import model_class
+from competitions.pipeline.folds import fold_trainer_for
 from competitions.pipeline.records import Run
 from competitions.pipeline.run_config import RunConfig, read_yaml_quietly
 
@@ -31,6 +33,8 @@ def fit_or_stack(run: RunConfig) -> Run | None:
 def stack_members(run: RunConfig) -> list[RunConfig]:
     """Every family of the stack as a run of its own: EXPERIMENT-FAMILY, its family preset, then the
     family's stack config, then the run's settings."""
+    from competitions.pipeline.fit import check_experiment_name
+
     settings, spec = run.stack, run.spec
     experiment = run.cfg.experiment  # resolve_run names a stack "stack" unless told otherwise
     resume = bool(run.overrides.get("resume"))
@@ -39,8 +43,15 @@ def stack_members(run: RunConfig) -> list[RunConfig]:
         name = f"{experiment}-{family}"
         own = (settings.get("configs") or {}).get(family)
         exists = RunLayout.of(run.cfg.runs_dir, spec.slug, name).config.exists()
-        members.append(run.replace(family=family, configs=[*run.configs, *([own] if own else [])], experiment=name,
-                                   resume=resume and exists))  # fmt: skip
+        try:  # every family's presets and options are checked before the first one trains
+            member = run.replace(family=family, configs=[*run.configs, *([own] if own else [])], experiment=name,
+                                 resume=resume and exists)  # fmt: skip
+            fold_trainer_for(model_class(spec, family)).check_options(spec, member.cfg)
+            check_experiment_name(name)
+        except Exception as err:
+            err.add_note(f"stack family {family}")  # the command line puts it before the message
+            raise
+        members.append(member)
     return members
 
 
