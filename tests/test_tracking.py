@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -146,3 +150,70 @@ def test_runs_without_experiments(workdir, capsys):
 
 def _debug_listing(path):
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))[:40]
+
+
+class Unauthorized(http.server.BaseHTTPRequestHandler):
+    """A W&B server that refuses the key: wandb.init fails with CommError."""
+
+    def answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"errors": ["unauthorized"]}')
+
+    do_GET = do_POST = do_HEAD = answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def wandb_server(kind: str):
+    """The URL of a W&B server that is not there (a closed port) or that refuses the key."""
+    if kind == "no network":
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+        return
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("no network", "W&B: cannot reach {url} (no network?); this run logs offline to runs/cifar-10/baseline/wandb"),
+        ("key refused", "W&B: could not start an online run (AuthenticationError); this run logs offline to runs/cifar-10/baseline/wandb"),
+    ],
+)
+def test_online_that_fails_logs_offline_after_one_line(cifar_dir, workdir, monkeypatch, capsys, kind, said):
+    """A W&B key but no network (a Kaggle notebook with the internet off; the server is a closed port on
+    127.0.0.1), or a server that refuses the key: the fit does not wait for wandb's 90 s timeout or fail;
+    one warning, then the run logs offline. Nothing connects anywhere but 127.0.0.1."""
+    monkeypatch.setenv("HOME", str(workdir))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", SECRETS["WANDB_API_KEY"])
+    original = socket.socket.connect
+
+    def loopback_only(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        assert host in ("127.0.0.1", "::1", "localhost") or str(host).startswith("/"), f"connection to {host}"
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    with wandb_server(kind) as url:
+        monkeypatch.setenv("WANDB_BASE_URL", url)
+        assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--logger", "wandb"]) == 0
+    err = capsys.readouterr().err
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {said.format(url=url)} (upload it later with `wandb sync`)"]
+    assert json.loads((run / "wandb.json").read_text())["mode"] == "offline"
+    assert len(read_runs(run / "wandb")) == 3  # fold0, fold1, cv: offline run files
+    assert SECRETS["WANDB_API_KEY"] not in err

@@ -3,7 +3,9 @@ one run per fold, and a final `cv` run with the cross-validation summary.
 
 Lightning's WandbLogger reuses the active run, so every fold's run is finished before the next
 fold starts. Without a W&B login (no WANDB_API_KEY, no api.wandb.ai entry in ~/.netrc) runs are
-written offline under RUN_DIR/wandb/ (`wandb sync` uploads them later): W&B never prompts. Only
+written offline under RUN_DIR/wandb/ (`wandb sync` uploads them later): W&B never prompts. Online,
+a server that does not answer within 5 s, or an online run that cannot start, is one warning and
+the run logs offline. Only
 global rank 0 talks to W&B. The logged config is the run's config.yaml minus anything whose name
 says key, token, secret or password; no environment variable is logged.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from competitions.core.artifacts import read_json, write_json
 from competitions.core.console import info, warn
 from competitions.core.layout import RunLayout
+from competitions.core.ranks import is_global_zero
 
 SECRET = re.compile(r"key|token|secret|password|credential", re.IGNORECASE)
 
@@ -39,6 +42,23 @@ def wandb_mode() -> str:
     return "offline"
 
 
+def base_url() -> str:
+    return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+
+
+def reachable(url: str, seconds: float = 5.0) -> bool:
+    """Whether the W&B server answers at all (any HTTP status), within ``seconds``; through the user's proxy
+    settings, as wandb itself connects. Without it, wandb.init waits about 90 s for a network that is off
+    (a Kaggle notebook with the internet off) and then fails."""
+    import requests
+
+    try:
+        requests.head(url, timeout=seconds, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    return True
+
+
 def scrub(config: Any) -> Any:
     """``config`` without entries whose name looks like a credential."""
     if isinstance(config, dict):
@@ -57,6 +77,10 @@ class Tracker:
         self.layout = layout
         self.config = scrub(config)
         self.mode = wandb_mode()
+        if self.mode == "online" and is_global_zero() and not reachable(base_url()):
+            warn(f"W&B: cannot reach {base_url()} (no network?); this run logs offline to {layout.wandb_dir} "
+                 "(upload it later with `wandb sync`)")  # fmt: skip
+            self.mode = "offline"
         if self.mode == "offline":  # for wandb's service process too, which reads the environment, not init's mode
             os.environ["WANDB_MODE"] = "offline"
         self.dir = layout.wandb_dir
@@ -82,8 +106,19 @@ class Tracker:
         from lightning.pytorch.loggers import WandbLogger
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        kwargs = self._init_kwargs(f"fold{fold}")
-        return WandbLogger(save_dir=str(self.layout.root.resolve()), log_model=False, **kwargs)
+        logger = WandbLogger(save_dir=str(self.layout.root.resolve()), log_model=False, **self._init_kwargs(f"fold{fold}"))
+        if self.mode != "online":
+            return logger
+        try:
+            logger.experiment  # noqa: B018 - starts the run now, where a failure can still turn into offline logging
+        except Exception as err:  # noqa: BLE001 - wandb's CommError, UsageError, timeouts: the fit goes on
+            warn(f"W&B: could not start an online run ({err.__class__.__name__}); this run logs offline to "
+                 f"{self.dir} (upload it later with `wandb sync`)")  # fmt: skip
+            self.mode = self.state["mode"] = "offline"
+            os.environ["WANDB_MODE"] = "offline"
+            logger = WandbLogger(save_dir=str(self.layout.root.resolve()), log_model=False,
+                                 **self._init_kwargs(f"fold{fold}"))  # fmt: skip
+        return logger
 
     def finish_fold(self, fold: int, logger, metrics: dict, confusion: tuple | None, picture: Path | None) -> None:
         """Fold results into the fold's run, then finish it (the next fold gets a fresh run)."""
