@@ -42,8 +42,9 @@ class IndexBatches(IterableDataset):
             batches.pop()
         # Every process must take the same number of steps (a DDP step is a collective): the first
         # batches are dealt again to fill the last round, as DistributedSampler pads with repeated rows.
+        # Fewer batches than processes (1,000 rows in batches of 512 on 8 GPUs) are dealt round again.
         short = -len(batches) % self.world
-        batches += batches[:short]
+        batches += [batches[i % len(batches)] for i in range(short)] if batches else []
         return batches[self.rank :: self.world]
 
     def __len__(self) -> int:

@@ -158,6 +158,27 @@ def test_a_stack_checks_every_familys_options_before_the_first_trains(competitio
         assert error_line(capsys).startswith("error: --trainer.limit_val_batches 0: compete validates every fold")
 
 
+def test_spawned_and_forked_processes_are_refused_naming_ddp(cifar_dir, workdir, capsys, monkeypatch):
+    """Lightning returns no predictions from ddp_spawn / ddp_notebook / ddp_fork processes (fit died with
+    "argmax of an empty sequence", predict with "predicted 0 of N"); a notebook runs several devices so."""
+    said = "Lightning returns no predictions from spawned or forked processes"
+    for strategy in ("ddp_spawn", "ddp_notebook", "ddp_fork"):
+        assert fit("cifar-10", cifar_dir, f"--trainer.strategy={strategy}", "--trainer.devices=2") == 2
+        line = error_line(capsys)
+        assert line.startswith(f"error: --trainer.strategy {strategy} with --trainer.devices 2: {said}")
+        assert "use strategy ddp from a terminal (in a notebook, a shell cell: !compete fit ...)" in line
+    import lightning.fabric.utilities.imports as imports
+
+    monkeypatch.setattr(imports, "_IS_INTERACTIVE", True)  # Jupyter: strategy auto forks for devices > 1
+    assert fit("cifar-10", cifar_dir, "--trainer.devices=2") == 2
+    assert f"--trainer.strategy auto with --trainer.devices 2: {said}" in error_line(capsys)
+    assert not (workdir / "runs" / "cifar-10" / "baseline").exists()
+    assert fit("cifar-10", cifar_dir, "--trainer.devices=1", "--trainer.max_epochs=1") == 0  # one device: fine
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    assert main(["predict", "cifar-10", "--run", str(run), "--trainer.devices=2", "--trainer.strategy=ddp_spawn"]) == 2
+    assert error_line(capsys).startswith(f"error: --trainer.strategy ddp_spawn with --trainer.devices 2: {said}")
+
+
 def test_a_later_seed_is_named_when_the_competitions_folds_are_reused(competition_dir, workdir, capsys):
     data = competition_dir(AMES)
     assert fit(AMES, data, "--experiment", "a", "--seed", "1", "--family", "ridge", config=None) == 0

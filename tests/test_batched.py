@@ -64,6 +64,11 @@ def test_index_batches_cover_every_row_once_per_epoch_and_split_between_processe
     assert counts == [3, 3] == [len(d) for d in odd]
     batch = next(iter(IndexBatches(rows, targets, 8, drop_last=True, seed=0)))
     assert torch.equal(batch["target"], torch.as_tensor(targets)[batch["index"]])
+    # Fewer batches than processes (1,000 rows, batches of 512, 8 GPUs): every process still steps.
+    for drop_last, steps in ((True, 1), (False, 1)):
+        eight = [IndexBatches(np.arange(1000), np.arange(1000) % 7, 512, drop_last, seed=0, rank=r, world=8)
+                 for r in range(8)]  # fmt: skip
+        assert [len(list(d)) for d in eight] == [len(d) for d in eight] == [steps] * 8
 
 
 def test_fit_with_device_augmentation(cifar_dir, workdir):
@@ -121,5 +126,31 @@ def test_mixed_precision_falls_back_where_the_device_lacks_it():
     assert supported_precision("bf16-mixed", "cpu") == "32-true"
     assert supported_precision("16-mixed", "cpu") == "32-true"
     assert supported_precision("32-true", "cpu") == "32-true"
-    expected = "32-true" if not torch.cuda.is_available() else ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
+    native = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+    expected = "32-true" if not torch.cuda.is_available() else ("bf16-mixed" if native else "16-mixed")
     assert supported_precision("bf16-mixed", "auto") == expected
+
+
+@pytest.mark.parametrize(("capability", "expected"), [((7, 5), "16-mixed"), ((7, 0), "16-mixed"), ((8, 0), "bf16-mixed")])
+def test_bf16_only_where_the_gpu_computes_it(monkeypatch, capability, expected):
+    """A T4 (7.5), V100 (7.0): torch's is_bf16_supported() says yes (emulation); compete takes 16-mixed."""
+    from competitions.pipeline.fit_parser import supported_precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert supported_precision("bf16-mixed", "gpu") == expected
+
+
+def test_a_resume_on_fewer_gpus_restores_the_random_states_they_have(monkeypatch):
+    """A run saved on 8 GPUs resumed on 1: torch's set_rng_state_all would raise an IndexError."""
+    from competitions.pipeline.fit_callbacks import restore_cuda_states
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((int(state[0]), device)))
+    restore_cuda_states([torch.tensor([k], dtype=torch.uint8) for k in range(8)])
+    assert restored == [(0, 0)]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    restored.clear()
+    restore_cuda_states([torch.tensor([k], dtype=torch.uint8) for k in range(2)])  # saved on 2, now 4
+    assert restored == [(0, 0), (1, 1)]

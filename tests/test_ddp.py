@@ -67,17 +67,21 @@ def test_two_process_ddp_fit_over_two_folds(cifar_dir, workdir):
 @pytest.mark.ddp
 def test_two_process_ddp_fit_of_the_tabular_model(competition_dir, workdir):
     """The house-price path under DDP: each process fits the same fold preprocessing; OOF rows are
-    gathered from both and every training row is predicted once."""
+    gathered from both and every training row is predicted once. No validation epoch (2 epochs, validating
+    every 3rd): no monitored checkpoint, so the final weights are saved as best.ckpt, by every process
+    (save_checkpoint waits for all; rank 0 alone hung)."""
     slug = "house-prices-advanced-regression-techniques"
     data = competition_dir(slug)
     env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("LOCAL_RANK", None)
     command = [sys.executable, "-m", "competitions", "fit", slug, "--config", "debug", "--data-dir", str(data)]
-    command += ["--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_epochs=2"]
+    command += ["--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_epochs=2",
+                "--trainer.check_val_every_n_epoch=3"]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert "Starting with 2 processes" in log and log.count("features: ") == 1
+    assert log.count("no checkpoint was monitored") == 2  # one per fold, said once
     run = workdir / "runs" / slug / "baseline"
     oof = pd.concat([pd.read_csv(run / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in (0, 1)])
     train = pd.read_csv(data / "train.csv", dtype={"Id": str})

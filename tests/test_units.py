@@ -139,3 +139,31 @@ def test_channels_last_and_compile_keep_the_predictions_and_the_checkpoint_keys(
     with torch.no_grad():
         torch.testing.assert_close(fast(images), plain(images), rtol=1e-4, atol=1e-5)
     assert type(fast.network()).__name__ == "OptimizedModule" and fast.network() is fast.network()
+
+
+@pytest.mark.parametrize(
+    ("environment", "rank"),
+    [
+        ({}, 0),
+        ({"LOCAL_RANK": "1"}, 1),  # Lightning's second process on this node
+        ({"NODE_RANK": "1"}, 1),  # node 1's first process, started by hand: not rank 0
+        ({"NODE_RANK": "1", "LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "4"}, 6),
+        ({"GROUP_RANK": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "8"}, 16),  # torchrun's name for the node
+        ({"RANK": "3", "NODE_RANK": "1"}, 3),
+        ({"SLURM_PROCID": "5"}, 5),
+    ],
+)
+def test_the_global_rank_before_a_trainer_exists(monkeypatch, environment, rank):
+    """Lightning guesses rank 0 from RANK/LOCAL_RANK alone before its Trainer sets the processes up; on
+    node 1 that first process would take the run lock and write as if it were global rank 0."""
+    from lightning_utilities.core.rank_zero import rank_zero_only
+
+    from competitions.core.ranks import global_rank, is_global_zero
+
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "LOCAL_WORLD_SIZE", "SLURM_PROCID",
+                 "JSM_NAMESPACE_RANK"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(rank_zero_only, "rank", 0, raising=False)  # Lightning's guess at import
+    assert global_rank() == rank and is_global_zero() == (rank == 0)

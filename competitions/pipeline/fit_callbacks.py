@@ -66,9 +66,18 @@ def rng_state():
             np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
             torch.set_rng_state(state["torch"])
             if "cuda" in state and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda"])
+                restore_cuda_states(state["cuda"])
 
     return RNGState()
+
+
+def restore_cuda_states(states: list) -> None:
+    """The saved per-GPU random states, for the GPUs this process sees: a run saved on 8 GPUs and resumed
+    on fewer (or more) restores the ones both have (torch's set_rng_state_all raises an IndexError)."""
+    import torch
+
+    for device, state in enumerate(states[: torch.cuda.device_count()]):
+        torch.cuda.set_rng_state(state, device)
 
 
 def interruptible(trainer, method: str, *args, **kwargs):

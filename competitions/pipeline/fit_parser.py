@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
+from competitions.core.errors import OptionError
 from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import datamodule_class, model_class
@@ -158,9 +159,17 @@ def supported_precision(precision, accelerator) -> str | None:
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
     if not on_gpu:
         return "32-true"
-    if text == "bf16-mixed" and not torch.cuda.is_bf16_supported():
+    if text == "bf16-mixed" and not native_bf16():
         return "16-mixed"
     return text
+
+
+def native_bf16() -> bool:
+    """Whether the GPU computes in bfloat16 (Ampere, compute capability 8.0, and later). torch's
+    is_bf16_supported() also counts emulation, which V100s, T4s and P100s run many times slower."""
+    import torch
+
+    return torch.cuda.get_device_capability() >= (8, 0)
 
 
 def trainer_kwargs(cfg: Namespace) -> tuple[dict[str, Any], list, list]:
@@ -173,3 +182,36 @@ def trainer_kwargs(cfg: Namespace) -> tuple[dict[str, Any], list, list]:
     loggers = [] if loggers in (None, True, False) else loggers
     as_list = lambda x: x if isinstance(x, list) else [x]  # noqa: E731
     return kwargs, [_instantiate(c) for c in as_list(callbacks)], [_instantiate(x) for x in as_list(loggers)]
+
+
+FORKING_STRATEGIES = ("ddp_spawn", "ddp_notebook", "ddp_fork", "spawn", "fork")
+
+
+def check_strategy(strategy, devices) -> None:
+    """Refuse what cannot work: Lightning returns no predictions from spawned or forked processes (the OOF and
+    test predictions would be empty), and in a notebook several devices always run that way."""
+    name = str(strategy or "auto").lower()
+    forking = name.startswith(FORKING_STRATEGIES)
+    if not forking and name == "auto" and several_devices(devices):
+        from lightning.fabric.utilities.imports import _IS_INTERACTIVE
+
+        forking = _IS_INTERACTIVE
+    if forking:
+        raise OptionError(
+            f"`trainer.strategy` {name} with `trainer.devices` {devices}: Lightning returns no predictions from "
+            "spawned or forked processes (and a notebook runs several devices that way); use strategy ddp from a "
+            "terminal (in a notebook, a shell cell: !compete fit ...), or one device"
+        )
+
+
+def several_devices(devices) -> bool:
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    text = str(devices).strip()
+    if text in ("-1", "auto"):
+        import torch
+
+        return torch.cuda.device_count() > 1
+    if "," in text:
+        return len([d for d in text.split(",") if d.strip()]) > 1
+    return text.isdigit() and int(text) > 1

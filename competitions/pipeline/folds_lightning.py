@@ -26,7 +26,7 @@ from competitions.pipeline.fit_callbacks import (
     predict_outputs,
     rng_state,
 )
-from competitions.pipeline.fit_parser import trainer_kwargs
+from competitions.pipeline.fit_parser import check_strategy, trainer_kwargs
 from competitions.pipeline.folds import FitContext, FoldTrainer
 from competitions.pipeline.oof import FoldResult, gather_predictions, oof_frame
 
@@ -39,6 +39,7 @@ class LightningFoldTrainer(FoldTrainer):
         """Also: every fold validates (best.ckpt and early stopping watch the validation metric)."""
         super().check_options(spec, cfg)
         trainer = cfg.get("trainer") or {}
+        check_strategy(trainer.get("strategy"), trainer.get("devices"))
         if trainer.get("limit_val_batches") in (0, 0.0):
             raise OptionError("`trainer.limit_val_batches` 0: compete validates every fold (best.ckpt and early "
                               "stopping watch the validation metric); a fraction such as 0.25 validates on fewer "

@@ -20,7 +20,7 @@ from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.fit_callbacks import fold_progress_bar, predict_outputs
-from competitions.pipeline.fit_parser import supported_precision
+from competitions.pipeline.fit_parser import check_strategy, supported_precision
 from competitions.pipeline.folds import FoldTrainer, fold_trainer_for
 from competitions.pipeline.oof import gather_predictions, oof_truth_and_predictions, read_oof, select_folds
 from competitions.pipeline.quiet import quiet_library_noise
@@ -99,6 +99,7 @@ def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions 
 
         os.environ["OMP_NUM_THREADS"] = str(options.threads)  # DDP's re-launched processes inherit it
         torch.set_num_threads(options.threads)
+    check_strategy(options.strategy, options.devices)
     if parse_tta(options.tta) and not model_class(spec).supports_tta:  # options first, then the files
         raise CompeteError(f"`tta` {options.tta}: {spec.slug} models take no test-time augmentation")
     prediction = open_run(spec, RunLayout(Path(run)), options)
