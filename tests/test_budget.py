@@ -52,3 +52,53 @@ def test_a_budgeted_fit_sets_the_epochs_and_records_its_plan(cifar_dir, workdir,
     for k in (0, 1):  # every fold trained for the planned epochs, and says so
         assert yaml.safe_load((run / f"fold{k}" / "config.yaml").read_text())["trainer"]["max_epochs"] == plan["epochs"]
     assert PLAN_VARIABLE not in os.environ  # the next fit in this process plans anew
+
+
+def test_under_ddp_the_plan_counts_each_processs_share_of_the_steps(cifar_dir, workdir):
+    """Each of 2 DDP processes takes every other batch: an epoch has half the steps per process (the plan
+    counted all of them and so under-used the budget up to twice), and the processes start again."""
+    from competitions.api import resolve
+    from competitions.core.layout import RunLayout
+    from competitions.pipeline.factory import model_class
+    from competitions.pipeline.fit import budget_plan, start_run
+    from competitions.pipeline.folds import fold_trainer_for
+
+    plans = {}
+    for devices in (1, 2):
+        run = resolve("cifar-10", config="debug", data_dir=str(cifar_dir), experiment=f"d{devices}",
+                      overrides={"trainer.devices": devices, "trainer.strategy": "ddp" if devices > 1 else "auto",
+                                 "trainer.accelerator": "cpu", "data.batch_size": 4})  # fmt: skip
+        family = model_class(run.spec, run.cfg.get("family"))
+        layout = RunLayout.of(run.cfg.runs_dir, "cifar-10", run.cfg.experiment)
+        context = start_run(run, layout, family, fold_trainer_for(family))
+        plans[devices] = budget_plan(context, 60.0, started=0.0)  # the probe itself runs on one device
+    one, two = plans[1], plans[2]
+    assert (one.processes, two.processes) == (1, 2)
+    assert two.train_steps == -(-one.train_steps // 2) and two.eval_steps == -(-one.eval_steps // 2)
+    assert two.predict_steps == -(-one.predict_steps // 2)
+    assert two.fixed_seconds() > two.spent_before + two.folds * two.rates.fold_overhead  # the restart is counted
+
+
+def test_processes_and_external_launchers(monkeypatch):
+    from competitions.pipeline.fit_budget import external_launcher, processes
+
+    assert processes({"devices": 2}) == 2 and processes({"devices": "0,1,2"}) == 3 and processes({"devices": [4, 5]}) == 2
+    assert processes({"devices": 4, "num_nodes": 2}) == 8 and processes({"devices": "auto", "accelerator": "cpu"}) == 1
+    for name in ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert external_launcher() is None
+    monkeypatch.setenv("SLURM_NTASKS", "1")  # a SLURM job of one task: Lightning starts the processes
+    assert external_launcher() is None
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    assert external_launcher() == "srun"
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "abc")
+    assert external_launcher() == "torchrun"
+
+
+def test_a_budget_under_torchrun_is_refused_before_anything_is_written(cifar_dir, workdir, capsys, monkeypatch):
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-1")
+    monkeypatch.delenv(PLAN_VARIABLE, raising=False)
+    assert fit("cifar-10", cifar_dir, "--budget", "5m") == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: --budget with processes started by torchrun: each would probe and plan on its own")
+    assert not (workdir / "runs" / "cifar-10" / "baseline").exists()

@@ -8,6 +8,7 @@ only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.j
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -105,13 +106,13 @@ def budget_plan(context: FitContext, budget: float, started: float):
     """Probe the first fold to be trained with a throwaway model, then describe the run for choose_epochs."""
     import lightning as L
 
-    from competitions.pipeline.fit_budget import PROBE_STEPS, Plan, probe, steps
+    from competitions.pipeline.fit_budget import PROBE_STEPS, Plan, probe, processes, steps
 
     spec, cfg, datamodule = context.spec, context.cfg, context.datamodule
     folds = [k for k in context.selected if k not in context.done] or context.selected
     datamodule.set_fold(folds[0])
     kwargs, _, _ = trainer_kwargs(cfg)
-    probe_kwargs = {**kwargs, "devices": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1, "logger": False,
+    probe_kwargs = {**kwargs, "devices": 1, "num_nodes": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1, "logger": False,
                     "limit_train_batches": PROBE_STEPS, "limit_val_batches": PROBE_STEPS, "num_sanity_val_steps": 0,
                     "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
     model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
@@ -121,15 +122,18 @@ def budget_plan(context: FitContext, budget: float, started: float):
     batch = cfg.data.batch_size
     views = max(1, len(cfg.model.as_dict().get("tta") or []))
     predict_rows = len(datamodule.val_indices()) + len(datamodule.test_table)
+    world = processes(kwargs)
+    share = lambda n: math.ceil(n / world)  # noqa: E731 - under DDP each process takes every world-th batch
     return Plan(
         budget=budget,
         spent_before=time.time() - started,
         folds=len(folds),
-        train_steps=steps(len(datamodule.train_indices()), batch, kwargs.get("limit_train_batches"),
-                          drop_last=len(datamodule.train_indices()) >= batch),  # the loaders drop a ragged last batch
-        eval_steps=steps(len(datamodule.val_indices()), batch, kwargs.get("limit_val_batches")),
-        predict_steps=steps(predict_rows, batch, None) * views,
+        train_steps=share(steps(len(datamodule.train_indices()), batch, kwargs.get("limit_train_batches"),
+                                drop_last=len(datamodule.train_indices()) >= batch)),  # loaders drop a ragged last batch
+        eval_steps=share(steps(len(datamodule.val_indices()), batch, kwargs.get("limit_val_batches"))),
+        predict_steps=share(steps(predict_rows, batch, None)) * views,
         rates=rates,
+        processes=world,
     )
 
 

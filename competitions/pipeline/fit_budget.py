@@ -56,12 +56,14 @@ class Plan:
     predict_steps: int  # out-of-fold + test batches per fold
     rates: Rates
     epochs: int = 0
+    processes: int = 1  # DDP: the steps above are each process's share; its processes start again (spent_before)
 
     def epoch_seconds(self) -> float:
         return self.train_steps * self.rates.train_step + self.eval_steps * self.rates.eval_step + self.rates.epoch_overhead
 
     def fixed_seconds(self) -> float:
-        return self.spent_before + self.folds * (self.rates.fold_overhead + self.predict_steps * self.rates.eval_step)
+        restart = self.spent_before if self.processes > 1 else 0.0  # DDP's processes import and check the data too
+        return self.spent_before + restart + self.folds * (self.rates.fold_overhead + self.predict_steps * self.rates.eval_step)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "epoch_seconds": round(self.epoch_seconds(), 3)}
@@ -72,6 +74,32 @@ def choose_epochs(plan: Plan) -> int:
     left = SAFETY * (plan.budget - plan.fixed_seconds())
     per_epoch = max(plan.folds * plan.epoch_seconds(), 1e-9)
     return max(1, math.floor(left / per_epoch))
+
+
+def processes(trainer: dict) -> int:
+    """How many processes share a fold's batches: devices x nodes (DDP deals out whole batches), else 1."""
+    devices, nodes = trainer.get("devices", 1), int(trainer.get("num_nodes") or 1)
+    if isinstance(devices, (list, tuple)):
+        count = len(devices)
+    elif str(devices).strip() in ("-1", "auto"):
+        import torch
+
+        gpu = str(trainer.get("accelerator", "auto")) in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+        count = torch.cuda.device_count() if gpu else 1
+    elif "," in str(devices):
+        count = len([d for d in str(devices).split(",") if d.strip()])
+    else:
+        count = int(devices) if str(devices).strip().isdigit() else 1
+    return max(1, count) * max(1, nodes)
+
+
+def external_launcher() -> str | None:
+    """torchrun or srun, when they started this process (and the others) instead of Lightning."""
+    if os.environ.get("TORCHELASTIC_RUN_ID"):
+        return "torchrun"
+    if os.environ.get("SLURM_NTASKS", "").isdigit() and int(os.environ["SLURM_NTASKS"]) > 1:
+        return "srun"
+    return None
 
 
 def steps(rows: int, batch_size: int, limit, drop_last: bool = False) -> int:

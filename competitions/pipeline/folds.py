@@ -58,10 +58,15 @@ class FoldTrainer:
         if not self.takes_budget:
             raise CompeteError(f"`budget` sets the epochs of a neural network; {cfg.get('family')} has none (it stops "
                                "early on its own): leave budget unset")  # fmt: skip
-        from competitions.pipeline.fit_budget import parse_duration
+        from competitions.pipeline.fit_budget import external_launcher, parse_duration, planned_epochs_from_environment
 
         if parse_duration(cfg.budget) <= 0:
             raise OptionError(f"`budget` {cfg.budget!r}: a budget is a positive duration, like 90s, 10m or 1h30m")
+        launcher = external_launcher()
+        if launcher and planned_epochs_from_environment() is None:
+            raise OptionError(f"`budget` with processes started by {launcher}: each would probe and plan on its own "
+                              "(and choose other epochs); let Lightning start them (trainer.devices N, trainer.strategy "
+                              "ddp), or plan once on one process and set trainer.max_epochs to its plan")  # fmt: skip
 
     def recorded(self, config: dict) -> dict:
         """The resolved config as config.yaml keeps it: without the settings that do not apply."""
