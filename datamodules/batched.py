@@ -13,6 +13,7 @@ so folds and OOF predictions do not change.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -94,6 +95,14 @@ def augment_batch(images: torch.Tensor, padding: int, hflip: bool, vflip: bool, 
         if flip:
             chosen = torch.rand(n, device=device, generator=generator) < 0.5
             out = torch.where(chosen[:, None, None, None], out.flip(axis), out)
+    scale, shift = normalisation(tuple(mean), tuple(std), str(device))
+    return ((out - shift) / scale).contiguous()
+
+
+@functools.lru_cache(maxsize=16)
+def normalisation(mean: tuple, std: tuple, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(std, mean) * 255 as [1, C, 1, 1] tensors on ``device``, made once: a new tensor from a list is a
+    copy to the GPU at every step."""
     scale = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255.0
     shift = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255.0
-    return ((out - shift) / scale).contiguous()
+    return scale, shift

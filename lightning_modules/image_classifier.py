@@ -9,6 +9,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 import lightning_modules.small_nets  # noqa: F401 - registers resnet9 and resnet9_narrow with timm
@@ -86,7 +87,14 @@ class ImageClassifier(CompeteModule):
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.train_loss_mean = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    @classmethod
+    def checkpoint_overrides(cls) -> dict:
+        # Predicting: no torch.compile (it would compile again for every fold's model, for one pass over
+        # the test set, in time no budget counted).
+        return {**super().checkpoint_overrides(), "compile": False}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
@@ -126,7 +134,11 @@ class ImageClassifier(CompeteModule):
         images, soft_target = self.mix_batch(batch["image"], target)
         logits = self(images)
         loss = self.train_loss(logits, target, soft_target)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        # Each step's loss as this process has it (no all-reduce and host sync per step under DDP); the
+        # epoch's mean is a metric, reduced over the processes once, at the epoch's end.
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        self.train_loss_mean(loss.detach())
+        self.log("train/loss_epoch", self.train_loss_mean, on_step=False, on_epoch=True)
         if not self.hparams.multi_label:
             # With mixed images, accuracy is measured against each image's dominant label.
             self.train_acc(logits, soft_target.argmax(dim=1) if soft_target is not None else target)

@@ -154,3 +154,30 @@ def test_a_resume_on_fewer_gpus_restores_the_random_states_they_have(monkeypatch
     restored.clear()
     restore_cuda_states([torch.tensor([k], dtype=torch.uint8) for k in range(2)])  # saved on 2, now 4
     assert restored == [(0, 0), (1, 1)]
+
+
+def test_deterministic_on_a_gpu_warns_instead_of_raising_mid_training(monkeypatch, capsys):
+    """`--trainer.deterministic=true` on a GPU: adaptive pooling's backward has no deterministic CUDA kernel,
+    so torch raised in the first step; compete runs with 'warn' and says so once."""
+    from competitions.pipeline.fit_parser import deterministic_setting
+
+    assert deterministic_setting(True, "cpu") is True and deterministic_setting(False, "gpu") is False
+    assert deterministic_setting(True, "gpu") == "warn" and deterministic_setting(True, "cuda") == "warn"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "trainer.deterministic true on a GPU" in warnings[0]
+
+
+def test_a_prediction_model_is_never_compiled(tmp_path):
+    """Checkpoints keep compile=True; predict loads each fold once for one pass, so it does not compile."""
+    from lightning_modules.generic import ImageModel
+
+    model = ImageModel(num_classes=3, class_names=["a", "b", "c"], backbone="test_resnet", pretrained=False, small_input_stem=False,
+                       compile=True, compile_backend="eager")  # fmt: skip
+    import lightning as L
+
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, max_steps=0)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    assert torch.load(tmp_path / "m.ckpt", weights_only=False)["hyper_parameters"]["compile"] is True
+    loaded = ImageModel.load_for_prediction(tmp_path / "m.ckpt")
+    assert loaded.hparams.compile is False and loaded.network() is loaded.model

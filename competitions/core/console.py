@@ -35,6 +35,16 @@ def warn(message: str) -> None:
     info(f"warning: {message}")
 
 
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """``warn``, once per process for the same message (a setting every fold's Trainer reads again)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warn(message)
+
+
 def out(message: str) -> None:
     """A result for the user (stdout, rank 0 only)."""
     if is_global_zero():

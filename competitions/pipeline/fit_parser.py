@@ -154,14 +154,30 @@ def supported_precision(precision, accelerator) -> str | None:
     text = str(precision) if precision is not None else None
     if text not in ("bf16-mixed", "16-mixed"):
         return precision
-    import torch
 
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
-    if not on_gpu:
+    if not on_gpu(accelerator):
         return "32-true"
     if text == "bf16-mixed" and not native_bf16():
         return "16-mixed"
     return text
+
+
+def on_gpu(accelerator) -> bool:
+    import torch
+
+    return accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
+
+
+def deterministic_setting(value, accelerator):
+    """``trainer.deterministic``: true on a GPU becomes "warn" (adaptive pooling's backward and others have no
+    deterministic CUDA kernel, and torch would raise in the middle of training), said once per fit."""
+    if value is True and on_gpu(accelerator):
+        from competitions.core.console import warn_once
+
+        warn_once("trainer.deterministic true on a GPU: some CUDA kernels (adaptive pooling's backward, ...) have no "
+             "deterministic form; running with deterministic 'warn' (torch names each one it cannot repeat exactly)")  # fmt: skip
+        return "warn"
+    return value
 
 
 def native_bf16() -> bool:
@@ -177,6 +193,8 @@ def trainer_kwargs(cfg: Namespace) -> tuple[dict[str, Any], list, list]:
     fresh for every fold, and added next to the ones `compete` adds."""
     kwargs = cfg.trainer.as_dict()
     kwargs["precision"] = supported_precision(kwargs.get("precision"), kwargs.get("accelerator"))
+    if "deterministic" in kwargs:
+        kwargs["deterministic"] = deterministic_setting(kwargs["deterministic"], kwargs.get("accelerator"))
     callbacks = kwargs.pop("callbacks", None) or []
     loggers = kwargs.pop("logger", None)
     loggers = [] if loggers in (None, True, False) else loggers
