@@ -45,12 +45,21 @@ class CachedImageDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if self._images is None:  # opened per worker process
             self._images = np.load(self.cache_file, mmap_mode="r")
+            self.seed_augmentation()
         row = int(self.indices[i])
         item = {"image": self.transform(image=np.array(self._images[row]))["image"], "index": row}
         if self.targets is not None:  # a class index, or a multi-label row's multi-hot vector
             target = self.targets[row]
             item["target"] = int(target) if np.ndim(target) == 0 else torch.as_tensor(target, dtype=torch.float32)
         return item
+
+    def seed_augmentation(self) -> None:
+        """Albumentations draws from its own generator, seeded from the OS when not told (so no two fits
+        augmented alike) and copied as it is into every loader worker (so the workers' crops and flips
+        repeated each other). Seeded from torch's seed of this process: the fold's seed in the main process,
+        seed + worker id in a loader worker (Lightning's seed_everything(workers=True) sets both)."""
+        if hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(torch.initial_seed() % 2**32)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_images": None}
