@@ -136,8 +136,8 @@ def test_init_and_spec_file_errors_are_one_line(tmp_path, workdir, capsys):
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "competitions.d/bad.yaml" in warnings[0] and "images_csv" in warnings[0]
     assert "broken spec file competitions.d/bad.yaml" in out and "shape" in out and "cifar-10" in out
-    assert main(["fit", "bad", "--data-dir", str(tmp_path)]) == 1  # what that file would have been
-    assert "unknown competition 'bad'" in error_line(capsys)
+    assert main(["fit", "bad", "--data-dir", str(tmp_path)]) == 1  # what that file would have been: its problem
+    assert error_line(capsys).startswith("error: competitions.d/bad.yaml: the field shape is 'spreadsheet'; choose one")
 
 
 def make_digit_recognizer(root: Path) -> Path:

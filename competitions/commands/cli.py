@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from competitions.core.errors import CompeteError
-from competitions.core.interrupts import count_interrupts, interrupts_received
+from competitions.core.interrupts import counting_interrupts, interrupts_received
 
 USAGE = """usage: compete <verb> [SLUG] [options]
 
@@ -152,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("WANDB_SILENT", "true")
     start = interrupts_received()
-    count_interrupts()
     try:
-        return COMMANDS[verb](take_spec_files(rest))
+        with counting_interrupts():
+            return COMMANDS[verb](take_spec_files(rest))
     except KeyboardInterrupt:
         return _interrupted(verb)
     except Exception as err:

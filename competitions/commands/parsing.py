@@ -77,6 +77,10 @@ def read_run_arguments(spec: CompetitionSpec, argv: list[str], verb: str, *, ext
                        choose_family: Callable | None = None) -> RunArguments:  # fmt: skip
     """Read a run's command line (``extra``: the verb's own options; ``choose_family(configs, family)``: the
     verb's default family); --help prints the family's options and exits."""
+    argv = [*argv]
+    for i, word in enumerate(argv):  # a bare --fold-parallel: one process per device
+        if word == "--fold-parallel" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            argv[i] = "--fold-parallel=1"
     known, rest = _first_look(argv)
     if choose_family is not None:
         known.family = choose_family(known.config, known.family)

@@ -21,12 +21,19 @@ def _count_and_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def count_interrupts() -> None:
-    """Count SIGINTs from now on (each still raises KeyboardInterrupt, as Python's own handler does)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) in (
-        signal.default_int_handler, _count_and_interrupt,
-    ):  # fmt: skip
-        signal.signal(signal.SIGINT, _count_and_interrupt)
+@contextlib.contextmanager
+def counting_interrupts():
+    """Count SIGINTs during the block (each still raises KeyboardInterrupt, as Python's own handler does);
+    the handler before it is back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _count_and_interrupt)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is _count_and_interrupt:
+            signal.signal(signal.SIGINT, previous)
 
 
 def interrupts_received() -> int:

@@ -23,6 +23,8 @@ from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.fit_callbacks import fold_checkpoint
 from competitions.pipeline.fit_lock import run_lock
 from competitions.pipeline.fit_parser import config_dict, trainer_kwargs
+from competitions.pipeline.fold_parallel import check_supported as check_fold_parallel
+from competitions.pipeline.fold_parallel import train_in_parallel, waves
 from competitions.pipeline.folds import FitContext, fold_trainer_for
 from competitions.pipeline.oof import select_folds, summarise_cv
 from competitions.pipeline.quiet import quiet_library_noise
@@ -46,15 +48,13 @@ def fit(run: RunConfig) -> Run | None:
         family_class = model_class(spec, cfg.get("family"))
         fold_trainer = fold_trainer_for(family_class)
         fold_trainer.check_options(spec, cfg)
+        if cfg.get("fold_parallel") is not None:
+            check_fold_parallel(cfg)
         context = start_run(run, layout, family_class, fold_trainer)
         if cfg.budget:
             stack.callback(forget_budget_plan, apply_budget(context, started))
         try:
-            for fold in context.selected:
-                if fold in context.done:
-                    info(f"fold {fold}: already finished (metrics.json), skipping")
-                    continue
-                fold_trainer.train_fold(context, fold)
+            train_folds(context, fold_trainer)
         except BaseException as err:  # noqa: BLE001 - recorded, then raised as it was
             if is_global_zero():
                 RunRecord(layout.config).fail(err)
@@ -66,6 +66,18 @@ def fit(run: RunConfig) -> Run | None:
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
     return Run(spec.slug, layout.root)
+
+
+def train_folds(context: FitContext, fold_trainer) -> None:
+    """The folds still to train, one after another, or with `fold_parallel` one per device at once."""
+    for fold in sorted(context.done & set(context.selected)):
+        info(f"fold {fold}: already finished (metrics.json), skipping")
+    pending = [k for k in context.selected if k not in context.done]
+    if context.cfg.get("fold_parallel") is not None and pending:
+        train_in_parallel(context, pending, train_one_fold)
+        return
+    for fold in pending:
+        fold_trainer.train_fold(context, fold)
 
 
 def forget_budget_plan(planned_here: bool) -> None:
@@ -127,7 +139,7 @@ def budget_plan(context: FitContext, budget: float, started: float):
     return Plan(
         budget=budget,
         spent_before=time.time() - started,
-        folds=len(folds),
+        folds=waves(len(folds), cfg) if cfg.get("fold_parallel") is not None else len(folds),  # folds one after another
         train_steps=share(steps(len(datamodule.train_indices()), batch, kwargs.get("limit_train_batches"),
                                 drop_last=len(datamodule.train_indices()) >= batch)),  # loaders drop a ragged last batch
         eval_steps=share(steps(len(datamodule.val_indices()), batch, kwargs.get("limit_val_batches"))),
@@ -148,8 +160,9 @@ def check_experiment_name(name: str) -> str:
     return name
 
 
-def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_trainer) -> FitContext:
-    """Check the data, refuse to overwrite a run, persist the folds and config.yaml (rank 0)."""
+def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_trainer, record: bool = True) -> FitContext:
+    """Check the data, refuse to overwrite a run, persist the folds and config.yaml (rank 0; not ``record``:
+    a fold-parallel worker, whose parent wrote them)."""
     spec, cfg, command = run.spec, run.cfg, run.command
     data_dir = Path(cfg.data_dir).resolve()
     datamodule = build_datamodule(spec, data_dir, cfg.runs_dir, **cfg.data.as_dict())
@@ -176,7 +189,7 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
     elif cfg.resume:
         check_fingerprint(datamodule, layout.config, (cfg.meta or {}).get("data_sha256"), cfg.force)
     config = fold_trainer.recorded(config_dict(run.parser, cfg))  # what this fit trains with, as far as it applies
-    if rank_zero:
+    if rank_zero and record:
         layout.root.mkdir(parents=True, exist_ok=True)
         RunRecord(layout.config).open(config, command, selected, bool(cfg.resume), bool(cfg.force))
         if not layout.folds.exists():
@@ -203,3 +216,32 @@ def check_fingerprint(datamodule, config_path: Path, recorded: dict | None, forc
         raise CompeteError(f"{datamodule.data_dir / name}: changed since the run was fitted (sha256 {recorded[name][:12]} "
                            f"in {config_path}, now {now.get(name, '?')[:12]}); its preprocessing and models were "
                            "fitted on the old file: restore it, or fit a new experiment")  # fmt: skip
+
+
+def train_one_fold(slug: str, overrides: dict) -> None:
+    """A fold-parallel worker's fold: the run's settings resumed with one device, under the fold's lock
+    (the parent holds the run's lock and wrote config.yaml)."""
+    from filelock import FileLock, Timeout
+
+    from competitions.catalog import get_competition
+    from competitions.pipeline.run_config import resolve_run
+
+    spec = get_competition(slug)
+    run = resolve_run(spec, [], None, overrides, f"(fold-parallel worker of fold {overrides['folds']})")
+    cfg = run.cfg
+    layout = RunLayout.of(cfg.runs_dir, spec.slug, cfg.experiment)
+    fold = int(overrides["folds"])
+    family_class = model_class(spec, cfg.get("family"))
+    fold_trainer = fold_trainer_for(family_class)
+    try:
+        lock = FileLock(str(layout.fold_dir(fold) / ".fold.lock"))
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CompeteError(f"{layout.fold_dir(fold)} is being trained by another worker") from None
+    try:
+        context = start_run(run, layout, family_class, fold_trainer, record=False)
+        if cfg.budget:
+            apply_budget(context, time.time())  # reads the parent's plan from the environment
+        fold_trainer.train_fold(context, fold)
+    finally:
+        lock.release()

@@ -31,7 +31,7 @@ COMMON_TRAINER_OPTIONS = (
     "gradient_clip_val", "limit_train_batches", "limit_val_batches", "limit_predict_batches",
     "fast_dev_run", "deterministic", "callbacks", "logger", "sync_batchnorm",
 )  # fmt: skip
-RUN_ONLY_KEYS = ("config", "folds", "resume", "force", "history", "help_all", "n", "out")  # per invocation: kept in meta.command, not in config.yaml
+RUN_ONLY_KEYS = ("config", "folds", "resume", "force", "history", "help_all", "n", "out", "fold_parallel")  # per invocation: kept in meta.command, not in config.yaml
 
 
 def fit_parser(
@@ -91,6 +91,9 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--budget", type=str | None, default=None,
         help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
         "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip
+    add("--fold-parallel", type=int | None, default=None,
+        help="train the folds at once, one per device of trainer.devices (N: N processes per device, for small "
+        "networks); each worker's output goes to fold<k>/worker.log")  # fmt: skip
     add("--patience", type=int | None, default=None,
         help=f"early stopping: end a fold after this many validation rounds without a better {spec.monitor}")  # fmt: skip
     add(
