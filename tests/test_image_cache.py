@@ -86,3 +86,37 @@ def test_crop_resize_keeps_the_aspect_ratio_and_the_centre(tmp_path):
     assert 40 <= cropped[10, 0, 0] <= 65 and 135 <= cropped[10, -1, 0] <= 160
     # Squash: the whole width, x 0..99.
     assert squashed[10, 0, 0] <= 15 and squashed[10, -1, 0] >= 185
+
+
+def augmented(tmp_path, seed: int, workers: int):
+    """16 copies of one image through the training augmentation, in loader order."""
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader
+
+    from datamodules.images import CachedImageDataset
+    from datamodules.transforms import train_transform
+
+    cache = tmp_path / "same.npy"
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    np.save(cache, np.stack([image] * 16))
+    L.seed_everything(seed, workers=True, verbose=False)
+    dataset = CachedImageDataset(cache, np.arange(16), None, train_transform(16, crop_padding=4, mean=(0.5,) * 3,
+                                                                           std=(0.5,) * 3))  # fmt: skip
+    from lightning.fabric.utilities.seed import pl_worker_init_function
+
+    loader = DataLoader(dataset, batch_size=1, num_workers=workers, worker_init_fn=pl_worker_init_function)
+    return torch.cat([batch["image"] for batch in loader])
+
+
+def test_training_augmentation_is_seeded_and_differs_between_loader_workers(tmp_path):
+    """Albumentations' own generator: seeded by the fold's seed (the same run augments alike), and not
+    copied unchanged into every loader worker (whose crops and flips then repeated each other)."""
+    import torch
+
+    first, again = augmented(tmp_path, 7, 2), augmented(tmp_path, 7, 2)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, augmented(tmp_path, 8, 2))
+    # With 2 workers, items 0, 2, 4, ... come from worker 0 and 1, 3, 5, ... from worker 1.
+    assert not torch.equal(first[0::2], first[1::2])
+    assert torch.equal(augmented(tmp_path, 7, 0), augmented(tmp_path, 7, 0))
