@@ -66,11 +66,13 @@ def harder_digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return np.stack(images), digits.target[order]
 
 
-def build(root: Path, n_train: int, seed: int = 0) -> tuple[Path, pd.DataFrame]:
+def build(root: Path, n_train: int, seed: int = 0, n_total: int = 1797) -> tuple[Path, pd.DataFrame]:
+    """The first ``n_train`` of ``n_total`` digits for training, the rest as the test set."""
     data = root / "data" / "cifar-10"
     images, labels = harder_digits(1797, np.random.default_rng(seed))
+    images, labels = images[:n_total], labels[:n_total]
     names = np.asarray(CIFAR10_CLASSES)[labels]
-    heldout = pd.DataFrame({"id": np.arange(1, 1797 - n_train + 1), "label": names[n_train:]})
+    heldout = pd.DataFrame({"id": np.arange(1, n_total - n_train + 1), "label": names[n_train:]})
     if not (data / "sampleSubmission.csv").exists():
         for split, part in (("train", images[:n_train]), ("test", images[n_train:])):
             (data / split).mkdir(parents=True, exist_ok=True)

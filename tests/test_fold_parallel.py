@@ -81,3 +81,25 @@ def test_what_fold_parallel_cannot_do_is_refused_before_anything_is_written(cifa
     assert fit("cifar-10", cifar_dir, *options) == 2
     assert said in error_line(capsys)
     assert not (workdir / "runs" / "cifar-10" / "baseline").exists()
+
+
+def test_the_gpu_check_runs_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh on the CPU at tiny sizes: every part runs and the JSON has its figures."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "check.json"
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--quick",
+                           "--workdir", str(tmp_path / "work"), "--out", str(out)], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    report = json.loads(out.read_text())
+    assert {"fp32", "bf16", "bf16_channels_last", "bf16_channels_last_compile", "compile_seconds"} <= set(report["steps"])
+    assert all(report["steps"][k] > 0 for k in ("fp32", "bf16"))
+    for part in ("fit_predict", "ddp_one", "fold_parallel", "budget"):
+        assert report[part]["exit"] == 0 and report[part]["seconds"] > 0, part
+    assert report["budget"]["planned_epochs"] >= 1 and report["budget"]["used_seconds"] > 0
