@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     predicted = compete(["predict", "cifar-10", "--run", str(runs / "cifar-10" / "fast")])
     report["fit_predict"] = {**fitted, "predict_exit": predicted, "predict_seconds": round(time.time() - started, 1)}
+    if args.quick:  # one fold is enough to see each part work
+        size.append("--folds=0")
     report["ddp_one"] = timed_fit(data, runs, "ddp-one", *accelerator, *size, "--trainer.strategy=ddp",
                                   "--trainer.devices=1")  # fmt: skip
     report["fold_parallel"] = timed_fit(data, runs, "fold-parallel", *accelerator, *size, "--fold-parallel", "2",

