@@ -65,6 +65,28 @@ class CachedImageDataset(Dataset):
         return {**self.__dict__, "_images": None}
 
 
+class CachedRows(Dataset):
+    """Rows ``indices`` of an image cache as indices only (``cache``: 0 the training cache, 1 the test one),
+    for `augment_on: device`: the batch's images are taken from the cache on the device and normalised
+    there (ImageClassificationDataModule.on_after_batch_transfer), not one by one on the CPU."""
+
+    def __init__(self, indices: np.ndarray, targets: np.ndarray | None, cache: int) -> None:
+        self.indices = np.asarray(indices)
+        self.targets = targets
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        row = int(self.indices[i])
+        item = {"index": row, "cache": self.cache}
+        if self.targets is not None:
+            target = self.targets[row]
+            item["target"] = int(target) if np.ndim(target) == 0 else torch.as_tensor(target, dtype=torch.float32)
+        return item
+
+
 class ImageClassificationDataModule(KFoldDataModule):
     # What image_size, mean and std are when not set (compete sets them from a pretrained backbone's
     # timm pretrained_cfg first; see competitions/pipeline/fit_parser.py).
@@ -116,7 +138,8 @@ class ImageClassificationDataModule(KFoldDataModule):
             vflip: random vertical flips in training (for subjects without an up, like leaves).
             augment_on: loader: albumentations per image in DataLoader workers (any augmentation); device: the
                 uint8 cache on the training device and pad-crop-flip-normalise on whole batches there (no
-                workers; for small cached images; not with crop_scale). Same crops and flips either way.
+                workers; for small cached images; not with crop_scale), validation and test prediction
+                normalised there in whole batches too. Same crops and flips either way.
         """
         super().__init__(data_dir=data_dir, batch_size=batch_size, num_workers=num_workers)
         image_size = image_size or self.default_image_size
@@ -142,6 +165,7 @@ class ImageClassificationDataModule(KFoldDataModule):
         self.augment_on = augment_on
         self._cache_files: dict[str, Path] = {}
         self._device_images = None
+        self._device_caches: dict = {}  # cache file -> DeviceImages
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -218,23 +242,35 @@ class ImageClassificationDataModule(KFoldDataModule):
         rows = self.train_indices() if rows is None else rows
         return CachedImageDataset(self.cache_file("train"), rows, self.targets, tf)
 
-    def val_dataset(self) -> CachedImageDataset:
+    def val_dataset(self) -> CachedImageDataset | CachedRows:
+        if self.augment_on == "device":
+            return CachedRows(self.val_indices(), self.targets, cache=0)
         return CachedImageDataset(
             self.cache_file("train"), self.val_indices(), self.targets, self._eval_tf()
         )
 
-    def test_dataset(self) -> CachedImageDataset:
+    def test_dataset(self) -> CachedImageDataset | CachedRows:
+        if self.augment_on == "device":
+            return CachedRows(np.arange(len(self.test_table)), None, cache=1)
         return CachedImageDataset(self.cache_file("test"), np.arange(len(self.test_table)), None, self._eval_tf())
+
+    def device_images(self, split: str):
+        """The decoded cache of ``split`` ("train" or "test") as a tensor per device, loaded once."""
+        from datamodules.batched import DeviceImages
+
+        path = self.cache_file(split)
+        if path not in self._device_caches:
+            self._device_caches[path] = DeviceImages(path)
+        return self._device_caches[path]
 
     def train_dataloader(self) -> DataLoader:
         trainer = getattr(self, "trainer", None)
         world = getattr(trainer, "world_size", 1) or 1
         if self.augment_on == "device":
-            from datamodules.batched import DeviceImages, IndexBatches
+            from datamodules.batched import IndexBatches
 
             rows = self.train_indices()
-            if self._device_images is None or self._device_images.cache_file != self.cache_file("train"):
-                self._device_images = DeviceImages(self.cache_file("train"))
+            self._device_images = self.device_images("train")
             batches = IndexBatches(rows, self.targets, self.batch_size,
                                    len(rows) // world >= self.batch_size, torch.initial_seed() % 2**31,
                                    getattr(trainer, "global_rank", 0) or 0, world)  # fmt: skip
@@ -246,13 +282,19 @@ class ImageClassificationDataModule(KFoldDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Device augmentation: a training batch of row indices becomes images, on the device it is on."""
-        if isinstance(batch, dict) and "image" not in batch and self._device_images is not None:
-            from datamodules.batched import augment_batch
+        if not (isinstance(batch, dict) and "image" not in batch and self.augment_on == "device" and "index" in batch):
+            return batch
+        from datamodules.batched import augment_batch
 
-            images = self._device_images.on(batch["index"].device)[batch["index"].to(torch.long)]
-            batch = {**batch, "image": augment_batch(images, self.crop_padding, self.hflip, self.vflip, self.mean,
-                                                      self.std)}  # fmt: skip
-        return batch
+        rows = batch["index"].to(torch.long)
+        if "cache" in batch:  # validation or test rows: the cached images, normalised, as eval_transform does
+            split = "test" if int(batch["cache"][0]) == 1 else "train"
+            images = self.device_images(split).on(rows.device)[rows]
+            plain = {k: v for k, v in batch.items() if k != "cache"}
+            return {**plain, "image": augment_batch(images, 0, False, False, self.mean, self.std)}
+        images = self.device_images("train").on(rows.device)[rows]
+        return {**batch, "image": augment_batch(images, self.crop_padding, self.hflip, self.vflip, self.mean,
+                                                self.std)}  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_dataset(), shuffle=False, **self._loader_kwargs())

@@ -232,6 +232,10 @@ class PredictionData(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self.source.prediction_loader(self.source.predict_dataset(self.split), self.trainer)
 
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """What the source does to a batch on the device (device augmentation: the images of the rows)."""
+        return self.source.on_after_batch_transfer(batch, dataloader_idx)
+
 
 class BatchAlignedSampler(DistributedSampler):
     """Rank r of W gets batches r, r+W, r+2W, ... of the sequential order, whole.

@@ -181,3 +181,35 @@ def test_a_prediction_model_is_never_compiled(tmp_path):
     assert torch.load(tmp_path / "m.ckpt", weights_only=False)["hyper_parameters"]["compile"] is True
     loaded = ImageModel.load_for_prediction(tmp_path / "m.ckpt")
     assert loaded.hparams.compile is False and loaded.network() is loaded.model
+
+
+def test_device_path_validates_and_predicts_whole_batches_as_the_loader_would(cifar_dir, workdir, monkeypatch):
+    """augment_on device: validation and test rows are indices; their images come from the cache on the
+    device, normalised there (no per-image albumentations on the CPU), with the loader path's results."""
+    import lightning as L
+
+    from competitions.catalog import get_competition
+    from competitions.pipeline.factory import build_datamodule
+    from competitions.pipeline.oof import gather_predictions
+    from datamodules.images import CachedRows
+    from lightning_modules.generic import ImageModel
+
+    spec = get_competition("cifar-10")
+    model = ImageModel(num_classes=10, class_names=list(spec.classes), backbone="test_resnet", pretrained=False,
+                       small_input_stem=False)  # fmt: skip
+    results = {}
+    for augment_on in ("loader", "device"):
+        datamodule = build_datamodule(spec, cifar_dir, workdir / "runs", augment_on=augment_on, batch_size=8,
+                                      num_workers=0, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))  # fmt: skip
+        datamodule.ensure_folds(workdir / "folds.csv", 2, 0)
+        datamodule.set_fold(0)
+        datamodule.prepare_split("test")
+        assert isinstance(datamodule.predict_dataset("test"), CachedRows) == (augment_on == "device")
+        for split in ("val", "test"):
+            trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
+            outputs = trainer.predict(model, datamodule=datamodule.prediction_data(split))
+            results[augment_on, split] = gather_predictions(outputs, "probs")
+    for split in ("val", "test"):
+        (index_a, probs_a), (index_b, probs_b) = results["loader", split], results["device", split]
+        assert np.array_equal(index_a, index_b) and len(index_a) > 0
+        assert np.allclose(probs_a, probs_b, atol=1e-5), split
