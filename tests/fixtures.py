@@ -99,6 +99,17 @@ def make_dog_breed(root: Path, n_train: int = 32, n_test: int = 12) -> Path:
     return data
 
 
+class OwnDiskOnRank1(Callback):
+    """Process 1 works in an empty folder of its own, as a node without the shared filesystem would."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.global_rank == 1:
+            import os
+            import tempfile
+
+            os.chdir(tempfile.mkdtemp(prefix="compete-own-disk-"))
+
+
 class CtrlCAfterFirstEpoch(Callback):
     """A Lightning callback that presses Ctrl-C after the first training epoch (for the interrupt tests)."""
 

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -155,3 +156,21 @@ def test_two_process_ddp_fit_with_device_augmentation(cifar_dir, workdir):
     # so each process steps 3 times at most (Lightning evens out the ranks' steps).
     metrics = pd.read_csv(run / "fold0" / "logs" / "metrics.csv")
     assert metrics["step"].max() <= 3
+
+
+@pytest.mark.ddp
+def test_processes_that_do_not_share_the_run_folder_are_refused(cifar_dir, workdir):
+    """Process 1 sees another folder (a node with a disk of its own): it would predict its OOF rows with its
+    last-epoch weights, not rank 0's best.ckpt, and mix them in. Refused on every process before a step."""
+    root = str(Path(__file__).resolve().parents[1])  # tests.fixtures is importable from the project's root
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("LOCAL_RANK", None)
+    command = [sys.executable, "-m", "competitions", "fit", "cifar-10", "--config", "debug", "--data-dir",
+               str(cifar_dir), "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.accelerator=cpu",
+               "--trainer.callbacks+=tests.fixtures.OwnDiskOnRank1"]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    log = out.stdout + out.stderr
+    assert out.returncode == 1, log[-3000:]
+    assert ("error: runs/cifar-10/baseline: not the same folder in every process (another node has a disk of its "
+            "own?)") in log  # fmt: skip
+    assert not (workdir / "runs" / "cifar-10" / "baseline" / "fold0" / "oof.csv").exists()

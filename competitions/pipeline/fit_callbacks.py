@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from competitions.core.errors import CompeteError
 from competitions.core.spec import CompetitionSpec
 
 
@@ -103,3 +104,33 @@ def predict_outputs(trainer, model, data, **kwargs) -> list:
     unless the model allows it, and the gather afterwards takes the rows from the processes that had some."""
     model.allow_zero_length_dataloader_with_multiple_devices = True
     return interruptible(trainer, "predict", model, datamodule=data, **kwargs)
+
+
+def shared_run_folder(run_root: Path):
+    """Under DDP, before the first step: every process must see the run folder rank 0 writes (its
+    best.ckpt is what every process predicts the out-of-fold rows with). Nodes with a disk of their own
+    would predict with their last-epoch weights and mix them in silently; refused on every process."""
+    import uuid
+
+    from lightning.pytorch.callbacks import Callback
+
+    class SharedRunFolder(Callback):
+        def on_fit_start(self, trainer, pl_module) -> None:
+            if trainer.world_size < 2:
+                return
+            token = trainer.strategy.broadcast(uuid.uuid4().hex)  # rank 0's
+            probe = Path(run_root) / f".shared-{token}"
+            if trainer.is_global_zero:
+                probe.parent.mkdir(parents=True, exist_ok=True)
+                probe.touch()
+            trainer.strategy.barrier("compete-shared-run-folder")
+            everywhere = trainer.strategy.reduce_boolean_decision(probe.exists(), all=True)
+            trainer.strategy.barrier("compete-shared-run-folder-checked")
+            if trainer.is_global_zero:
+                probe.unlink(missing_ok=True)
+            if not everywhere:
+                raise CompeteError(f"{run_root}: not the same folder in every process (another node has a disk of "
+                                   "its own?); every process reads the checkpoints rank 0 writes there: put "
+                                   "`runs_dir` on a filesystem all nodes share")  # fmt: skip
+
+    return SharedRunFolder()

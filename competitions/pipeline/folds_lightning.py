@@ -25,6 +25,7 @@ from competitions.pipeline.fit_callbacks import (
     interruptible,
     predict_outputs,
     rng_state,
+    shared_run_folder,
 )
 from competitions.pipeline.fit_parser import check_strategy, trainer_kwargs
 from competitions.pipeline.folds import FitContext, FoldTrainer
@@ -90,7 +91,7 @@ class LightningFoldTrainer(FoldTrainer):
         kwargs, user_callbacks, user_loggers = trainer_kwargs(cfg)
         checkpoint = fold_checkpoint(spec, fold_dir)
         bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
-        callbacks = [checkpoint, rng_state(), *bar, *user_callbacks]
+        callbacks = [checkpoint, rng_state(), shared_run_folder(context.layout.root), *bar, *user_callbacks]
         if cfg.patience is not None:
             callbacks.append(early_stopping(spec, cfg.patience))
         loggers = [CSVLogger(save_dir=str(fold_dir), name="", version="logs"), *user_loggers]
