@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from competitions.commands.cli import main
-from tests.helpers import fit_command
+from tests.helpers import fit, fit_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,3 +183,29 @@ def test_ctrl_c_in_predict_leaves_the_earlier_files_and_a_torn_move_is_refused(c
     assert main(["predict", "cifar-10", "--run", str(run)]) == 0  # predict again: whole again
     assert main(["ensemble", "cifar-10", str(run), str(other), "--name", "blend2"]) == 0
     assert not list(run.glob("test/.incoming-*"))
+
+
+def test_jobs_training_other_folds_of_one_run_at_once(cifar_dir, workdir, capsys):
+    """A SLURM array: one `compete fit --folds K --resume` per task, at the same time. Each holds its folds'
+    locks (not the run's); config.yaml's history gets every job's entry; the last one writes the full CV."""
+    from competitions.pipeline.fit_lock import fold_lock
+
+    assert fit("cifar-10", cifar_dir, "--n-folds=3", "--folds", "0") == 0  # the first task creates the run
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    jobs = [subprocess.Popen(fit_command("cifar-10", cifar_dir, "--n-folds=3", "--folds", str(k), "--resume"),
+                             cwd=workdir, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True) for k in (1, 2)]  # fmt: skip
+    for job in jobs:
+        assert job.wait(timeout=300) == 0, job.stderr.read()[-3000:]
+    history = yaml.safe_load((run / "config.yaml").read_text())["history"]
+    assert [h["status"] for h in history] == ["finished"] * 3
+    assert sorted(tuple(h["folds"]) for h in history) == [(0,), (1,), (2,)]
+    assert json.loads((run / "cv.json").read_text())["complete"] is True
+    # The same fold by two jobs at once: the second is refused, naming the first.
+    (run / "fold2" / "metrics.json").unlink()
+    capsys.readouterr()
+    with fold_lock(run / "fold2", "compete fit cifar-10 (the other job)"):
+        assert fit("cifar-10", cifar_dir, "--n-folds=3", "--folds", "2", "--resume") == 4
+    line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")][-1]
+    assert f"runs/cifar-10/baseline/fold2 is being trained by another compete fit (pid {os.getpid()} on " in line
+    assert "(the other job)" in line and "leave that fold out of --folds" in line

@@ -14,7 +14,7 @@ from tests.helpers import error_line, fit
 
 
 def run_files(run) -> set[str]:
-    return {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and p.name not in ("worker.log", ".fold.lock")
+    return {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and p.name != "worker.log"
             and "logs" not in p.parts}  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.ranks import is_global_zero
 from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.fit_callbacks import fold_checkpoint
-from competitions.pipeline.fit_lock import run_lock
+from competitions.pipeline.fit_lock import fold_lock, run_lock
 from competitions.pipeline.fit_parser import config_dict, trainer_kwargs
 from competitions.pipeline.fold_parallel import check_supported as check_fold_parallel
 from competitions.pipeline.fold_parallel import train_in_parallel, waves
@@ -44,7 +44,11 @@ def fit(run: RunConfig) -> Run | None:
     started = time.time()
     with contextlib.ExitStack() as stack:
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
-            stack.enter_context(run_lock(layout.root, run.command))
+            if named_folds_resumed(cfg):  # one of several jobs training the run's folds: each holds its folds
+                with run_lock(layout.root, run.command):
+                    pass  # but not while a fit of every fold holds the run
+            else:
+                stack.enter_context(run_lock(layout.root, run.command))
         family_class = model_class(spec, cfg.get("family"))
         fold_trainer = fold_trainer_for(family_class)
         fold_trainer.check_options(spec, cfg)
@@ -61,15 +65,22 @@ def fit(run: RunConfig) -> Run | None:
             raise
         if not is_global_zero():
             return None
-        summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
+        with RunRecord(layout.config).locked():  # jobs training other folds may end at once: the last sees all
+            summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
         RunRecord(layout.config).finish(layout.done_folds(), time.time() - started)
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
     return Run(spec.slug, layout.root)
 
 
+def named_folds_resumed(cfg) -> bool:
+    """`resume` of some folds (`folds` 0,2): jobs training other folds of the run may run at the same time."""
+    return bool(cfg.resume) and str(cfg.folds or "all").strip().lower() != "all"
+
+
 def train_folds(context: FitContext, fold_trainer) -> None:
-    """The folds still to train, one after another, or with `fold_parallel` one per device at once."""
+    """The folds still to train, one after another, or with `fold_parallel` one per device at once; each
+    under its fold's lock (another job may be training other folds of the run)."""
     for fold in sorted(context.done & set(context.selected)):
         info(f"fold {fold}: already finished (metrics.json), skipping")
     pending = [k for k in context.selected if k not in context.done]
@@ -77,7 +88,11 @@ def train_folds(context: FitContext, fold_trainer) -> None:
         train_in_parallel(context, pending, train_one_fold)
         return
     for fold in pending:
-        fold_trainer.train_fold(context, fold)
+        with fold_lock(context.layout.fold_dir(fold), context.cfg.experiment) if is_global_zero() else contextlib.nullcontext():
+            if context.layout.fold_metrics(fold).exists() and context.cfg.resume:
+                info(f"fold {fold}: finished meanwhile by another job (metrics.json), skipping")
+                continue
+            fold_trainer.train_fold(context, fold)
 
 
 def forget_budget_plan(planned_here: bool) -> None:
@@ -221,8 +236,6 @@ def check_fingerprint(datamodule, config_path: Path, recorded: dict | None, forc
 def train_one_fold(slug: str, overrides: dict) -> None:
     """A fold-parallel worker's fold: the run's settings resumed with one device, under the fold's lock
     (the parent holds the run's lock and wrote config.yaml)."""
-    from filelock import FileLock, Timeout
-
     from competitions.catalog import get_competition
     from competitions.pipeline.run_config import resolve_run
 
@@ -233,15 +246,8 @@ def train_one_fold(slug: str, overrides: dict) -> None:
     fold = int(overrides["folds"])
     family_class = model_class(spec, cfg.get("family"))
     fold_trainer = fold_trainer_for(family_class)
-    try:
-        lock = FileLock(str(layout.fold_dir(fold) / ".fold.lock"))
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise CompeteError(f"{layout.fold_dir(fold)} is being trained by another worker") from None
-    try:
+    with fold_lock(layout.fold_dir(fold), run.command):
         context = start_run(run, layout, family_class, fold_trainer, record=False)
         if cfg.budget:
             apply_budget(context, time.time())  # reads the parent's plan from the environment
         fold_trainer.train_fold(context, fold)
-    finally:
-        lock.release()

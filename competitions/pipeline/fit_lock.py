@@ -1,4 +1,6 @@
-"""One process at a time per run: creating or resuming an experiment holds RUNS_DIR/SLUG/.EXPERIMENT.lock.
+"""One process at a time per run: creating or resuming an experiment holds RUNS_DIR/SLUG/.EXPERIMENT.lock;
+resuming named folds (`--folds 1 --resume`, one job of a SLURM array) holds only those folds' locks
+(RUN/.fold<k>.lock), so jobs training other folds of the run go on at the same time.
 
 The lock is an OS file lock (filelock): it is released when its process ends, however it ends (a
 ``kill -9`` included), so it never goes stale. Beside it, a small JSON file names the holder (pid,
@@ -23,8 +25,10 @@ def lock_paths(run_root: Path) -> tuple[Path, Path]:
 
 
 @contextlib.contextmanager
-def run_lock(run_root: Path, command: str) -> Iterator[None]:
-    """Hold the run's lock for the block; a RunExistsError naming the holder when another process has it."""
+def run_lock(run_root: Path, command: str, busy: str = "is in use by another compete fit",
+             then: str = "wait for it to end, or choose another `experiment` name") -> Iterator[None]:  # fmt: skip
+    """Hold the run's lock (or a fold's: ``run_root`` its folder) for the block; a RunExistsError naming the
+    holder when another process has it."""
     from filelock import FileLock, Timeout
 
     lock_file, holder_file = lock_paths(run_root)
@@ -33,8 +37,7 @@ def run_lock(run_root: Path, command: str) -> Iterator[None]:
         lock = FileLock(str(lock_file))
         lock.acquire(timeout=0)
     except Timeout:
-        raise RunExistsError(f"{run_root} is in use by another compete fit ({holder(holder_file)}); wait for it to "
-                             "end, or choose another `experiment` name") from None  # fmt: skip
+        raise RunExistsError(f"{run_root} {busy} ({holder(holder_file)}); {then}") from None
     except OSError as err:
         raise CompeteError(f"{lock_file.parent}: cannot write there ({err.strerror}); choose a writable `runs_dir`") from None
     try:
@@ -52,3 +55,10 @@ def holder(holder_file: Path) -> str:
     except (OSError, ValueError):
         return "holder unknown"
     return f"pid {info['pid']} on {info['host']} since {info['since']}: {info['command']}"
+
+
+def fold_lock(fold_dir: Path, command: str):
+    """Held while a fold trains (by a fit, a fold-parallel worker, or one job of several training a run's
+    folds at once): RUN/.fold<k>.lock beside the fold's folder."""
+    return run_lock(fold_dir, command, busy="is being trained by another compete fit",
+                    then="wait for it to end, or leave that fold out of `folds`")  # fmt: skip

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,21 +50,48 @@ def now() -> str:
 
 
 def entry(event: str, command: str, folds: list[int], changed: dict | None = None) -> dict:
-    out = {"event": event, "time": now(), "command": command, "folds": folds,
-           "status": "running"}  # fmt: skip
+    out = {"event": event, "time": now(), "command": command, "folds": folds, "status": "running",
+           "pid": os.getpid(), "host": socket.gethostname()}  # fmt: skip
     if changed:
         out["changed"] = changed
     return out
 
 
+def still_running(item: dict) -> bool:
+    """Whether the fit of a 'running' entry may still be at work: its process lives (on this machine; on
+    another one nobody here can tell, so it may). Entries of older versions name no process."""
+    if item.get("pid") is None:
+        return False
+    if item.get("host") != socket.gethostname():
+        return True
+    if int(item["pid"]) == os.getpid():
+        return False  # an earlier fit in this very process (a notebook) that never ended
+    try:
+        os.kill(int(item["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def settle_interrupted(history: list[dict]) -> list[dict]:
-    """Entries still 'running' belong to a fit that never ended: it was interrupted."""
-    return [{**h, "status": "interrupted"} if h.get("status") == "running" else h for h in history]
+    """Entries still 'running' whose fit never ended were interrupted (a kill -9); those of fits still at
+    work (another job training other folds of the run) stay as they are."""
+    return [{**h, "status": "interrupted"} if h.get("status") == "running" and not still_running(h) else h
+            for h in history]  # fmt: skip
+
+
+def own_entry(history: list[dict]) -> int:
+    """The index of this process's entry (the last one it opened; the last one in older records)."""
+    mine = [i for i, h in enumerate(history) if h.get("pid") == os.getpid() and h.get("host") == socket.gethostname()]
+    return mine[-1] if mine else len(history) - 1
 
 
 def finish(history: list[dict], done: list[int]) -> list[dict]:
-    """The last entry ended normally, with these folds done."""
-    return [*history[:-1], {**history[-1], "status": "finished", "ended": now(), "folds_done": done}]
+    """This process's entry ended normally, with these folds done."""
+    i = own_entry(history)
+    return [*history[:i], {**history[i], "status": "finished", "ended": now(), "folds_done": done}, *history[i + 1:]]
 
 
 class RunRecord:
@@ -80,22 +109,36 @@ class RunRecord:
         if not resume:
             write_yaml(self.path, {**config, "history": [entry("created", command, folds)]})
             return
-        created = self.read()
-        changed = changes(created, config)
-        check_resume(changed, force)
-        past = settle_interrupted(created.get("history") or [])
-        write_yaml(self.path, {**created, "history": [*past, entry("resumed", command, folds, changed)]})
+        with self.locked():
+            created = self.read()
+            changed = changes(created, config)
+            check_resume(changed, force)
+            past = settle_interrupted(created.get("history") or [])
+            write_yaml(self.path, {**created, "history": [*past, entry("resumed", command, folds, changed)]})
+
+    @contextlib.contextmanager
+    def locked(self):
+        """One read-modify-write of config.yaml at a time (fits of other folds of the run may end at once)."""
+        from filelock import FileLock
+
+        with FileLock(str(self.path.parent / f".{self.path.name}.lock")):
+            yield
 
     def note(self, **fields) -> None:
         """Add to this fit's history entry (e.g. the budget plan)."""
-        stored = self.read()
-        write_yaml(self.path, {**stored, "history": [*stored["history"][:-1], {**stored["history"][-1], **fields}]})
+        with self.locked():
+            stored = self.read()
+            history = list(stored["history"])
+            i = own_entry(history)
+            history[i] = {**history[i], **fields}
+            write_yaml(self.path, {**stored, "history": history})
 
     def finish(self, done: list[int], seconds: float) -> None:
-        stored = self.read()
-        ended = finish(stored["history"], done)
-        ended[-1]["seconds"] = round(seconds, 1)
-        write_yaml(self.path, {**stored, "history": ended})
+        with self.locked():
+            stored = self.read()
+            ended = finish(stored["history"], done)
+            ended[own_entry(ended)]["seconds"] = round(seconds, 1)
+            write_yaml(self.path, {**stored, "history": ended})
 
     def fail(self, err: BaseException) -> None:
         """Mark this fit as interrupted (Ctrl-C) or failed, with the error (a kill -9 leaves it 'running':
