@@ -213,3 +213,24 @@ def test_device_path_validates_and_predicts_whole_batches_as_the_loader_would(ci
         (index_a, probs_a), (index_b, probs_b) = results["loader", split], results["device", split]
         assert np.array_equal(index_a, index_b) and len(index_a) > 0
         assert np.allclose(probs_a, probs_b, atol=1e-5), split
+
+
+def test_a_training_step_neither_all_reduces_nor_copies_to_the_device(monkeypatch):
+    """Two per-step costs only a GPU under DDP shows: train/loss logged with sync_dist on every step (an
+    all-reduce and a host sync), and mean/std made into new device tensors for every batch."""
+    from datamodules.batched import augment_batch, normalisation
+    from lightning_modules.generic import ImageModel
+
+    model = ImageModel(num_classes=3, class_names=["a", "b", "c"], backbone="test_resnet", pretrained=False,
+                       small_input_stem=False)  # fmt: skip
+    logged = []
+    monkeypatch.setattr(model, "log", lambda name, value, **kwargs: logged.append((name, kwargs)))
+    batch = {"image": torch.randn(4, 3, 32, 32), "target": torch.tensor([0, 1, 2, 0])}
+    model.training_step(batch, 0)
+    per_step = [(name, kw) for name, kw in logged if kw.get("on_step")]
+    assert per_step and not any(kw.get("sync_dist") for _, kw in per_step), per_step
+    images = torch.randint(0, 256, (4, 8, 8, 3), dtype=torch.uint8)
+    augment_batch(images, 0, False, False, (0.5,) * 3, (0.25,) * 3)
+    first = normalisation((0.5,) * 3, (0.25,) * 3, "cpu")
+    augment_batch(images, 2, True, False, (0.5,) * 3, (0.25,) * 3)
+    assert all(a is b for a, b in zip(first, normalisation((0.5,) * 3, (0.25,) * 3, "cpu"), strict=True))
