@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         size.append("--folds=0")
     report["ddp_one"] = timed_fit(data, runs, "ddp-one", *accelerator, *size, "--trainer.strategy=ddp",
                                   "--trainer.devices=1")  # fmt: skip
-    report["fold_parallel"] = timed_fit(data, runs, "fold-parallel", *accelerator, *size, "--fold-parallel", "2",
-                                        "--trainer.devices=1")  # fmt: skip
+    if not args.quick:  # (tests/test_fold_parallel.py runs it on the CPU)
+        report["fold_parallel"] = timed_fit(data, runs, "fold-parallel", *accelerator, *size, "--fold-parallel", "2",
+                                            "--trainer.devices=1")  # fmt: skip
     budget = "15s" if args.quick else "60s"
     used = timed_fit(data, runs, "budget", *accelerator, *size[:1], *size[2:], "--budget", budget)
     history = yaml.safe_load((runs / "cifar-10" / "budget" / "config.yaml").read_text())["history"][-1]
