@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,16 @@ def no_spec_files_from_other_tests(monkeypatch):
     """`--spec FILE` adds to COMPETE_SPECS for the process (DDP's children inherit it): each test starts
     without the files an earlier test named."""
     monkeypatch.setenv("COMPETE_SPECS", "")
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Fail the test if anything connects anywhere but this machine."""
+    original = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        assert host in ("127.0.0.1", "::1", "localhost") or str(host).startswith("/"), f"connection to {host}"
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)

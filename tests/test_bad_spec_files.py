@@ -79,6 +79,13 @@ def test_a_misspelt_key_is_refused_with_the_nearest_known_one(workdir, capsys, t
     assert error_line(capsys).endswith(f"my-cifar.yaml: unknown key {typo!r}; did you mean {meant!r}?")
 
 
+def table_spec(slug: str, target: str) -> dict:
+    """A classification table's spec written by hand (train.csv, test.csv, sample_submission.csv)."""
+    return {"slug": slug, "shape": "tabular", "task": "classification", "metric": "accuracy",
+            "sample_submission": "sample_submission.csv", "id_column": "id", "target_column": target,
+            "submission": "label", "train_csv": "train.csv", "test_csv": "test.csv"}  # fmt: skip
+
+
 def one_class_table(root):
     data = root / "one-class"
     data.mkdir()
@@ -96,9 +103,7 @@ def test_a_table_whose_target_has_one_class(tmp_path, workdir, capsys):
     assert "train.csv: label has one value ('yes') in every row; a classification needs at least two classes" in line
     assert not (workdir / "competitions.d" / "one-class.yaml").exists()
     # A spec written by hand: fit says the same in one line, for every family, before anything is written.
-    spec = {"slug": "one-class", "shape": "tabular", "task": "classification", "metric": "accuracy",
-            "sample_submission": "sample_submission.csv", "id_column": "id", "target_column": "label",
-            "submission": "label", "train_csv": "train.csv", "test_csv": "test.csv"}  # fmt: skip
+    spec = table_spec("one-class", "label")
     (workdir / "competitions.d").mkdir()
     (workdir / "competitions.d" / "one-class.yaml").write_text(yaml.safe_dump(spec))
     for family in ("mlp", "lightgbm", "linear"):
@@ -122,9 +127,7 @@ def test_a_target_with_a_class_per_row_is_refused_by_init_and_fit(tmp_path, work
                          "(at most 50% distinct: max_class_share in the spec); an id or free-text column? name the "
                          "target with compete init --target NAME, or --task regression for a number")  # fmt: skip
     assert not (workdir / "competitions.d" / "ids.yaml").exists()
-    spec = {"slug": "ids", "shape": "tabular", "task": "classification", "metric": "accuracy",
-            "sample_submission": "sample_submission.csv", "id_column": "id", "target_column": "code",
-            "submission": "label", "train_csv": "train.csv", "test_csv": "test.csv"}  # fmt: skip
+    spec = table_spec("ids", "code")
     (workdir / "competitions.d").mkdir()
     (workdir / "competitions.d" / "ids.yaml").write_text(yaml.safe_dump(spec))
     for family in ("mlp", "lightgbm"):

@@ -26,19 +26,6 @@ KEY = "test-key"
 
 
 @pytest.fixture
-def loopback_only(monkeypatch):
-    """Fail the test if anything connects anywhere but this machine."""
-    original = socket.socket.connect
-
-    def connect(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        assert host in ("127.0.0.1", "::1", "localhost") or str(host).startswith("/"), f"connection to {host}"
-        return original(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-
-
-@pytest.fixture
 def kaggle_home(tmp_path, monkeypatch, loopback_only):
     """An isolated HOME with a kaggle.json, and the client pointed at a running fake server."""
     home = tmp_path / "home"

@@ -168,21 +168,14 @@ def wandb_server(kind: str):
         ("key refused", "W&B: could not start an online run (AuthenticationError); this run logs offline to runs/cifar-10/baseline/wandb"),
     ],
 )
-def test_online_that_fails_logs_offline_after_one_line(cifar_dir, workdir, monkeypatch, capsys, kind, said):
+def test_online_that_fails_logs_offline_after_one_line(cifar_dir, workdir, monkeypatch, capsys, kind, said,
+                                                       loopback_only):
     """A W&B key but no network (a Kaggle notebook with the internet off; the server is a closed port on
     127.0.0.1), or a server that refuses the key: the fit does not wait for wandb's 90 s timeout or fail;
     one warning, then the run logs offline. Nothing connects anywhere but 127.0.0.1."""
     monkeypatch.setenv("HOME", str(workdir))
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_API_KEY", SECRETS["WANDB_API_KEY"])
-    original = socket.socket.connect
-
-    def loopback_only(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        assert host in ("127.0.0.1", "::1", "localhost") or str(host).startswith("/"), f"connection to {host}"
-        return original(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", loopback_only)
     with wandb_server(kind) as url:
         monkeypatch.setenv("WANDB_BASE_URL", url)
         assert main(["fit", "cifar-10", "--config", "debug", "--data-dir", str(cifar_dir), "--logger", "wandb"]) == 0

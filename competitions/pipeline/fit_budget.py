@@ -76,21 +76,26 @@ def choose_epochs(plan: Plan) -> int:
     return max(1, math.floor(left / per_epoch))
 
 
-def processes(trainer: dict) -> int:
-    """How many processes share a fold's batches: devices x nodes (DDP deals out whole batches), else 1."""
-    devices, nodes = trainer.get("devices", 1), int(trainer.get("num_nodes") or 1)
+def device_ids(devices, accelerator="auto") -> list[str]:
+    """The devices a Trainer's ``devices`` names: 2 -> ["0", "1"], "0,3" or [0, 3] -> ["0", "3"], "auto" or -1
+    -> every GPU (on a GPU accelerator; one device otherwise)."""
     if isinstance(devices, (list, tuple)):
-        count = len(devices)
-    elif str(devices).strip() in ("-1", "auto"):
+        return [str(d) for d in devices]
+    text = str(devices).strip()
+    if text in ("-1", "auto"):
         import torch
 
-        gpu = str(trainer.get("accelerator", "auto")) in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-        count = torch.cuda.device_count() if gpu else 1
-    elif "," in str(devices):
-        count = len([d for d in str(devices).split(",") if d.strip()])
-    else:
-        count = int(devices) if str(devices).strip().isdigit() else 1
-    return max(1, count) * max(1, nodes)
+        gpu = str(accelerator or "auto") in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+        return [str(i) for i in range(torch.cuda.device_count())] if gpu else ["0"]
+    if "," in text:
+        return [d.strip() for d in text.split(",") if d.strip()]
+    return [str(i) for i in range(int(text))] if text.isdigit() and int(text) > 0 else ["0"]
+
+
+def processes(trainer: dict) -> int:
+    """How many processes share a fold's batches: devices x nodes (DDP deals out whole batches), else 1."""
+    nodes = int(trainer.get("num_nodes") or 1)
+    return len(device_ids(trainer.get("devices", 1), trainer.get("accelerator"))) * max(1, nodes)
 
 
 def external_launcher() -> str | None:

@@ -20,6 +20,7 @@ from competitions.core.errors import OptionError
 from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import datamodule_class, model_class
+from competitions.pipeline.fit_budget import device_ids
 
 # Trainer arguments the runner owns (one fresh Trainer per fold, its own checkpoints).
 TRAINER_SKIP = {"default_root_dir", "enable_checkpointing", "plugins"}
@@ -208,12 +209,12 @@ def trainer_kwargs(cfg: Namespace) -> tuple[dict[str, Any], list, list]:
 FORKING_STRATEGIES = ("ddp_spawn", "ddp_notebook", "ddp_fork", "spawn", "fork")
 
 
-def check_strategy(strategy, devices) -> None:
+def check_strategy(strategy, devices, accelerator="auto") -> None:
     """Refuse what cannot work: Lightning returns no predictions from spawned or forked processes (the OOF and
     test predictions would be empty), and in a notebook several devices always run that way."""
     name = str(strategy or "auto").lower()
     forking = name.startswith(FORKING_STRATEGIES)
-    if not forking and name == "auto" and several_devices(devices):
+    if not forking and name == "auto" and len(device_ids(devices, accelerator)) > 1:
         from lightning.fabric.utilities.imports import _IS_INTERACTIVE
 
         forking = _IS_INTERACTIVE
@@ -223,16 +224,3 @@ def check_strategy(strategy, devices) -> None:
             "spawned or forked processes (and a notebook runs several devices that way); use strategy ddp from a "
             "terminal (in a notebook, a shell cell: !compete fit ...), or one device"
         )
-
-
-def several_devices(devices) -> bool:
-    if isinstance(devices, (list, tuple)):
-        return len(devices) > 1
-    text = str(devices).strip()
-    if text in ("-1", "auto"):
-        import torch
-
-        return torch.cuda.device_count() > 1
-    if "," in text:
-        return len([d for d in text.split(",") if d.strip()]) > 1
-    return text.isdigit() and int(text) > 1

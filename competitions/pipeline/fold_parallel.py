@@ -37,16 +37,10 @@ def slots(cfg) -> list[str | None]:
     if int(trainer.get("num_nodes") or 1) > 1 or str(trainer.get("strategy") or "auto").startswith("ddp"):
         raise OptionError("`fold_parallel` trains each fold on one device of this machine: leave trainer.strategy "
                           "auto and trainer.num_nodes 1 (for several nodes: one `compete fit --folds K` job each)")  # fmt: skip
-    devices = trainer.get("devices", 1)
+    from competitions.pipeline.fit_budget import device_ids
+
     gpu = str(trainer.get("accelerator", "auto")) in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-    if isinstance(devices, (list, tuple)):
-        ids = [str(d) for d in devices]
-    elif str(devices).strip() in ("-1", "auto"):
-        ids = [str(i) for i in range(torch.cuda.device_count())] if gpu else ["cpu"]
-    elif "," in str(devices):
-        ids = [d.strip() for d in str(devices).split(",") if d.strip()]
-    else:
-        ids = [str(i) for i in range(int(devices))]
+    ids = device_ids(trainer.get("devices", 1), trainer.get("accelerator"))
     return [(device if gpu else None) for device in ids for _ in range(per_device)]
 
 

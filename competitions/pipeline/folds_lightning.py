@@ -40,7 +40,7 @@ class LightningFoldTrainer(FoldTrainer):
         """Also: every fold validates (best.ckpt and early stopping watch the validation metric)."""
         super().check_options(spec, cfg)
         trainer = cfg.get("trainer") or {}
-        check_strategy(trainer.get("strategy"), trainer.get("devices"))
+        check_strategy(trainer.get("strategy"), trainer.get("devices"), trainer.get("accelerator"))
         if trainer.get("limit_val_batches") in (0, 0.0):
             raise OptionError("`trainer.limit_val_batches` 0: compete validates every fold (best.ckpt and early "
                               "stopping watch the validation metric); a fraction such as 0.25 validates on fewer "

@@ -99,7 +99,7 @@ def predict_run(spec: CompetitionSpec, run: str | Path, options: PredictOptions 
 
         os.environ["OMP_NUM_THREADS"] = str(options.threads)  # DDP's re-launched processes inherit it
         torch.set_num_threads(options.threads)
-    check_strategy(options.strategy, options.devices)
+    check_strategy(options.strategy, options.devices, options.accelerator)
     if parse_tta(options.tta) and not model_class(spec).supports_tta:  # options first, then the files
         raise CompeteError(f"`tta` {options.tta}: {spec.slug} models take no test-time augmentation")
     prediction = open_run(spec, RunLayout(Path(run)), options)
