@@ -255,6 +255,45 @@ def submit(slug: str, submission: Submission | str | Path, message: str, **optio
     return submit_file(get_competition(slug), path, message, **options)
 
 
+def package(slug: str, runs: Sequence[Run | str | Path], out: str | Path, **options):
+    """Make ``runs`` ready for a code competition: OUT/dataset (a Kaggle dataset of the runs' fold models,
+    compete's wheel and the wheels Kaggle's image lacks) and OUT/notebook (an inference notebook with the
+    internet off that writes submission.csv), then time a sample prediction and estimate Kaggle's runtime.
+    A blend (ensemble, stack) packages its members and blends them as it did; several runs are blended with
+    ``weights``. ``options``: owner, dataset, kernel, weights, name, with_packages, wheels_from, gpu
+    (auto/on/off), max_dataset_gb, estimate, test_rows, force. Returns a Package (paths, bundle, estimate)."""
+    from competitions.pipeline.package import PackageOptions, package_runs
+
+    return package_runs(get_competition(slug), [_run_path(r) for r in runs], PackageOptions(out=Path(out), **options))
+
+
+def push(slug: str, package, *, notes: str = "compete package", timeout: float = 3600.0, poll: float = 10.0) -> dict:
+    """Upload a package with the Kaggle API: create its dataset (or a new version), push the notebook, wait
+    until its run completes or fails, fetch its output and log. ``package``: what ``package`` returned, or
+    its OUT folder. Returns the kernel's ref, version, status and the fetched files."""
+    from competitions.pipeline.push import push_package
+
+    folder = package.dataset.parent if hasattr(package, "dataset") else Path(package)
+    return push_package(get_competition(slug), folder, notes, timeout, poll)
+
+
+def predict_bundle(bundle: str | Path, *, data_dir: str | Path, working: str | Path = ".") -> Submission:
+    """What a package's notebook runs: predict the competition in ``data_dir`` with the packaged runs in
+    ``bundle`` (the dataset's folder), blend them as packaged, write WORKING/submission.csv."""
+    from competitions.pipeline.packaged import predict_bundle as run
+
+    return run(bundle, data_dir, working)
+
+
+def submit_kernel(slug: str, kernel: str, version: int, message: str, **options) -> dict:
+    """A code competition's submission: notebook ``kernel`` (OWNER/NAME) at ``version`` (what `compete package
+    --push` printed), with the ledger, daily limit, lost-reply reconciliation and score wait of ``submit``.
+    ``options``: file_name (the notebook's output, default submission.csv), runs_dir, dry_run, again, timeout, poll."""
+    from competitions.pipeline.kaggle import submit_kernel as send
+
+    return send(get_competition(slug), kernel, version, message, **options)
+
+
 def submissions(slug: str, *, runs_dir: str | Path = DEFAULT_RUNS_DIR, offline: bool = False) -> pd.DataFrame:
     """The ledger of submission attempts, scores filled in from Kaggle's list (unless ``offline``), then
     Kaggle's submissions made elsewhere (the website, another machine: experiment "(not in ledger)")."""

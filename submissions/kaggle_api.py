@@ -92,7 +92,7 @@ def creating(err: BaseException) -> bool:
     """Whether the failed request was the one that creates the submission (or cannot be told)."""
     request = getattr(err, "request", None) or getattr(getattr(err, "response", None), "request", None)
     url = str(getattr(request, "url", "") or "")
-    return not url or "CreateSubmission" in url
+    return not url or "CreateSubmission" in url or "CreateCodeSubmission" in url
 
 
 def config_file() -> Path:
@@ -120,8 +120,9 @@ def credentials_present() -> bool:
     return any((config_dir / name).is_file() for name in ("kaggle.json", "access_token", "credentials.json"))
 
 
-def explain(err: BaseException, slug: str, action: str) -> KaggleError:
-    """One line for what went wrong, from the status code (never from request headers)."""
+def explain(err: BaseException, slug: str, action: str, not_found: str | None = None) -> KaggleError:
+    """One line for what went wrong, from the status code (never from request headers). ``not_found``: what a
+    404 means for this request (default: the competition)."""
     import requests
 
     status = getattr(getattr(err, "response", None), "status_code", None)
@@ -131,7 +132,7 @@ def explain(err: BaseException, slug: str, action: str) -> KaggleError:
     hints = {
         401: "Kaggle refused the credentials (401): check ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY",
         403: f"Kaggle refused access (403): accept the competition rules at https://www.kaggle.com/c/{slug}/rules",
-        404: f"Kaggle has no competition {slug!r} visible to you (404)",
+        404: not_found or f"Kaggle has no competition {slug!r} visible to you (404)",
         429: "Kaggle's limit was reached (429): no submissions left today, or too many requests; try again later",
     }
     if isinstance(err, requests.exceptions.ConnectionError):
@@ -183,7 +184,7 @@ class Kaggle:
             raise explain(err, slug, "authenticating with Kaggle") from None
         self.api = api
 
-    def _call(self, action: str, fn, *args, attempts: int = 1, **kwargs):
+    def _call(self, action: str, fn, *args, attempts: int = 1, not_found: str | None = None, **kwargs):
         """``fn(*args, **kwargs)`` with timeouts; transient failures retried up to ``attempts`` times."""
         wait = float(os.environ.get("COMPETE_KAGGLE_BACKOFF") or BACKOFF)
         for attempt in range(1, attempts + 1):
@@ -195,7 +196,7 @@ class Kaggle:
                     time.sleep(wait)
                     wait *= 2
                     continue
-                raise explain(err, self.slug, action) from None
+                raise explain(err, self.slug, action, not_found) from None
         raise AssertionError("unreachable")
 
     def submissions_left(self) -> int:
@@ -254,3 +255,74 @@ class Kaggle:
         if not new:
             raise KaggleError(f"downloading: no zip arrived in {folder}")
         return new[0]
+
+    # ---- code competitions: a dataset, a notebook, its runs, a submission of its output -----------------
+    def dataset_ready(self, ref: str) -> bool | None:
+        """Whether the dataset's latest version is processed (None: Kaggle has no such dataset)."""
+        import requests
+
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), request_timeouts(*timeouts()):
+                status = self.api.dataset_status(ref)
+        except requests.exceptions.HTTPError as err:
+            if status_of(err) == 404:
+                return None
+            raise explain(err, self.slug, f"reading dataset {ref}'s status") from None
+        except Exception as err:  # noqa: BLE001
+            raise explain(err, self.slug, f"reading dataset {ref}'s status") from None
+        if status == "failed":
+            raise KaggleError(f"dataset {ref}: Kaggle could not process its files (status failed)")
+        return status == "ready"
+
+    def upload_dataset(self, folder: Path, new: bool, notes: str) -> None:
+        """Create the dataset of ``folder`` (its dataset-metadata.json), or a new version of it; folders are
+        uploaded as zips, which Kaggle unpacks."""
+        action = "creating the dataset" if new else "versioning the dataset"
+        if new:
+            response = self._call(action, self.api.dataset_create_new, str(folder), public=False, quiet=True,
+                                  dir_mode="zip")  # fmt: skip
+        else:
+            response = self._call(action, self.api.dataset_create_version, str(folder), notes, quiet=True,
+                                  dir_mode="zip", not_found="Kaggle has no such dataset of yours (404)")  # fmt: skip
+        error = getattr(response, "error", None)
+        if error:
+            raise KaggleError(f"{action}: {error}")
+
+    def push_kernel(self, folder: Path) -> tuple[str, int]:
+        """Push the notebook of ``folder`` (its kernel-metadata.json); (owner/slug, the new version)."""
+        response = self._call("pushing the notebook", self.api.kernels_push, str(folder))
+        problems = [f"{name}: {', '.join(values)}" for name in ("invalid_dataset_sources", "invalid_competition_sources",
+                    "invalid_kernel_sources", "invalid_tags") if (values := getattr(response, name, None))]  # fmt: skip
+        if getattr(response, "error", None) or problems or not getattr(response, "ref", ""):
+            detail = getattr(response, "error", None) or "; ".join(problems) or "no reference returned"
+            raise KaggleError(f"pushing the notebook: Kaggle refused it ({detail})")
+        ref = str(response.ref).removeprefix("/code/").removeprefix("/")
+        return ref, int(response.version_number or 0)
+
+    def kernel_status(self, kernel: str) -> tuple[str, str]:
+        """(QUEUED, RUNNING, COMPLETE, ERROR, ..., the failure message) of the notebook's latest run."""
+        response = self._call("reading the notebook's status", self.api.kernels_status, kernel, attempts=READ_ATTEMPTS,
+                              not_found=f"Kaggle has no notebook {kernel!r} visible to you (404)")  # fmt: skip
+        return getattr(response.status, "name", str(response.status)), str(response.failure_message or "")
+
+    def kernel_output(self, kernel: str, folder: Path) -> list[Path]:
+        """Download the notebook's output files and its log (KERNEL.log) into ``folder``."""
+        files, _ = self._call("fetching the notebook's output", self.api.kernels_output, kernel, str(folder),
+                              force=True, quiet=True, attempts=READ_ATTEMPTS)  # fmt: skip
+        return [Path(f) for f in files]
+
+    def submit_kernel(self, kernel: str, version: int, file_name: str, message: str) -> int:
+        """Submit a code competition's notebook version (its output ``file_name``); the ref. Never retried."""
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), request_timeouts(*timeouts()):
+                response = self.api.competition_submit_code(file_name, message, self.slug, kernel, version, quiet=True)
+        except Exception as err:  # noqa: BLE001
+            known = explain(err, self.slug, "submitting the notebook", None if status_of(err) != 404 else
+                            f"Kaggle has no notebook {kernel} version {version} for {self.slug} (404)")  # fmt: skip
+            if refused(err) or not creating(err):
+                raise known from None
+            raise KaggleOutcomeUnknown(f"{known}; Kaggle may have stored the submission anyway") from None
+        ref = int(getattr(response, "ref", 0) or 0)
+        if not ref:
+            raise KaggleError(f"submitting the notebook: {getattr(response, 'message', '') or 'no reference returned'}")
+        return ref

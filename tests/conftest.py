@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_kaggle import FakeKaggle, client_environment, serve
 from tests.fixtures import make_cifar10, make_dog_breed, make_leaves
 from tests.fixtures_tabular import make_ames, make_california
 
@@ -82,3 +84,20 @@ def loopback_only(monkeypatch):
         return original(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def kaggle_home(tmp_path, monkeypatch, loopback_only):
+    """An isolated HOME with a kaggle.json, and the client pointed at a running fake server."""
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True)
+    credentials = home / ".kaggle" / "kaggle.json"
+    credentials.write_text(json.dumps({"username": "tester", "key": "test-key"}))
+    credentials.chmod(0o600)
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakeKaggle()
+    with serve(fake):
+        for key, value in client_environment(fake.port, str(home)).items():
+            monkeypatch.setenv(key, value)
+        yield fake, home

@@ -19,7 +19,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-SERVICE = "/api/v1/competitions.CompetitionApiService/"
+API = "/api/v1/"  # then <service>/<Method>, e.g. competitions.CompetitionApiService/CreateSubmission
 
 
 @dataclass
@@ -55,6 +55,15 @@ class FakeKaggle:
     uploads: dict[str, bytes] = field(default_factory=dict)  # token -> bytes
     submissions: list[dict] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
+    # Datasets and notebooks (code competitions): "owner/slug" -> state
+    datasets: dict[str, dict] = field(default_factory=dict)
+    dataset_polls_until_ready: int = 1  # GetDatasetStatus calls before a new version is READY
+    kernels: dict[str, dict] = field(default_factory=dict)
+    kernel_polls_until_done: int = 2  # GetKernelSessionStatus calls before a pushed version finishes
+    kernel_final_status: str = "COMPLETE"  # or ERROR
+    kernel_failure: str = ""
+    kernel_output: dict[str, bytes] = field(default_factory=lambda: {"submission.csv": b"id,label\n"})
+    kernel_log: str = '[{"stream_name":"stdout","time":1.0,"data":"total: 12.3s\\n"}]'
     port: int = 0
     _polls: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,13 +115,86 @@ class FakeKaggle:
                         sub["publicScore"] = scored or self.score
                     else:
                         sub["errorDescription"] = self.error_description
-                listed.append({k: v for k, v in sub.items() if k not in ("competition", "token")})
+                listed.append({k: v for k, v in sub.items() if k not in ("competition", "token", "kernel", "kernelVersion")})
             return 200, {"submissions": listed, "nextPageToken": ""}, {}
+        if method == "CreateCodeSubmission":
+            if self.used_today >= self.allowed_per_day:
+                return 429, {"code": 429, "message": "Submission limit reached for today"}, {}
+            kernel = f"{body.get('kernelOwner')}/{body.get('kernelSlug')}"
+            versions = (self.kernels.get(kernel) or {}).get("versions", [])
+            if not 1 <= int(body.get("kernelVersion") or 0) <= len(versions):
+                return 404, {"code": 404, "message": f"Notebook {kernel} version {body.get('kernelVersion')} not found"}, {}
+            self.used_today += 1
+            ref = 1000 + len(self.submissions)
+            token = f"kernel-{ref}"
+            self.uploads[token] = self.kernel_output.get(body.get("fileName") or "submission.csv", b"")
+            self.submissions.append({"ref": ref, "competition": slug, "fileName": body.get("fileName") or "",
+                                     "date": "2026-11-22T08:00:00Z", "description": body.get("submissionDescription", ""),
+                                     "status": "PENDING", "publicScore": "", "privateScore": "", "token": token,
+                                     "kernel": kernel, "kernelVersion": int(body["kernelVersion"])})  # fmt: skip
+            self._polls[ref] = 0
+            return 200, {"message": "Successfully submitted", "ref": ref}, {}
+        if method == "StartBlobUpload":
+            token = f"blob-{len(self.uploads) + 1}"
+            self.uploads[token] = b""
+            return 200, {"token": token, "createUrl": f"http://localhost/upload/{token}"}, {}
+        if method in ("GetDatasetStatus", "CreateDataset", "CreateDatasetVersion"):
+            return self.dataset_call(method, body)
+        if method in ("SaveKernel", "GetKernelSessionStatus", "ListKernelSessionOutput"):
+            return self.kernel_call(method, body)
         if method in ("DownloadDataFiles", "DownloadDataFile"):
             if slug not in self.files:
                 return 404, {"code": 404, "message": f"Competition {slug} not found"}, {}
             return 302, None, {"Location": f"http://localhost/files/{slug}.zip"}
         return 404, {"code": 404, "message": f"no such method {method}"}, {}
+
+
+    def dataset_call(self, method: str, body: dict) -> tuple[int, dict | None, dict]:
+        payload = body.get("body") or body  # CreateDatasetVersion nests the files in "body"
+        ref = f"{body.get('ownerSlug')}/{body.get('datasetSlug') or body.get('slug')}"
+        known = self.datasets.get(ref)
+        if method == "GetDatasetStatus":
+            if known is None:
+                return 404, {"code": 404, "message": f"Dataset {ref} not found"}, {}
+            known["polls"] += 1
+            ready = known["polls"] >= self.dataset_polls_until_ready
+            return 200, {"status": "READY" if ready else "BLOBS_RECEIVED"}, {}
+        tokens = [f.get("token") for f in payload.get("files") or []]
+        if any(t not in self.uploads for t in tokens):
+            return 400, {"code": 400, "message": "unknown blob token"}, {}
+        files = [self.uploads[t] for t in tokens]
+        if method == "CreateDataset":
+            if known is not None:
+                return 200, {"status": "error", "error": f"The dataset {ref} already exists"}, {}
+            self.datasets[ref] = {"versions": [files], "private": body.get("isPrivate"), "polls": 0}
+        else:
+            if known is None:
+                return 404, {"code": 404, "message": f"Dataset {ref} not found"}, {}
+            known["versions"].append(files)
+            known["polls"] = 0
+        return 200, {"ref": ref, "url": f"https://www.kaggle.com/datasets/{ref}", "status": "ok", "error": ""}, {}
+
+    def kernel_call(self, method: str, body: dict) -> tuple[int, dict | None, dict]:
+        ref = body.get("slug") or f"{body.get('userName')}/{body.get('kernelSlug')}"
+        if method == "SaveKernel":
+            missing = [d for d in body.get("datasetDataSources") or [] if d not in self.datasets]
+            if missing:
+                return 200, {"ref": "", "url": "", "error": "", "invalidDatasetSources": missing}, {}
+            kernel = self.kernels.setdefault(ref, {"versions": []})
+            kernel["versions"].append(body)
+            kernel["polls"] = 0
+            number = len(kernel["versions"])
+            return 200, {"ref": f"/code/{ref}", "url": f"https://www.kaggle.com/code/{ref}", "versionNumber": number}, {}
+        kernel = self.kernels.get(ref)
+        if kernel is None:
+            return 404, {"code": 404, "message": f"Notebook {ref} not found"}, {}
+        if method == "GetKernelSessionStatus":
+            kernel["polls"] += 1
+            if kernel["polls"] < self.kernel_polls_until_done:
+                return 200, {"status": "RUNNING"}, {}
+            return 200, {"status": self.kernel_final_status, "failureMessage": self.kernel_failure}, {}
+        files = [{"url": f"http://localhost/kernel-output/{ref}/{name}", "fileName": name} for name in self.kernel_output]
+        return 200, {"files": files, "log": self.kernel_log, "nextPageToken": ""}, {}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -165,10 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         rec = self._record(self._read_body())
         fake = self.server.fake
-        if rec.host != "localhost" or not rec.path.startswith(SERVICE):
+        if rec.host != "localhost" or not rec.path.startswith(API) or rec.path.count("/") != 4:
             self._send(404, {"code": 404, "message": f"unexpected request {rec.url}"})
             return
-        method = rec.path[len(SERVICE) :]
+        method = rec.path.rsplit("/", 1)[-1]
         if not self._authorised(rec):
             self._send(401, {"code": 401, "message": "Unauthenticated"})
             return
@@ -205,8 +287,15 @@ class _Handler(BaseHTTPRequestHandler):
         fake.uploads[token] = rec.body
         self._send(200, {})
 
-    def do_GET(self) -> None:  # noqa: N802 - the data download
+    def do_GET(self) -> None:  # noqa: N802 - the data download, a notebook's output files
         rec = self._record(b"")
+        if rec.path.startswith("/kernel-output/"):
+            data = self.server.fake.kernel_output.get(rec.path.rsplit("/", 1)[-1])
+            if rec.host != "localhost" or data is None:
+                self._send(404, {"code": 404, "message": f"unexpected download {rec.url}"})
+                return
+            self._send(200, data, {"Content-Type": "application/octet-stream", "Last-Modified": formatdate(usegmt=True)})
+            return
         slug = rec.path.removeprefix("/files/").removesuffix(".zip")
         data = self.server.fake.files.get(slug)
         if rec.host != "localhost" or data is None:

@@ -19,27 +19,10 @@ import pandas as pd
 import pytest
 
 from competitions.commands.cli import main
-from tests.fake_kaggle import FakeKaggle, client_environment, serve
+from tests.fake_kaggle import client_environment
 
 AMES = "house-prices-advanced-regression-techniques"
 KEY = "test-key"
-
-
-@pytest.fixture
-def kaggle_home(tmp_path, monkeypatch, loopback_only):
-    """An isolated HOME with a kaggle.json, and the client pointed at a running fake server."""
-    home = tmp_path / "home"
-    (home / ".kaggle").mkdir(parents=True)
-    credentials = home / ".kaggle" / "kaggle.json"
-    credentials.write_text(json.dumps({"username": "tester", "key": KEY}))
-    credentials.chmod(0o600)
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    fake = FakeKaggle()
-    with serve(fake):
-        for key, value in client_environment(fake.port, str(home)).items():
-            monkeypatch.setenv(key, value)
-        yield fake, home
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@
                                    # the metric is rmse_log or rmsle)
     max_class_share: 0.5           # classification: at most this share of the training rows may be distinct
                                    # classes (an id column taken as the label is refused); 1.0: no limit
+    runtime_limit_hours: 9         # code competitions: how long Kaggle lets the inference notebook run
 
     mean: [0.4914, 0.4822, 0.4465]  # images: per-channel statistics (0-1 scale), used when no pretrained
     std: [0.2470, 0.2435, 0.2616]   # backbone brings its own (default: ImageNet's)
@@ -55,7 +56,7 @@ from competitions.catalog.presets import CONFIG_ROOT
 from competitions.core.console import warn
 from competitions.core.errors import CompeteError
 from competitions.core.metrics import METRICS, get_metric
-from competitions.core.spec import MAX_CLASS_SHARE, CompetitionSpec
+from competitions.core.spec import MAX_CLASS_SHARE, RUNTIME_LIMIT_HOURS, CompetitionSpec
 
 PLACEHOLDER = "FILL_ME"
 USER_SPEC_DIR = "competitions.d"
@@ -136,7 +137,15 @@ def load_spec_file(path: str | os.PathLike) -> CompetitionSpec:
         unfilled=unfilled,
         log_target=log_target,
         max_class_share=_share(data, path),
+        runtime_limit_hours=_runtime_limit(data, path),
     )
+
+
+def _runtime_limit(data: dict, path: Path) -> float:
+    hours = data.get("runtime_limit_hours", RUNTIME_LIMIT_HOURS)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
+        raise CompeteError(f"{path}: the field runtime_limit_hours is {hours!r}; a number of hours above 0")
+    return float(hours)
 
 
 def _share(data: dict, path: Path) -> float:
@@ -170,7 +179,7 @@ def _log_target(data: dict, path: Path, metric: str) -> bool:
 KNOWN_KEYS = ("slug", "title", "shape", "task", "metric", "submission", "sample_submission", "id_column",
               "target_column", "submission_column", "classes", "train_csv", "train_images", "test_images",
               "test_csv", "log_target", "datamodule", "model", "families", "presets", "expected_files", "archives",
-              "mean", "std", "max_class_share")  # fmt: skip
+              "mean", "std", "max_class_share", "runtime_limit_hours")  # fmt: skip
 
 
 def _read_mapping(path: Path) -> dict:

@@ -37,6 +37,9 @@ verbs:
   download SLUG             Kaggle API download + unzip (+ .7z) + layout check   compete download classify-leaves
   submit SLUG FILE -m MSG   validate, check today's limit, upload, wait for the public score, record it in the ledger
                                                      compete submit cifar-10 runs/cifar-10/baseline/submission.csv -m "resnet18"
+  package SLUG --run DIR --out D   a code competition's offline inference: a Kaggle dataset (fold models, wheels) and a
+                            notebook (internet off) that writes submission.csv; --push uploads and runs it on Kaggle
+                                                     compete package cifar-10 --run runs/cifar-10/baseline --out pkg --push
   submissions SLUG          the ledger joined with Kaggle's list      compete submissions cifar-10
   runs SLUG [--plot F.png]  the experiments, best first: CV, public score, what differs   compete runs cifar-10
   show SLUG [--n 32]        a grid of augmented training images as training sees them
@@ -60,7 +63,10 @@ VERB_HELP = {
     "validate": "usage: compete validate SLUG FILE.csv [--data-dir D]",
     "ensemble": "usage: compete ensemble SLUG RUN_DIR RUN_DIR... [--weights equal|cv|oof] [--name NAME]",
     "download": "usage: compete download SLUG [--data-dir D] [--keep-archives]",
-    "submit": "usage: compete submit SLUG FILE.csv -m MESSAGE [--dry-run] [--again] [--data-dir D] [--timeout S]",
+    "submit": "usage: compete submit SLUG FILE.csv -m MESSAGE [--dry-run] [--again] [--data-dir D] [--timeout S]\n"
+    "       compete submit SLUG --kernel OWNER/NAME --version N -m MESSAGE   (a code competition's notebook)",
+    "package": "usage: compete package SLUG --run DIR [--run DIR ...] --out D [--owner NAME] [--push] [--with PKG]\n\n"
+    "run `compete package SLUG --help` for every option",
     "submissions": "usage: compete submissions SLUG [--runs-dir DIR] [--offline]",
     "runs": "usage: compete runs SLUG [--runs-dir DIR] [--plot FILE.png]",
     "show": "usage: compete show SLUG [--data-dir D] [--n 32] [--out FILE.png] [--config PRESET] [--data.* --model.*]",
@@ -78,6 +84,8 @@ INTERRUPTED = {
     "download": "run compete download again (the download starts over)",
     "demo": "run compete demo again (the data is reused)",
     "init": "no spec file was written; run compete init again",
+    "package": "no package folder was left half-written; run compete package again (a push already started "
+    "continues on Kaggle: `compete package ... --push` versions it again)",
 }
 
 

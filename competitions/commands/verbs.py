@@ -135,10 +135,14 @@ def validate(spec: CompetitionSpec, argv: list[str]) -> None:
 
 def submit(spec: CompetitionSpec, argv: list[str]) -> None:
     parser = verb_parser("submit", spec, "Validate, check the daily limit, upload with the Kaggle API, wait for the "
-                         "score, and record the attempt in RUNS_DIR/SLUG/ledger.jsonl.")  # fmt: skip
+                         "score, and record the attempt in RUNS_DIR/SLUG/ledger.jsonl. A code competition: --kernel "
+                         "OWNER/NAME --version N submits that notebook version's output instead of a file.")  # fmt: skip
     add = parser.add_argument
-    add("file", type=str, help="the submission CSV, e.g. runs/SLUG/EXPERIMENT/submission.csv")
+    add("file", type=str | None, nargs="?", default=None, help="the submission CSV, e.g. runs/SLUG/EXPERIMENT/submission.csv")
     add("-m", "--message", type=str, required=True, help="the submission's description on Kaggle")
+    add("--kernel", type=str | None, default=None, help="code competitions: the notebook, OWNER/NAME")
+    add("--version", type=int | None, default=None, help="code competitions: the notebook's version")
+    add("--file-name", type=str, default="submission.csv", help="code competitions: the notebook's output file")
     add_data_dir(parser, spec)
     add_runs_dir(parser, "where the ledger lives (RUNS_DIR/SLUG)")
     add("--dry-run", action="store_true", help="validate and show what would be sent; no upload")
@@ -146,14 +150,69 @@ def submit(spec: CompetitionSpec, argv: list[str]) -> None:
     add("--timeout", type=float, default=600.0, help="seconds to wait for the score")
     add("--poll", type=float, default=5.0, help="first wait between score checks (then x1.5, <= 60)")
     args = parser.parse_args(argv)
-    entry = api.submit(spec.slug, args.file, args.message, data_dir=args.data_dir, runs_dir=args.runs_dir,
-                       dry_run=args.dry_run, again=args.again, timeout=args.timeout, poll=args.poll)  # fmt: skip
+    common = {"runs_dir": args.runs_dir, "dry_run": args.dry_run, "again": args.again, "timeout": args.timeout,
+              "poll": args.poll}  # fmt: skip
+    if args.kernel is not None or args.version is not None:
+        if args.file is not None or args.kernel is None or args.version is None:
+            raise CompeteError("submit either a FILE, or a notebook with --kernel OWNER/NAME and --version N")
+        entry = api.submit_kernel(spec.slug, args.kernel, args.version, args.message, file_name=args.file_name, **common)
+    elif args.file is None:
+        raise CompeteError(f"name the submission: compete submit {spec.slug} FILE.csv -m MESSAGE (or --kernel and --version)")
+    else:
+        entry = api.submit(spec.slug, args.file, args.message, data_dir=args.data_dir, **common)
     if entry["status"] == "dry-run":
         out(f"dry run: valid; would submit {describe(spec, entry)} to {spec.slug}; nothing sent")
     elif entry["status"] != "COMPLETE":
         info(f"still {entry['status']} after {args.timeout:g}s; `compete submissions {spec.slug}` shows it when scored")
     else:
         out(f"public score {entry['public_score']}  |  {cv_text(spec, entry['cv'])}  |  ref {entry['ref']}")
+
+
+def package(spec: CompetitionSpec, argv: list[str]) -> None:
+    parser = verb_parser("package", spec, "Make runs ready for a code competition (a notebook Kaggle runs offline "
+                         "against a hidden test set): OUT/dataset, a Kaggle dataset of the runs' fold models, compete's "
+                         "wheel and the wheels Kaggle's image lacks; OUT/notebook, an inference notebook (internet off) "
+                         "that installs from those wheels only and writes submission.csv. Times a sample prediction and "
+                         "estimates the notebook's runtime on Kaggle. --push uploads both and runs the notebook.")  # fmt: skip
+    add = parser.add_argument
+    add("--run", type=str, required=True, action="append",
+        help="a run directory (after compete predict); a blend or stack packages its members; several are blended")  # fmt: skip
+    add("--out", type=str, required=True, help="the folder of the package (OUT/dataset, OUT/notebook)")
+    add("--owner", type=str | None, default=None, help="Kaggle user name (default: KAGGLE_USERNAME or kaggle.json's)")
+    add("--dataset", type=str | None, default=None, help=f"the dataset's slug (default: compete-{spec.slug}-models)")
+    add("--kernel", type=str | None, default=None, help=f"the notebook's slug (default: compete-{spec.slug}-inference)")
+    add("--weights", type=Literal["equal", "cv", "oof"], default="oof", help="several runs: how they are blended")
+    add("--name", type=str, default="ensemble", help="several runs: the blend's experiment name")
+    add("--with", type=str, default=[], action="append", dest="with_packages",
+        help="also bundle this installed distribution's wheel (repeat for more)")  # fmt: skip
+    add("--wheels", type=str | None, default=None, help="a folder of wheels to bundle before packing installed ones")
+    add("--gpu", type=Literal["auto", "on", "off"], default="auto", help="the notebook's GPU (auto: as the runs trained)")
+    add("--max-dataset-gb", type=float, default=100.0, help="refuse a package larger than this (Kaggle's limit)")
+    add("--test-rows", type=int | None, default=None, help="the hidden test set's rows, for the runtime estimate")
+    add("--no-estimate", action="store_true", help="skip the timed sample prediction")
+    add("--force", action="store_true", help="write OUT again (its old contents go once the new package is there)")
+    add("--push", action="store_true", help="then create or version the dataset, push the notebook, wait for its run "
+        "and fetch its output (the real kaggle client)")  # fmt: skip
+    add("--notes", type=str, default="compete package", help="--push: the dataset version's notes")
+    add("--timeout", type=float, default=3600.0, help="--push: seconds to wait for the notebook's run")
+    add("--poll", type=float, default=10.0, help="--push: first wait between status checks (then x1.5, <= 60)")
+    args = parser.parse_args(argv)
+    runs, extra = list(args.run), list(args.with_packages or [])
+    made = api.package(spec.slug, runs, args.out, owner=args.owner, dataset=args.dataset, kernel=args.kernel,
+                       weights=args.weights, name=args.name, with_packages=extra,
+                       wheels_from=Path(args.wheels) if args.wheels else None, gpu=args.gpu,
+                       max_dataset_gb=args.max_dataset_gb, estimate=not args.no_estimate, test_rows=args.test_rows,
+                       force=args.force)  # fmt: skip
+    if not args.push:
+        out(f"{made.dataset}  (kaggle datasets create -p {made.dataset} --dir-mode zip)\n{made.notebook}  (kaggle "
+            f"kernels push -p {made.notebook}); or run compete package again with --push")  # fmt: skip
+        return
+    if made.estimate is not None and not made.estimate["fits"] and not args.force:
+        raise CompeteError(f"{made.notebook}: the estimate ({made.estimate['kaggle_hours']:.1f} h) is over the "
+                           f"competition's limit of {made.estimate['limit_hours']:g} h; not pushed (--force pushes anyway)")  # fmt: skip
+    result = api.push(spec.slug, made, notes=args.notes, timeout=args.timeout, poll=args.poll)
+    out(f"{result['kernel']} version {result['version']}: {result['status']}; output in {result['output']}\n"
+        f"submit it: compete submit {spec.slug} --kernel {result['kernel']} --version {result['version']} -m MESSAGE")  # fmt: skip
 
 
 def submissions(spec: CompetitionSpec, argv: list[str]) -> None:

@@ -85,5 +85,6 @@ def cv_text(spec, cv: dict | None) -> str:
 
 def describe(spec, entry: dict) -> str:
     """A submission ledger entry in one line: the file, its hash, its CV and message."""
-    return (f"{entry['file']} ({entry['bytes']} bytes, sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
+    size = f"{entry['bytes']} bytes, " if entry.get("bytes") is not None else ""
+    return (f"{entry['file']} ({size}sha256 {entry['sha256'][:12]}), {cv_text(spec, entry['cv'])}, "
             f"message {entry['message']!r}")  # fmt: skip

@@ -10,6 +10,7 @@ from competitions.core.errors import DataError
 from competitions.core.metrics import Metric
 
 MAX_CLASS_SHARE = 0.5  # the spec's max_class_share when it sets none
+RUNTIME_LIMIT_HOURS = 9.0  # a code competition's notebook limit when the spec sets none (Kaggle's usual)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class CompetitionSpec:
     # Classification: at most this share of the training rows may be distinct classes (an id or free-text
     # column taken as the label has one class per row; k-fold needs repeats). 1.0 turns the check off.
     max_class_share: float = MAX_CLASS_SHARE
+    runtime_limit_hours: float = RUNTIME_LIMIT_HOURS  # code competitions: the inference notebook's limit
 
     def presets(self) -> list[str]:
         if not self.config_dir:

@@ -48,6 +48,7 @@ class FoldTrainer:
     name: ClassVar[str]
     takes_budget: ClassVar[bool] = False  # --budget sets epochs: only families that have them
     tunable: ClassVar[bool] = False  # compete tune searches its hyper-parameters
+    uses_accelerator: ClassVar[bool] = False  # trains and predicts on trainer.accelerator (a GPU when there is one)
     # config.yaml keys that say nothing about this family's runs (a tree has no Trainer)
     unused_settings: ClassVar[tuple[str, ...]] = ()
 

@@ -35,6 +35,7 @@ from competitions.pipeline.oof import FoldResult, gather_predictions, oof_frame
 class LightningFoldTrainer(FoldTrainer):
     name = "lightning"
     takes_budget = True
+    uses_accelerator = True
 
     def check_options(self, spec, cfg) -> None:
         """Also: every fold validates (best.ckpt and early stopping watch the validation metric)."""

@@ -90,8 +90,8 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) -> dict:
-    origin = provenance(path)
+def new_attempt(spec: CompetitionSpec, path: Path | None, message: str, digest: str) -> dict:
+    origin = provenance(path) if path is not None else Provenance(None, None, None)
     cv = origin.cv
     return {
         "attempt": f"{_now()}-{uuid.uuid4().hex[:8]}",
@@ -99,7 +99,7 @@ def new_attempt(spec: CompetitionSpec, path: Path, message: str, digest: str) ->
         "slug": spec.slug,
         "file": str(path),
         "sha256": digest,
-        "bytes": path.stat().st_size,
+        "bytes": path.stat().st_size if path is not None else None,
         "experiment": origin.experiment,
         "cv": {k: cv[k] for k in ("metric", "mean", "std", "oof")} if cv else None,
         "message": message,
@@ -118,26 +118,53 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
     uploading, upload (the description carries the file's tag), wait for the score; returns the entry."""
     path = Path(path)
     validate_path(spec, path, data_dir)
-    digest = sha256(path)
+    entry = new_attempt(spec, path, message, sha256(path))
+    send = lambda client, description: client.submit(path, description)  # noqa: E731
+    return submit_attempt(spec, entry, send, str(path), runs_dir, dry_run, again, timeout, poll, provenance(path).run)
+
+
+def submit_kernel(spec: CompetitionSpec, kernel: str, version: int, message: str, *, file_name: str = "submission.csv",
+                  runs_dir: str | Path = DEFAULT_RUNS_DIR, dry_run: bool = False, again: bool = False,
+                  timeout: float = 600.0, poll: float = 5.0) -> dict:  # fmt: skip
+    """A code competition's submission: the output ``file_name`` of notebook ``kernel`` (OWNER/NAME) at
+    ``version``, with the ledger, the daily limit, the reconciliation after a lost reply and the score wait
+    of a CSV upload (the ledger's sha256 is that of the kernel, version and file named)."""
+    import hashlib
+
+    if kernel.count("/") != 1 or not all(kernel.split("/")):
+        raise CompeteError(f"--kernel {kernel}: name the notebook as OWNER/NAME (as compete package --push prints it)")
+    if version < 1:
+        raise CompeteError(f"--version {version}: a notebook's versions count from 1")
+    what = f"notebook {kernel} version {version} ({file_name})"
+    digest = hashlib.sha256(what.encode()).hexdigest()
+    entry = {**new_attempt(spec, None, message, digest), "file": what, "kernel": kernel, "kernel_version": version}
+    send = lambda client, description: client.submit_kernel(kernel, version, file_name, description)  # noqa: E731
+    return submit_attempt(spec, entry, send, what, runs_dir, dry_run, again, timeout, poll, None)
+
+
+def submit_attempt(spec: CompetitionSpec, entry: dict, send, what: str, runs_dir: str | Path, dry_run: bool, again: bool,
+                   timeout: float, poll: float, run: RunLayout | None) -> dict:  # fmt: skip
+    """The part every submission shares: the earlier-upload check, the ledger, reconciliation, the limit, the
+    upload (``send(client, description)`` -> ref), the score wait."""
+    digest = entry["sha256"]
     ledger = ledger_path(runs_dir, spec.slug)
     earlier = earlier_uploads(ledger, digest)
     if earlier and not again:
         last = earlier[-1]
         raise CompeteError(
-            f"{path}: this exact file (sha256 {digest[:12]}) was already submitted on {last['time']} "
-            f"(ref {last.get('ref') or '?'}, status {last['status']}); see `compete submissions {spec.slug}`, "
-            "or set `again` to upload it once more"
+            f"{what}: this exact {'file' if 'kernel' not in entry else 'submission'} (sha256 {digest[:12]}) was "
+            f"already submitted on {last['time']} (ref {last.get('ref') or '?'}, status {last['status']}); see "
+            f"`compete submissions {spec.slug}`, or set `again` to upload it once more"
         )
-    entry = new_attempt(spec, path, message, digest)
     if dry_run:
         return {**entry, "status": "dry-run"}
     try:
         with submit_lock(ledger):  # from the search of Kaggle's list until the ref is recorded
             client = Kaggle(spec.slug)
             if not again and reconcile(client, ledger, entry):
-                info(f"{path} is already on Kaggle as ref {entry['ref']} ({entry['status']}); recorded, nothing uploaded")
+                info(f"{what} is already on Kaggle as ref {entry['ref']} ({entry['status']}); recorded, nothing uploaded")
             else:
-                upload(spec, client, ledger, entry, path)
+                upload(spec, client, ledger, entry, send)
         result = wait_for_score(client, entry["ref"], timeout, poll)
     except CompeteError as err:
         settle_failed(ledger, entry, err)
@@ -146,7 +173,6 @@ def submit_file(spec: CompetitionSpec, path: str | Path, message: str, *, data_d
     record(ledger, entry)
     if result.status == "ERROR":
         raise KaggleError(f"Kaggle could not score submission {entry['ref']}: {result.error or 'no reason given'}")
-    run = provenance(path).run
     if result.status == "COMPLETE" and run is not None:
         from competitions.pipeline.tracking import log_quietly
 
@@ -188,13 +214,13 @@ def reconcile(client: Kaggle, ledger: Path, entry: dict) -> bool:
     return True
 
 
-def upload(spec: CompetitionSpec, client: Kaggle, ledger: Path, entry: dict, path: Path) -> None:
+def upload(spec: CompetitionSpec, client: Kaggle, ledger: Path, entry: dict, send) -> None:
     left = client.submissions_left()
     if left <= 0:
         raise KaggleError(f"no submissions left today on {spec.slug} (Kaggle's daily limit); nothing uploaded")
     entry["status"] = "uploading"
     record(ledger, entry)  # before the upload: a crash now leaves a trace the next submit reconciles
-    entry["ref"] = client.submit(path, f"{entry['message']} {submission_tag(entry['sha256'])}")
+    entry["ref"] = send(client, f"{entry['message']} {submission_tag(entry['sha256'])}")
     entry["status"] = "submitted"
     record(ledger, entry)
     info(f"submitted {describe(spec, entry)}: ref {entry['ref']} ({left - 1} left today); waiting for the score")

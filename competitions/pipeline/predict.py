@@ -50,6 +50,7 @@ class PredictOptions:
     threads: int | None = None
     batch_size: int | None = None
     num_workers: int | None = None
+    limit_batches: int | None = None  # predict only this many batches (compete package's timing of a sample)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Prediction:
             logger=False,
             callbacks=[fold_progress_bar()],
             enable_checkpointing=False,
+            limit_predict_batches=self.options.limit_batches,
         )
 
     def load(self, fold: int):
@@ -268,7 +270,7 @@ def write_run_submission(prediction: Prediction, staged: StagedPrediction) -> Su
     sample_path = Path(prediction.options.data_dir or prediction.config["data_dir"]) / spec.sample_submission
     frame = write_submission(spec, preds, read_submission_csv(sample_path), staged.submission, classes)
     staged.commit({"folds": folds, "checkpoint": prediction.options.checkpoint, "tta": prediction.options.tta,
-                   "submission": layout.submission.name})  # fmt: skip
+                   "calibrate": prediction.options.calibrate, "submission": layout.submission.name})  # fmt: skip
     from competitions.pipeline.tracking import log_quietly
 
     log_quietly(layout, {"submission/rows": len(frame)}, artifact=layout.submission)
