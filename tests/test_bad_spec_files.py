@@ -137,6 +137,9 @@ def test_a_target_with_a_class_per_row_is_refused_by_init_and_fit(tmp_path, work
     (workdir / "competitions.d" / "ids.yaml").write_text(yaml.safe_dump({**spec, "max_class_share": 7}))
     assert main(["fit", "ids", "--data-dir", str(data)]) == 1
     assert "the field max_class_share is 7; a number above 0 and at most 1 (1: no limit)" in error_line(capsys)
+    (workdir / "competitions.d" / "ids.yaml").write_text(yaml.safe_dump({**spec, "runtime_limit_hours": "nine"}))
+    assert main(["fit", "ids", "--data-dir", str(data)]) == 1
+    assert "the field runtime_limit_hours is 'nine'; a number of hours above 0" in error_line(capsys)
 
 
 def test_a_preset_of_another_family_is_named_in_its_error(competition_dir, workdir, capsys):

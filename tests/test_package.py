@@ -90,7 +90,9 @@ def test_packaged_runs_predict_offline_in_a_kaggle_like_notebook_byte_for_byte(p
         assert written == (run / "submission.csv").read_bytes()
         assert bundle["submission_sha256"] is not None
         if slug == AMES:
-            assert bundle["blend"] == {"name": "stack", "weights": "oof"} and "blend stack" in text
+            blend = bundle["blend"]
+            assert (blend["name"], blend["weights"]) == ("stack", "oof") and "blend stack" in text and "differ" not in text
+            assert set(blend["member_weights"]) == {"stack-lightgbm", "stack-ridge", "stack-mlp"}
             assert [r["name"] for r in bundle["runs"]] == ["stack-lightgbm", "stack-ridge", "stack-mlp"]
         else:
             assert bundle["runs"][0]["predict"]["tta"] == "hflip"
@@ -177,6 +179,13 @@ def test_push_failures_end_in_one_line(kaggle_home, predicted, tmp_path, capsys)
     fake.errors["SaveKernel"] = (400, "Notebook title is too short")
     command = ["package", "cifar-10", "--run", str(predicted["cifar"]), "--out", str(out), "--force", "--no-estimate",
                "--push", "--poll", "0.01", "--timeout", "10"]  # fmt: skip
+    # An estimate over the competition's limit (a hidden test set of 10^12 rows): refused before any request.
+    asked = len(fake.requests)
+    too_big = [c for c in command if c not in ("--no-estimate", "--force")] + ["--test-rows", str(10**12)]
+    too_big[too_big.index("--out") + 1] = str(tmp_path / "too-big")
+    assert main(too_big) == 1
+    assert "over the competition's limit of 9 h; not pushed" in error_line(capsys)
+    assert len(fake.requests) == asked
     assert main(command) == 6
     assert "pushing the notebook: Kaggle answered 400 - Notebook title is too short" in error_line(capsys)
     assert not fake.kernels  # nothing was pushed

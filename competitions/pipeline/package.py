@@ -93,12 +93,14 @@ def resolve_members(spec: CompetitionSpec, runs: list[Path], options: PackageOpt
         if config.get("family") == "blend":
             if len(runs) > 1:
                 raise CompeteError(f"{run}: a blend; package it alone, or its members with --run each")
-            blend = {"name": layout.root.name, "weights": config.get("weights", "oof"), "sha256": _sha(layout)}
+            recorded = read_json(layout.ensemble) if layout.ensemble.is_file() else {}
+            blend = {"name": layout.root.name, "weights": config.get("weights", "oof"), "sha256": _sha(layout),
+                     "member_weights": {Path(m["run"]).name: m["weight"] for m in recorded.get("members", [])}}  # fmt: skip
             roots = [Path(p) for p in config.get("ensemble") or []]
         else:
             roots.append(layout.root)
     if blend is None and len(roots) > 1:
-        blend = {"name": options.name, "weights": options.weights, "sha256": None}
+        blend = {"name": options.name, "weights": options.weights, "sha256": None, "member_weights": None}
     names = [r.name for r in roots]
     if len(set(names)) < len(names) or (blend and blend["name"] in names):
         raise CompeteError(f"runs {', '.join(names)}: two have the same experiment name; rename one")
@@ -250,7 +252,7 @@ def write_dataset(dataset: Path, spec: CompetitionSpec, members: list[Member], f
         "spec": "spec.yaml",
         "runs": [{"name": m.layout.root.name, "predict": {k: v for k, v in m.predict.items() if k in
                   ("folds", "checkpoint", "tta", "calibrate")}} for m in members],  # fmt: skip
-        "blend": {k: blend[k] for k in ("name", "weights")} if blend else None,
+        "blend": {k: blend[k] for k in ("name", "weights", "member_weights")} if blend else None,
         "install": [f"{name}=={version}" for name, version in versions.items()],
         "submission_sha256": blend["sha256"] if blend else members[0].predict["sha256"],
         "gpu": uses_gpu(members, options.gpu),

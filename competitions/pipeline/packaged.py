@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from competitions.core.artifacts import atomic_path, read_json
-from competitions.core.console import info, out
+from competitions.core.console import info, out, warn
 from competitions.core.errors import CompeteError
 from competitions.pipeline.records import Submission
 
@@ -45,6 +45,15 @@ def copy_runs(bundle: Path, runs_dir: Path) -> None:
         raise CompeteError(f"{bundle}: no runs/ folder; is this a dataset written by compete package?")
 
 
+def check_weights(recorded: dict | None, details: dict) -> None:
+    """The blend's weights, fitted again on the packaged OOF predictions, are the ones packaged."""
+    if not recorded:
+        return
+    now = {Path(m["run"]).name: m["weight"] for m in details["members"]}
+    if any(abs(now.get(name, -1.0) - weight) > 1e-9 for name, weight in recorded.items()):
+        warn(f"the blend's weights {now} differ from the packaged {recorded}: the submission differs from the local one")
+
+
 def predict_bundle(bundle: str | Path, data_dir: str | Path, working: str | Path, *, out_name: str = "submission.csv",
                    runs_dir: str | Path | None = None) -> Submission:  # fmt: skip
     """Predict the competition in ``data_dir`` with the package in ``bundle``; WORKING/``out_name``."""
@@ -73,6 +82,7 @@ def predict_bundle(bundle: str | Path, data_dir: str | Path, working: str | Path
     if blend:
         submission = stages.run(f"blend {blend['name']}", ensemble_runs, spec, paths, blend["weights"], blend["name"],
                                 data_dir, replace=True)  # fmt: skip
+        check_weights(blend.get("member_weights"), submission.details)
     target = working / out_name
     with atomic_path(target) as temporary:
         shutil.copyfile(submission.path, temporary)
