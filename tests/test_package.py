@@ -83,7 +83,13 @@ def test_packaged_runs_predict_offline_in_a_kaggle_like_notebook_byte_for_byte(p
         # Kaggle mounts the competition and the dataset (unpacked) under /kaggle/input; here a temp folder.
         inputs = tmp_path / f"input-{slug}"
         shutil.copytree(data, inputs / slug)
-        shutil.copytree(out / "dataset", inputs / dataset["id"].split("/")[1])
+        mounted = inputs / dataset["id"].split("/")[1]
+        shutil.copytree(out / "dataset", mounted)
+        if slug == AMES:  # the other ways Kaggle may mount the uploaded runs.zip and wheels.zip
+            shutil.move(mounted / "runs" / slug, mounted / slug)
+            (mounted / "runs").rmdir()
+            shutil.make_archive(str(mounted / "wheels"), "zip", mounted / "wheels")
+            shutil.rmtree(mounted / "wheels")
         text = run_notebook(out / "notebook" / "inference.ipynb", inputs, tmp_path / f"working-{slug}", monkeypatch)
         assert "install: compete==0.1.0" in text and "predict " in text and "total:" in text
         written = (tmp_path / f"working-{slug}" / "submission.csv").read_bytes()

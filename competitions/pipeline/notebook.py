@@ -34,11 +34,13 @@ INSTALL = '''def find(name, marker):
 BUNDLE = find(DATASET, "compete-bundle.json")
 DATA = find(COMPETITION, {sample!r})
 bundle = json.loads((BUNDLE / "compete-bundle.json").read_text())
-wheels = BUNDLE / "wheels"
-if not wheels.is_dir():  # a folder uploaded as wheels.zip and not unpacked
+wheels = BUNDLE / "wheels"  # uploaded as wheels.zip: unpacked as wheels/, into the top folder, or left a zip
+if not wheels.is_dir() and (BUNDLE / "wheels.zip").is_file():
     with zipfile.ZipFile(BUNDLE / "wheels.zip") as archive:
         archive.extractall(WORKING / "wheels")
     wheels = WORKING / "wheels"
+elif not wheels.is_dir():
+    wheels = BUNDLE
 t = time.time()
 subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--ignore-installed",
                 "--find-links", str(wheels), *bundle["install"]], check=True)

@@ -35,10 +35,14 @@ class Stages:
         out("\n".join(f"{name:<{width}}  {seconds:8.1f}s" for name, seconds in self.seconds.items()))
 
 
-def copy_runs(bundle: Path, runs_dir: Path) -> None:
+def copy_runs(bundle: Path, runs_dir: Path, slug: str) -> None:
+    """The packaged runs into RUNS_DIR/SLUG/, however Kaggle mounted the uploaded runs.zip: unpacked as runs/,
+    unpacked into the dataset's top folder, or left a zip."""
     if (bundle / "runs").is_dir():
         shutil.copytree(bundle / "runs", runs_dir, dirs_exist_ok=True)
-    elif (bundle / "runs.zip").is_file():  # a folder uploaded as a zip and not unpacked
+    elif (bundle / slug).is_dir():
+        shutil.copytree(bundle / slug, runs_dir / slug, dirs_exist_ok=True)
+    elif (bundle / "runs.zip").is_file():
         with zipfile.ZipFile(bundle / "runs.zip") as archive:
             archive.extractall(runs_dir)
     else:
@@ -71,7 +75,7 @@ def predict_bundle(bundle: str | Path, data_dir: str | Path, working: str | Path
     spec = get_competition(manifest["competition"])
     root = Path(runs_dir or working / "runs")
     stages = Stages()
-    stages.run("copy runs", copy_runs, bundle, root)
+    stages.run("copy runs", copy_runs, bundle, root, spec.slug)
     paths = []
     for run in manifest["runs"]:
         path = root / spec.slug / run["name"]
