@@ -2,7 +2,11 @@
 
 ``equal``; ``cv`` (in proportion to each member's pooled OOF score, or to its inverse where lower
 wins); ``oof`` (non-negative weights summing to one that minimise the blend's OOF loss: log loss of
-the blended probabilities for classification, the metric itself for values, on the log scale for prices).
+the blended probabilities for classification, the metric itself for values, on the log scale for prices);
+``caruana`` (greedy ensemble selection with replacement, Caruana et al. 2004, as AutoGluon's
+WeightedEnsemble: start from the best member, then add, ITERATIONS times, the member whose addition scores
+best on the competition's metric, ties going to the member chosen most; weights are the counts); ``auto`` is the stack's choice between ``oof``
+and ``caruana`` by the nested OOF score (pipeline/ensemble.py).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from scipy.optimize import minimize
 from competitions.core.metrics import Metric, multiclass_log_loss
 from submissions.averaging import weighted_mean
 
-WEIGHTINGS = ("equal", "cv", "oof")
+WEIGHTINGS = ("equal", "cv", "oof", "caruana")
+CARUANA_ITERATIONS = 100
 
 
 def fit_weights(metric: Metric, y_true: np.ndarray, oof: Sequence[np.ndarray], log_scale: bool) -> np.ndarray:
@@ -40,6 +45,22 @@ def fit_weights(metric: Metric, y_true: np.ndarray, oof: Sequence[np.ndarray], l
     return weights / weights.sum()
 
 
+def caruana_weights(metric: Metric, y_true: np.ndarray, oof: Sequence[np.ndarray], log_scale: bool,
+                    iterations: int = CARUANA_ITERATIONS) -> np.ndarray:  # fmt: skip
+    """Greedy selection with replacement on the metric itself; the selection counts as weights."""
+    sign = 1.0 if metric.direction == "min" else -1.0
+    values = [np.log(v) if log_scale else np.asarray(v, dtype=float) for v in oof]
+    counts = np.zeros(len(oof))
+    total = np.zeros_like(values[0])
+    for step in range(1, iterations + 1):
+        scores = [sign * metric(y_true, np.exp((total + v) / step) if log_scale else (total + v) / step) for v in values]
+        tied = np.flatnonzero(np.asarray(scores) <= min(scores) + 1e-12)
+        best = int(tied[np.argmax(counts[tied])])  # ties: the member already chosen most, then the earlier
+        counts[best] += 1
+        total = total + values[best]
+    return counts / counts.sum()
+
+
 def blend_weights(how: str, metric: Metric, y_true: np.ndarray, oof: Sequence[np.ndarray], log_scale: bool) -> np.ndarray:
     """Weights by ``how`` (one of WEIGHTINGS) for members with out-of-fold predictions ``oof``."""
     if how == "equal":
@@ -50,4 +71,6 @@ def blend_weights(how: str, metric: Metric, y_true: np.ndarray, oof: Sequence[np
         return raw / raw.sum()
     if how == "oof":
         return fit_weights(metric, y_true, oof, log_scale)
+    if how == "caruana":
+        return caruana_weights(metric, y_true, oof, log_scale)
     raise ValueError(f"unknown weighting {how!r}; choose {', '.join(WEIGHTINGS)}")

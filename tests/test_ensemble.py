@@ -88,3 +88,26 @@ def test_a_member_without_test_predictions_is_named(competition_dir, workdir, ca
         path.unlink()
     assert main(["ensemble", AMES, str(a), str(b)]) == 1
     assert f"{b}: no test/fold<k>.csv; run `compete predict" in capsys.readouterr().err
+
+
+def test_caruana_selection_weighs_by_counts_and_beats_each_member():
+    from competitions.core.metrics import get_metric
+    from submissions.weights import blend_weights
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(12, 0.4, 400)
+    noise = rng.normal(0, 0.1, (2, 400))
+    members = [np.exp(truth + noise[0]), np.exp(truth + noise[1]), np.exp(truth + rng.normal(0.3, 0.4, 400))]
+    rmse_log = get_metric("rmse_log")
+    weights = blend_weights("caruana", rmse_log, np.exp(truth), members, log_scale=True)
+    assert abs(weights.sum() - 1) < 1e-12 and np.allclose(weights * 100, np.round(weights * 100))  # counts of 100
+    assert weights[2] < 0.1 and min(weights[:2]) > 0.3  # the biased member is left (almost) out
+    from submissions.averaging import weighted_mean
+
+    blended = rmse_log(np.exp(truth), weighted_mean(members, weights, log_scale=True))
+    assert blended < min(rmse_log(np.exp(truth), m) for m in members[:2])
+    # On accuracy (classes) it selects on the metric itself.
+    labels = rng.integers(0, 3, 300)
+    good = np.eye(3)[labels] * 0.6 + 0.4 / 3
+    bad = np.full((300, 3), 1 / 3)
+    assert blend_weights("caruana", get_metric("accuracy"), labels, [bad, good], log_scale=False)[1] == 1.0

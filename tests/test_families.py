@@ -66,6 +66,39 @@ def test_lightgbm_family_fits_native_categoricals_and_saves_each_fold(competitio
     assert len(submission) == 40 and (submission["SalePrice"] > 10_000).all()
 
 
+def test_catboost_family_fits_native_categoricals_and_predict_reuses_its_folds(competition_dir, workdir, capsys,
+                                                                             monkeypatch):  # fmt: skip
+    import catboost
+
+    import datamodules.tabular as tabular
+
+    data = competition_dir(AMES)
+    quick = ["--model.iterations=60", "--model.early_stopping_rounds=20", "--n-folds=2"]
+    assert fit(AMES, data, "--family", "catboost", "--experiment", "cb", *quick) == 0
+    run = runs(workdir) / "cb"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["family"] == "catboost" and config["model"]["depth"] == 6  # from catboost.yaml
+    fold = run / "fold0"
+    model = joblib.load(fold / "model.joblib")
+    assert type(model).__name__ == "CatBoostRegressor" and model.model.get_cat_feature_indices()  # categories native
+    # The model in CatBoost's own format alone reproduces the fold's out-of-fold predictions.
+    native = catboost.CatBoostRegressor()
+    native.load_model(str(fold / "model.cbm"))
+    metrics = json.loads((fold / "metrics.json").read_text())
+    assert 0 < metrics["epochs"] <= 60 and native.tree_count_ == metrics["epochs"]
+    with monkeypatch.context() as patched:
+        patched.setattr(tabular, "fit_transform", lambda *a, **k: pytest.fail("predict refitted the preprocessing"))
+        assert main(["predict", AMES, "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert len(submission) == 40 and (submission["SalePrice"] > 10_000).all()
+    text = (data / "train.csv").read_text().splitlines()
+    text[5] = text[5].rsplit(",", 1)[0] + ",123456"
+    (data / "train.csv").write_text("\n".join(text) + "\n")
+    capsys.readouterr()
+    assert main(["predict", AMES, "--run", str(run)]) == 1
+    assert "train.csv: changed since the run was fitted" in error_line(capsys)
+
+
 def test_predict_reuses_the_saved_preprocessing_and_refuses_a_changed_train_csv(competition_dir, workdir, capsys,
                                                                              monkeypatch):  # fmt: skip
     import datamodules.tabular as tabular

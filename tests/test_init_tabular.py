@@ -93,25 +93,37 @@ def test_titanic_init_then_families_stack_predict_validate(tmp_path, workdir, ca
     assert list(submission.columns) == ["PassengerId", "Survived"] and set(submission["Survived"]) <= {0, 1}
     assert list(submission["PassengerId"]) == list(range(241, 321))
     assert main(["validate", "titanic", str(run / "submission.csv"), "--data-dir", str(data)]) == 0
-    # The stack: LightGBM (a real booster), logistic regression and the MLP on the same folds, blended.
+    # The stack: LightGBM and CatBoost (real boosters), logistic regression and the MLP on the same folds,
+    # blended with the weighting (non-negative least loss, or greedy selection) of the better nested score.
     quick = tmp_path / "quick-lgb.yaml"
     quick.write_text(yaml.safe_dump({"model": {"n_estimators": 60, "early_stopping_rounds": 20}}))
+    quick_cb = tmp_path / "quick-cb.yaml"
+    quick_cb.write_text(yaml.safe_dump({"model": {"iterations": 60, "early_stopping_rounds": 20}}))
     stack = tmp_path / "stack.yaml"
-    stack.write_text(yaml.safe_dump({"stack": {"families": ["lightgbm", "linear", "mlp"], "weights": "oof",
-                                               "configs": {"mlp": "debug", "lightgbm": str(quick)}}}))  # fmt: skip
+    stack.write_text(yaml.safe_dump({"stack": {"families": ["lightgbm", "catboost", "linear", "mlp"], "weights": "auto",
+                                               "configs": {"mlp": "debug", "lightgbm": str(quick),
+                                                           "catboost": str(quick_cb)}}}))  # fmt: skip
+    capsys.readouterr()
     assert main(["fit", "titanic", "--data-dir", str(data), "--config", str(stack), "--n-folds=2"]) == 0
     root = workdir / "runs" / "titanic"
     booster = joblib.load(root / "stack-lightgbm" / "fold0" / "model.joblib")
     assert type(booster).__name__ == "LightGBMClassifier" and booster.model.booster_.num_trees() > 0
     assert (root / "stack-lightgbm" / "fold0" / "booster.txt").exists()
+    cb = joblib.load(root / "stack-catboost" / "fold1" / "model.joblib")
+    cb_oof = pd.read_csv(root / "stack-catboost" / "fold1" / "oof.csv")
+    assert type(cb).__name__ == "CatBoostClassifier" and np.allclose(cb_oof[["0", "1"]].sum(axis=1), 1)
     logistic = joblib.load(root / "stack-linear" / "fold1" / "model.joblib")
     assert type(logistic).__name__ == "LogisticClassifier" and logistic.model.C_ > 0
     scores = {name: json.loads((root / name / "cv.json").read_text())["oof"]
-              for name in ("stack-lightgbm", "stack-linear", "stack-mlp", "stack")}  # fmt: skip
+              for name in ("stack-lightgbm", "stack-catboost", "stack-linear", "stack-mlp", "stack")}  # fmt: skip
     assert all(0.5 < s <= 1 for s in scores.values()), scores  # the sex/class signal is learnt by every family
     blend = json.loads((root / "stack" / "ensemble.json").read_text())
     weights = [m["weight"] for m in blend["members"]]
-    assert len(weights) == 3 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6
+    assert len(weights) == 4 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6
+    nested = blend["weighting_nested_oof"]
+    assert set(nested) == {"oof", "caruana"} and blend["oof_nested"] == max(nested.values())  # accuracy: higher wins
+    assert blend["weighting"] == max(nested, key=lambda how: (nested[how], how == "oof"))
+    assert f"weights by {blend['weighting']}" in capsys.readouterr().err
     stacked = pd.read_csv(root / "stack" / "submission.csv")
     assert list(stacked.columns) == ["PassengerId", "Survived"] and set(stacked["Survived"]) <= {0, 1}
     assert main(["validate", "titanic", str(root / "stack" / "submission.csv"), "--data-dir", str(data)]) == 0

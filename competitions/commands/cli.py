@@ -26,7 +26,7 @@ verbs:
                             tags, train/test tables) and write its spec: competitions.d/SLUG.yaml
                                                      compete init titanic --data-dir data/titanic --metric accuracy
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
-                            tables: --family mlp|lightgbm|ridge (linear for init's tables), or --config stack (blended)
+                            tables: --family mlp|lightgbm|catboost|ridge (linear for init's tables), or --config stack (blended)
   tune SLUG --family F      Optuna on the folds (--trials N, --timeout 10m) -> a best.yaml preset for fit
                                                      compete tune california-house-prices --family lightgbm --trials 50
   predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv
@@ -56,7 +56,7 @@ exit codes: 0 ok, 1 usage or run error, 2 bad option, 3 bad competition data, 4 
 VERB_HELP = {
     "fit": "usage: compete fit SLUG [--config PRESET|FILE] [--data-dir D] [--experiment NAME] [--folds all|0,2] "
     "[--resume] [--trainer.* --model.* --data.*]\n\nrun `compete fit SLUG --help` for every option of SLUG",
-    "tune": "usage: compete tune SLUG [--family lightgbm|ridge] [--trials N] [--timeout 10m] [--storage URL] "
+    "tune": "usage: compete tune SLUG [--family lightgbm|catboost|ridge] [--trials N] [--timeout 10m] [--storage URL] "
     "[--config PRESET|FILE] [--data-dir D] [--model.* --data.*]\n\nrun `compete tune SLUG --help` for every option",
     "predict": "usage: compete predict SLUG --run DIR [--data-dir D] [--folds all|0,2] [--checkpoint best|last]\n\n"
     "run `compete predict SLUG --help` for every option",

@@ -100,6 +100,8 @@ class Blend:
     test: np.ndarray
     nested: dict
     calibration: object | None
+    weighting: str = ""  # the weighting used (``auto``: the one the nested OOF score chose)
+    candidates: dict | None = None  # ``auto``: each weighting's nested OOF score
 
 
 def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFrame, pd.DataFrame]], weights: str) -> Blend:
@@ -110,7 +112,9 @@ def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFra
     aligned = [oof.set_index("id").loc[ids].copy().reset_index() for oof, _ in members]
     y_true = oof_truth_and_predictions(spec, classes, aligned[0])[0]
     oof_values = [oof_truth_and_predictions(spec, classes, frame)[1] for frame in aligned]
-    w = blend_weights(weights, spec.metric, y_true, oof_values, spec.log_scale)
+    folds = aligned[0]["fold"].to_numpy()
+    weighting, candidates = choose_weighting(spec, weights, y_true, oof_values, folds)
+    w = blend_weights(weighting, spec.metric, y_true, oof_values, spec.log_scale)
     blended_oof = weighted_mean(oof_values, w, spec.log_scale)
     test_ids = members[0][1]["id"]
     tests = [test.set_index("id").loc[test_ids, columns].to_numpy(dtype=float) for _, test in members]
@@ -118,8 +122,25 @@ def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFra
     calibration = fit_calibration(blended_oof, y_true) if spec.metric.name == "log_loss" else None
     if calibration is not None:
         blended_test = calibration.apply(blended_test)
+    nested = candidates[weighting] if candidates else nested_scores(spec, weighting, y_true, oof_values, folds)
     return Blend(ids, test_ids, y_true, [spec.metric(y_true, v) for v in oof_values], w, blended_oof, blended_test,
-                 nested_scores(spec, weights, y_true, oof_values, aligned[0]["fold"].to_numpy()), calibration)  # fmt: skip
+                 nested, calibration, weighting, {k: v["oof"] for k, v in candidates.items()} if candidates else None)  # fmt: skip
+
+
+AUTO_CANDIDATES = ("oof", "caruana")
+
+
+def choose_weighting(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_values: list[np.ndarray],
+                     folds: np.ndarray) -> tuple[str, dict | None]:  # fmt: skip
+    """``weights``, or for ``auto`` the candidate whose nested OOF score is best (and every candidate's)."""
+    if weights != "auto":
+        return weights, None
+    nested = {how: nested_scores(spec, how, y_true, oof_values, folds) for how in AUTO_CANDIDATES}
+    best = AUTO_CANDIDATES[0]
+    for how in AUTO_CANDIDATES[1:]:
+        if spec.metric.better(nested[how]["oof"], nested[best]["oof"]):
+            best = how
+    return best, nested
 
 
 def ensemble_runs(
@@ -163,6 +184,8 @@ def write_blend_records(spec: CompetitionSpec, out: RunLayout, runs: list[Path],
     summary = {
         "metric": spec.metric.name,
         "weights_by": weights,
+        "weighting": blend.weighting,  # what ``auto`` chose
+        "weighting_nested_oof": blend.candidates,
         "members": [{"run": str(run), "oof": score, "weight": float(weight)}
                     for run, score, weight in zip(runs, blend.scores, blend.weights, strict=True)],  # fmt: skip
         "oof": spec.metric(blend.y_true, blend.oof),

@@ -4,7 +4,8 @@ A stack preset names families instead of settings::
 
     stack:
       families: [lightgbm, ridge, mlp]   # each fitted as EXPERIMENT-FAMILY from its own preset
-      weights: oof                       # non-negative, fitted on the pooled OOF predictions (log scale)
+      weights: auto                      # oof (non-negative, fitted on the pooled OOF predictions, log scale),
+                                         # caruana (greedy selection), or auto: the better by nested OOF score
       configs: {mlp: debug}              # optional: a preset or YAML file per family, after its base preset
 
 Each family is an ordinary run (RUNS_DIR/SLUG/stack-lightgbm, ...: `compete runs` lists them), fitted on
@@ -16,6 +17,7 @@ The run's other settings (data_dir, n_folds, data.*, ...) go to every family's f
 from __future__ import annotations
 
 from competitions.core.console import info
+from competitions.core.errors import CompeteError
 from competitions.core.layout import RunLayout
 from competitions.pipeline.factory import model_class
 from competitions.pipeline.folds import fold_trainer_for
@@ -34,8 +36,11 @@ def stack_members(run: RunConfig) -> list[RunConfig]:
     """Every family of the stack as a run of its own: EXPERIMENT-FAMILY, its family preset, then the
     family's stack config, then the run's settings."""
     from competitions.pipeline.fit import check_experiment_name
+    from submissions.weights import WEIGHTINGS
 
     settings, spec = run.stack, run.spec
+    if settings.get("weights", "oof") not in (*WEIGHTINGS, "auto"):
+        raise CompeteError(f"the stack's weights {settings['weights']!r}: one of {', '.join(WEIGHTINGS)}, auto")
     experiment = run.cfg.experiment  # resolve_run names a stack "stack" unless told otherwise
     resume = bool(run.overrides.get("resume"))
     members = []
@@ -77,6 +82,9 @@ def fit_stack(run: RunConfig) -> Run:
     blend = ensemble_runs(spec, roots, weights=settings.get("weights", "oof"), name=run.cfg.experiment,
                           data_dir=run.overrides.get("data_dir"), replace=resume)  # fmt: skip
     details = blend.details
+    if details.get("weighting_nested_oof"):
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in details["weighting_nested_oof"].items())
+        info(f"stack: weights by {details['weighting']} (nested OOF {spec.metric.name}: {shown})")
     info(f"stack: blend of {', '.join(settings['families'])}: OOF {spec.metric.name} {details['oof_nested']:.4f} "
          f"(nested: each fold blended with weights fitted on the others; {details['oof']:.4f} with the final "
          f"weights on the rows they were fitted on)")  # fmt: skip
@@ -85,7 +93,6 @@ def fit_stack(run: RunConfig) -> Run:
 
 def predicted(layout: RunLayout) -> bool:
     """Whether the run's test predictions are in place, as its manifest records them."""
-    from competitions.core.errors import CompeteError
     from competitions.pipeline.predict import predicted_test_files
 
     try:
