@@ -61,6 +61,7 @@ class FakeKaggle:
     kernels: dict[str, dict] = field(default_factory=dict)
     kernel_polls_until_done: int = 2  # GetKernelSessionStatus calls before a pushed version finishes
     kernel_final_status: str = "COMPLETE"  # or ERROR
+    stale_status_polls: int = 0  # after a push of version >= 2, the previous run's status is reported this often
     kernel_failure: str = ""
     kernel_output: dict[str, bytes] = field(default_factory=lambda: {"submission.csv": b"id,label\n"})
     kernel_log: str = '[{"stream_name":"stdout","time":1.0,"data":"total: 12.3s\\n"}]'
@@ -190,7 +191,9 @@ class FakeKaggle:
             return 404, {"code": 404, "message": f"Notebook {ref} not found"}, {}
         if method == "GetKernelSessionStatus":
             kernel["polls"] += 1
-            if kernel["polls"] < self.kernel_polls_until_done:
+            if len(kernel["versions"]) > 1 and kernel["polls"] <= self.stale_status_polls:
+                return 200, {"status": self.kernel_final_status, "failureMessage": self.kernel_failure}, {}
+            if kernel["polls"] < self.kernel_polls_until_done + self.stale_status_polls * (len(kernel["versions"]) > 1):
                 return 200, {"status": "RUNNING"}, {}
             return 200, {"status": self.kernel_final_status, "failureMessage": self.kernel_failure}, {}
         files = [{"url": f"http://localhost/kernel-output/{ref}/{name}", "fileName": name} for name in self.kernel_output]

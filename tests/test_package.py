@@ -161,8 +161,12 @@ def test_push_creates_then_versions_the_dataset_runs_the_notebook_and_fetches_it
     assert pushed["enableInternet"] is False and pushed["competitionDataSources"] == ["cifar-10"]
     assert pushed["datasetDataSources"] == ["tester/compete-cifar-10-models"] and pushed["kernelType"] == "notebook"
     assert json.loads(pushed["text"])["cells"][2]["source"].count("--no-index") == 1
-    # Again: a new version of the same dataset, a second notebook version.
+    # Again: a new version of the same dataset, a second notebook version. Right after the push Kaggle
+    # still reports the first run's COMPLETE: the push waits until the new run was seen running.
+    fake.stale_status_polls = 1
+    asked = len([r for r in fake.requests if r.path.endswith("/GetKernelSessionStatus")])
     second = api.push("cifar-10", out, poll=0.01, timeout=10)
+    assert len([r for r in fake.requests if r.path.endswith("/GetKernelSessionStatus")]) - asked == 3
     assert second["version"] == 2 and len(dataset["versions"]) == 2 and len(fake.datasets) == 1
     pushes = [json.loads(line) for line in (out / "pushes.jsonl").read_text().splitlines()]
     assert [p["version"] for p in pushes] == [1, 2]

@@ -32,6 +32,25 @@ def poll(check, timeout: float, wait: float, what: str):
         wait = min(60.0, max(wait, 0.01) * 1.5)
 
 
+STALE_SECONDS = 120.0  # a finished status this long after a push is the new run's, even if no run was seen
+
+
+def new_run_status(client: Kaggle, kernel: str, version: int):
+    """A poll check that returns the (status, failure) of the pushed version's run once it has finished.
+    Right after a push Kaggle may still report the previous version's finished run: a finished status
+    counts once the new run was seen queued or running (or for a first version, or after STALE_SECONDS)."""
+    pushed, seen = time.monotonic(), {"running": version <= 1}
+
+    def check():
+        status = client.kernel_status(kernel)
+        if status[0] not in FINISHED:
+            seen["running"] = True
+            return None
+        return status if seen["running"] or time.monotonic() - pushed > STALE_SECONDS else None
+
+    return check
+
+
 def last_log_lines(folder: Path, count: int = 3) -> list[str]:
     """The last lines of a fetched notebook log (Kaggle's JSON list of stream records, or plain text)."""
     logs = sorted(folder.glob("*.log"))
@@ -67,8 +86,7 @@ def push_package(spec: CompetitionSpec, folder: Path, notes: str, timeout: float
     poll(lambda: True if client.dataset_ready(ref) else None, timeout, wait, f"dataset {ref}")
     kernel, version = client.push_kernel(notebook)
     info(f"notebook {kernel} version {version} pushed; waiting for its run on Kaggle")
-    status, failure = poll(lambda: (s if (s := client.kernel_status(kernel))[0] in FINISHED else None), timeout, wait,
-                           f"notebook {kernel} version {version}")  # fmt: skip
+    status, failure = poll(new_run_status(client, kernel, version), timeout, wait, f"notebook {kernel} version {version}")
     output = folder / "output" / f"v{version}"
     files = client.kernel_output(kernel, output)
     entry = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "dataset": ref, "kernel": kernel,
