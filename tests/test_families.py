@@ -99,6 +99,27 @@ def test_catboost_family_fits_native_categoricals_and_predict_reuses_its_folds(c
     assert "train.csv: changed since the run was fitted" in error_line(capsys)
 
 
+def test_tabm_family_trains_k_heads_and_predicts_their_mean(competition_dir, workdir):
+    import torch
+
+    from lightning_modules.tabm import TabMRegressor
+
+    data = competition_dir(AMES)
+    quick = ["--model.k=4", "--model.d_block=32", "--trainer.max_epochs=3", "--n-folds=2"]
+    assert fit(AMES, data, "--family", "tabm", "--experiment", "tabm", *quick) == 0
+    run = runs(workdir) / "tabm"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["family"] == "tabm" and config["data"]["scaling"] == "quantile" and config["model"]["k"] == 4
+    model = TabMRegressor.load_from_checkpoint(run / "fold0" / "best.ckpt", map_location="cpu").eval()
+    x = torch.randn(5, model.hparams.num_features)
+    with torch.no_grad():
+        heads = model.heads(x)
+        assert heads.shape == (5, 4) and torch.allclose(model(x), heads.mean(dim=1))
+    assert main(["predict", AMES, "--run", str(run)]) == 0
+    submission = pd.read_csv(run / "submission.csv")
+    assert len(submission) == 40 and (submission["SalePrice"] > 10_000).all()
+
+
 def test_predict_reuses_the_saved_preprocessing_and_refuses_a_changed_train_csv(competition_dir, workdir, capsys,
                                                                              monkeypatch):  # fmt: skip
     import datamodules.tabular as tabular

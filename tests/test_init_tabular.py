@@ -100,9 +100,11 @@ def test_titanic_init_then_families_stack_predict_validate(tmp_path, workdir, ca
     quick_cb = tmp_path / "quick-cb.yaml"
     quick_cb.write_text(yaml.safe_dump({"model": {"iterations": 60, "early_stopping_rounds": 20}}))
     stack = tmp_path / "stack.yaml"
-    stack.write_text(yaml.safe_dump({"stack": {"families": ["lightgbm", "catboost", "linear", "mlp"], "weights": "auto",
-                                               "configs": {"mlp": "debug", "lightgbm": str(quick),
-                                                           "catboost": str(quick_cb)}}}))  # fmt: skip
+    quick_tabm = tmp_path / "quick-tabm.yaml"
+    quick_tabm.write_text(yaml.safe_dump({"model": {"k": 4, "d_block": 32}, "trainer": {"max_epochs": 3}}))
+    stack.write_text(yaml.safe_dump({"stack": {"families": ["lightgbm", "catboost", "tabm", "linear", "mlp"],
+                                               "weights": "auto", "configs": {"mlp": "debug", "lightgbm": str(quick),
+                                               "catboost": str(quick_cb), "tabm": str(quick_tabm)}}}))  # fmt: skip
     capsys.readouterr()
     assert main(["fit", "titanic", "--data-dir", str(data), "--config", str(stack), "--n-folds=2"]) == 0
     root = workdir / "runs" / "titanic"
@@ -115,11 +117,13 @@ def test_titanic_init_then_families_stack_predict_validate(tmp_path, workdir, ca
     logistic = joblib.load(root / "stack-linear" / "fold1" / "model.joblib")
     assert type(logistic).__name__ == "LogisticClassifier" and logistic.model.C_ > 0
     scores = {name: json.loads((root / name / "cv.json").read_text())["oof"]
-              for name in ("stack-lightgbm", "stack-catboost", "stack-linear", "stack-mlp", "stack")}  # fmt: skip
+              for name in ("stack-lightgbm", "stack-catboost", "stack-tabm", "stack-linear", "stack-mlp", "stack")}  # fmt: skip
     assert all(0.5 < s <= 1 for s in scores.values()), scores  # the sex/class signal is learnt by every family
     blend = json.loads((root / "stack" / "ensemble.json").read_text())
     weights = [m["weight"] for m in blend["members"]]
-    assert len(weights) == 4 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6
+    tabm_oof = pd.read_csv(root / "stack-tabm" / "fold0" / "oof.csv")
+    assert np.allclose(tabm_oof[["0", "1"]].sum(axis=1), 1, atol=1e-4)  # the mean of the heads' probabilities
+    assert len(weights) == 5 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6
     nested = blend["weighting_nested_oof"]
     assert set(nested) == {"oof", "caruana"} and blend["oof_nested"] == max(nested.values())  # accuracy: higher wins
     assert blend["weighting"] == max(nested, key=lambda how: (nested[how], how == "oof"))

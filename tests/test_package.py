@@ -78,7 +78,8 @@ def test_packaged_runs_predict_offline_in_a_kaggle_like_notebook_byte_for_byte(p
         assert kernel["dataset_sources"] == [dataset["id"]] == [f"tester/compete-{slug}-models"[:57]]
         bundle = json.loads((out / "dataset" / "compete-bundle.json").read_text())
         wheels = sorted(p.name.split("-")[0] for p in (out / "dataset" / "wheels").glob("*.whl"))
-        assert wheels == sorted(["compete", "lightning", "jsonargparse", "docstring_parser", "typeshed_client"])
+        assert wheels == sorted(["compete", "lightning", "jsonargparse", "docstring_parser", "typeshed_client", "tabm",
+                                 "rtdl_num_embeddings"])  # fmt: skip
         assert not list((out / "dataset" / "runs").rglob("last.ckpt")) and not list((out / "dataset").rglob("test/*"))
         # Kaggle mounts the competition and the dataset (unpacked) under /kaggle/input; here a temp folder.
         inputs = tmp_path / f"input-{slug}"

@@ -39,7 +39,7 @@ generic shapes. What is truly specific to a competition can stay Python, named b
     archives: {cifar-10.zip: unzip cifar-10.zip first}   # archives a user may have left, with a hint
 
 A shape's presets come with it (competitions/catalog/configs/_shapes/images|tabular/): debug, default and
-fast for images; debug, default (the MLP), lightgbm, catboost, linear and stack for tables.
+fast for images; debug, default (the MLP), lightgbm, catboost, tabm, linear and stack for tables.
 Every field is checked on loading; a bad one is reported with the file and the field.
 """
 
@@ -74,12 +74,14 @@ TABULAR_FAMILIES = {
         "mlp": "lightning_modules.tabular:MLPRegressor",
         "lightgbm": "estimators.lightgbm:LightGBMRegressor",
         "catboost": "estimators.catboost:CatBoostRegressor",
+        "tabm": "lightning_modules.tabm:TabMRegressor",
         "linear": "estimators.linear:LinearRegressor",
     },
     "classification": {
         "mlp": "lightning_modules.tabular:MLPClassifier",
         "lightgbm": "estimators.lightgbm:LightGBMClassifier",
         "catboost": "estimators.catboost:CatBoostClassifier",
+        "tabm": "lightning_modules.tabm:TabMClassifier",
         "linear": "estimators.linear:LogisticClassifier",
     },
 }

@@ -26,7 +26,7 @@ verbs:
                             tags, train/test tables) and write its spec: competitions.d/SLUG.yaml
                                                      compete init titanic --data-dir data/titanic --metric accuracy
   fit SLUG [options]        k-fold training          compete fit cifar-10 --data-dir data/cifar-10 --config debug
-                            tables: --family mlp|lightgbm|catboost|ridge (linear for init's tables), or --config stack (blended)
+                            tables: --family mlp|tabm|lightgbm|catboost|ridge (linear for init's tables), or --config stack (blended)
   tune SLUG --family F      Optuna on the folds (--trials N, --timeout 10m) -> a best.yaml preset for fit
                                                      compete tune california-house-prices --family lightgbm --trials 50
   predict SLUG --run DIR    fold-ensembled test predictions + validated submission.csv

@@ -209,6 +209,11 @@ def package(spec: CompetitionSpec, argv: list[str]) -> None:
         out(f"{made.dataset}  (kaggle datasets create -p {made.dataset} --dir-mode zip)\n{made.notebook}  (kaggle "
             f"kernels push -p {made.notebook}); or run compete package again with --push")  # fmt: skip
         return
+    push_package(spec, made, args)
+
+
+def push_package(spec: CompetitionSpec, made, args) -> None:
+    """`compete package ... --push`: refuse a package whose estimate is over the limit, then push it."""
     if made.estimate is not None and not made.estimate["fits"] and not args.force:
         raise CompeteError(f"{made.notebook}: the estimate ({made.estimate['kaggle_hours']:.1f} h) is over the "
                            f"competition's limit of {made.estimate['limit_hours']:g} h; not pushed (--force pushes anyway)")  # fmt: skip

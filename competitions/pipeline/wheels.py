@@ -24,8 +24,9 @@ PROJECT = "compete"
 # built by Kaggle/docker-python on the Colab base image) does not ship: bundled with every package.
 # torch, torchvision, timm, albumentations, opencv, pandas, scikit-learn, lightgbm, optuna, wandb, kaggle,
 # pyyaml, rich, filelock, safetensors and torchmetrics are in the image (it has pytorch-lightning, whose
-# package is pytorch_lightning, not the `lightning` compete imports). `compete package --with PKG` adds more.
-KAGGLE_IMAGE_LACKS = ("lightning", "jsonargparse", "docstring-parser", "typeshed-client")
+# package is pytorch_lightning, not the `lightning` compete imports); tabm is the TabM family's.
+# `compete package --with PKG` adds more.
+KAGGLE_IMAGE_LACKS = ("lightning", "jsonargparse", "docstring-parser", "typeshed-client", "tabm", "rtdl-num-embeddings")
 
 # Files of an installed distribution that are the installer's, not the wheel's.
 INSTALLER_FILES = ("INSTALLER", "REQUESTED", "RECORD", "direct_url.json")
