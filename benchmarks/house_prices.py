@@ -59,7 +59,12 @@ def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.nd
     few = [c for c in x.columns if c not in numeric and x[c].nunique() <= 100]
     onehot = pd.get_dummies(x[[*numeric, *few]], dummy_na=True).astype(float)
     onehot[numeric] = np.log1p(onehot[numeric].clip(lower=0))  # the log of skewed amounts, as every kernel does
-    out = {"plain LightGBM": np.empty(len(y)), "RidgeCV": np.empty(len(y))}
+    import catboost
+
+    text = [c for c in x.columns if c not in numeric]
+    as_text = x.copy()
+    as_text[text] = as_text[text].astype(str)  # CatBoost wants strings (missing as "nan")
+    out = {"plain LightGBM": np.empty(len(y)), "plain CatBoost": np.empty(len(y)), "RidgeCV": np.empty(len(y))}
     seconds = dict.fromkeys(out, 0.0)
     for fold in np.unique(folds):
         train_rows, val_rows = folds != fold, folds == fold
@@ -68,11 +73,27 @@ def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.nd
         out["plain LightGBM"][val_rows] = booster.predict(as_category[val_rows])
         seconds["plain LightGBM"] += time.time() - started
         started = time.time()
+        model = catboost.CatBoostRegressor(verbose=0, random_seed=0, cat_features=text, allow_writing_files=False)
+        out["plain CatBoost"][val_rows] = model.fit(as_text[train_rows], y[train_rows]).predict(as_text[val_rows])
+        seconds["plain CatBoost"] += time.time() - started
+        started = time.time()
         ridge = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 30)))
         ridge.fit(onehot[train_rows], y[train_rows])
         out["RidgeCV"][val_rows] = ridge.predict(onehot[val_rows])
         seconds["RidgeCV"] += time.time() - started
     return out, seconds, y, folds
+
+
+def autogluon_row(args, data_dir: Path, folds_csv: Path, seconds: float, y: np.ndarray, workdir: Path) -> tuple:
+    """AutoGluon best_quality on the same folds, given the stack's whole wall time (its own interpreter)."""
+    import subprocess
+
+    out = workdir / f"autogluon-{args.slug}.csv"
+    started = time.time()
+    subprocess.run([args.autogluon, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
+                    str(folds_csv), TARGETS[args.slug], str(seconds), str(out), "--log-target"], check=True)  # fmt: skip
+    predictions = pd.read_csv(out, dtype={"id": str})["prediction"].to_numpy()
+    return ("AutoGluon best_quality (peer, same time)", rmse(predictions, y), time.time() - started, None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=".", help="where data/ and runs/ go")
     parser.add_argument("--experiment", default="bench-stack")
     parser.add_argument("--reuse", action="store_true", help="read an existing stack run instead of fitting it")
+    parser.add_argument("--families", help="the stack's families, e.g. lightgbm,catboost,ridge,mlp,tabm (default: "
+                        "the stack preset's)")  # fmt: skip
+    parser.add_argument("--autogluon", metavar="PYTHON", help="an interpreter with AutoGluon: fit its best_quality "
+                        "on the same folds with the stack's wall time (benchmarks/autogluon_peer.py)")  # fmt: skip
     # Any other option goes to every family's `compete fit`, e.g. --n-folds=5
     args, overrides = parser.parse_known_args(argv)
     workdir = Path(args.workdir)
@@ -93,11 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         made = (make_ames if args.slug.startswith("house") else make_california)(data_dir.parent)
         print(f"synthetic data: {made}", file=sys.stderr)
     runs = workdir / "runs" / args.slug
+    config = "stack"
+    if args.families:
+        config = str(workdir / f"{args.experiment}.yaml")
+        Path(config).write_text(yaml.safe_dump({"stack": {"families": args.families.split(","), "weights": "auto"}}))
+    started = time.time()
     if not args.reuse:
-        argv = ["fit", args.slug, "--config", "stack", "--data-dir", str(data_dir), "--runs-dir", str(workdir / "runs"),
+        argv = ["fit", args.slug, "--config", config, "--data-dir", str(data_dir), "--runs-dir", str(workdir / "runs"),
                 "--experiment", args.experiment, *overrides]  # fmt: skip
         if compete(argv) != 0:
             return 1
+    stack_seconds = time.time() - started
     blend = json.loads((runs / args.experiment / "ensemble.json").read_text())
     members = [Path(m["run"]) for m in blend["members"]]
     oof = pd.concat([pd.read_csv(p, dtype={"id": str}) for p in sorted(members[0].glob("fold*/oof.csv"))])
@@ -112,9 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("stack (weights fitted on these rows)", blend["oof"], None, None))
     for name, values in plain.items():
         rows.append((name + " (peer)", rmse(values, y), plain_seconds[name], None))
+    if args.autogluon:
+        rows.append(autogluon_row(args, data_dir, members[0] / "folds.csv", stack_seconds, y, workdir))
 
     print(f"\n{args.slug}: {len(oof)} rows, {len(np.unique(folds))} folds, data {data_dir}")
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs")
+    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs; the stack's "
+          f"whole run (fit, predict, blend) {stack_seconds:.0f}s; weights by {blend.get('weighting', blend['weights_by'])}")
     print(f"{'model':<40}{'OOF rmse_log':>13}{'fit s':>8}{'weight':>8}")
     for name, score, seconds, weight in rows:
         shown_s = f"{seconds:8.1f}" if seconds is not None else f"{'':8}"

@@ -243,7 +243,7 @@ def test_built_in_competitions_are_spec_files_and_a_user_spec_may_name_their_cla
     for slug, spec in COMPETITIONS.items():
         assert spec.source == str(BUILTIN_DIR / f"{slug}.yaml") and spec.config_dir.name == slug
     ames = COMPETITIONS["house-prices-advanced-regression-techniques"]
-    assert set(ames.families) == {"mlp", "lightgbm", "ridge"} and ames.log_scale
+    assert set(ames.families) == {"mlp", "lightgbm", "catboost", "tabm", "ridge"} and ames.log_scale
     # A user's copy of a built-in spec runs as its own competition: the generic DataModule serves this
     # spec, not cifar-10's.
     text = yaml.safe_load((BUILTIN_DIR / "cifar-10.yaml").read_text())
