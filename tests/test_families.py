@@ -99,9 +99,10 @@ def test_catboost_family_fits_native_categoricals_and_predict_reuses_its_folds(c
     assert "train.csv: changed since the run was fitted" in error_line(capsys)
 
 
-def test_tabm_family_trains_k_heads_and_predicts_their_mean(competition_dir, workdir):
+def test_tabm_family_trains_k_heads_and_predicts_their_mean(competition_dir, workdir, capsys, monkeypatch):
     import torch
 
+    import datamodules.tabular as tabular
     from lightning_modules.tabm import TabMRegressor
 
     data = competition_dir(AMES)
@@ -115,9 +116,15 @@ def test_tabm_family_trains_k_heads_and_predicts_their_mean(competition_dir, wor
     with torch.no_grad():
         heads = model.heads(x)
         assert heads.shape == (5, 4) and torch.allclose(model(x), heads.mean(dim=1))
-    assert main(["predict", AMES, "--run", str(run)]) == 0
+    with monkeypatch.context() as patched:
+        patched.setattr(tabular, "fit_transform", lambda *a, **k: pytest.fail("predict refitted the preprocessing"))
+        assert main(["predict", AMES, "--run", str(run)]) == 0
     submission = pd.read_csv(run / "submission.csv")
     assert len(submission) == 40 and (submission["SalePrice"] > 10_000).all()
+    (data / "train.csv").write_text((data / "train.csv").read_text().replace(",", ", ", 1))
+    capsys.readouterr()
+    assert main(["predict", AMES, "--run", str(run)]) == 1
+    assert "train.csv: changed since the run was fitted" in error_line(capsys)
 
 
 def test_predict_reuses_the_saved_preprocessing_and_refuses_a_changed_train_csv(competition_dir, workdir, capsys,
