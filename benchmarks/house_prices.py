@@ -63,7 +63,7 @@ def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.nd
 
     text = [c for c in x.columns if c not in numeric]
     as_text = x.copy()
-    as_text[text] = as_text[text].astype(str)  # CatBoost wants strings (missing as "nan")
+    as_text[text] = as_text[text].astype(object).where(as_text[text].notna(), "missing").astype(str)  # CatBoost: strings
     out = {"plain LightGBM": np.empty(len(y)), "plain CatBoost": np.empty(len(y)), "RidgeCV": np.empty(len(y))}
     seconds = dict.fromkeys(out, 0.0)
     for fold in np.unique(folds):
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=".", help="where data/ and runs/ go")
     parser.add_argument("--experiment", default="bench-stack")
     parser.add_argument("--reuse", action="store_true", help="read an existing stack run instead of fitting it")
+    parser.add_argument("--stack-seconds", type=float, help="with --reuse: the stack's wall time (for AutoGluon's budget)")
     parser.add_argument("--families", help="the stack's families, e.g. lightgbm,catboost,ridge,mlp,tabm (default: "
                         "the stack preset's)")  # fmt: skip
     parser.add_argument("--autogluon", metavar="PYTHON", help="an interpreter with AutoGluon: fit its best_quality "
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--experiment", args.experiment, *overrides]  # fmt: skip
         if compete(argv) != 0:
             return 1
-    stack_seconds = time.time() - started
+    stack_seconds = args.stack_seconds if args.reuse and args.stack_seconds else time.time() - started
     blend = json.loads((runs / args.experiment / "ensemble.json").read_text())
     members = [Path(m["run"]) for m in blend["members"]]
     oof = pd.concat([pd.read_csv(p, dtype={"id": str}) for p in sorted(members[0].glob("fold*/oof.csv"))])
