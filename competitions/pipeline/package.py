@@ -31,6 +31,7 @@ from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import model_class
 from competitions.pipeline.folds import fold_trainer_for
 from competitions.pipeline.run_record import run_competition
+from submissions.kaggle_api import config_file
 from submissions.ledger import sha256
 
 BUNDLE_FILE = "compete-bundle.json"
@@ -165,9 +166,8 @@ def kaggle_owner(owner: str | None) -> str:
         return owner
     if os.environ.get("KAGGLE_USERNAME"):
         return os.environ["KAGGLE_USERNAME"]
-    config = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle") / "kaggle.json"
     try:
-        name = json.loads(config.read_text()).get("username")
+        name = json.loads(config_file().read_text()).get("username")
     except (OSError, ValueError, AttributeError):
         name = None
     if not name:
