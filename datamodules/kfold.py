@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from competitions.core.errors import DataError
 from competitions.core.ranks import usable_cpus
 from competitions.core.spec import CompetitionSpec
-from datamodules.folds import load_or_create_folds
+from datamodules.folds import load_or_create_folds, repeat_column
 
 Split = Literal["val", "test"]
 
@@ -43,7 +43,8 @@ class KFoldDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.fold: int | None = None
         self.folds: pd.DataFrame | None = None
-        self._row_folds: np.ndarray | None = None  # fold of each train_table row, set by ensure_folds
+        self._row_folds: np.ndarray | None = None  # fold of each train_table row per repeat, set by ensure_folds
+        self.n_folds = 0
 
     @classmethod
     def bind(cls, spec: CompetitionSpec) -> type[KFoldDataModule]:
@@ -155,12 +156,15 @@ class KFoldDataModule(L.LightningDataModule):
         """Predict ``fold`` with the preprocessing saved in ``fold_dir`` (none here)."""
 
     # ---- folds -------------------------------------------------------------------------
-    def ensure_folds(self, path: str | os.PathLike, n_folds: int, seed: int, write: bool = True) -> pd.DataFrame:
-        self.folds = load_or_create_folds(
-            path, self.train_table["id"].tolist(), self.strata(), n_folds, seed, write=write, source=self.train_source()
-        )
-        fold_by_id = dict(zip(self.folds["id"], self.folds["fold"], strict=True))
-        self._row_folds = self.train_table["id"].map(fold_by_id).to_numpy()
+    def ensure_folds(self, path: str | os.PathLike, n_folds: int, seed: int, write: bool = True,
+                     n_repeats: int = 1) -> pd.DataFrame:  # fmt: skip
+        """Read (or create) the split; with ``n_repeats`` R, run fold j is fold j % k of repeat j // k."""
+        self.folds = load_or_create_folds(path, self.train_table["id"].tolist(), self.strata(), n_folds, seed,
+                                          write=write, source=self.train_source(), n_repeats=n_repeats)  # fmt: skip
+        by_id = self.folds.set_index("id")
+        columns = [repeat_column(r) for r in range(n_repeats)]
+        self.n_folds = n_folds
+        self._row_folds = by_id.loc[self.train_table["id"], columns].to_numpy(dtype=int)  # rows x repeats
         return self.folds
 
     def train_source(self) -> str:
@@ -170,13 +174,19 @@ class KFoldDataModule(L.LightningDataModule):
     def set_fold(self, fold: int) -> None:
         if self.folds is None:
             raise RuntimeError("call ensure_folds() before set_fold()")
+        if not 0 <= fold < self._row_folds.shape[1] * self.n_folds:
+            raise ValueError(f"fold {fold}: the split has {self._row_folds.shape[1]} x {self.n_folds} folds")
         self.fold = fold
 
+    def _in_fold(self) -> np.ndarray:
+        repeat, fold = divmod(self.fold, self.n_folds)
+        return self._row_folds[:, repeat] == fold
+
     def train_indices(self) -> np.ndarray:
-        return np.flatnonzero(self._row_folds != self.fold)
+        return np.flatnonzero(~self._in_fold())
 
     def val_indices(self) -> np.ndarray:
-        return np.flatnonzero(self._row_folds == self.fold)
+        return np.flatnonzero(self._in_fold())
 
     # ---- prediction: the rows to predict are an argument ----------------------------------
     def predict_dataset(self, split: Split):

@@ -27,6 +27,8 @@ class TabularEstimator:
     classifier: ClassVar[bool] = False  # predict returns class probabilities [rows, n_classes]
     supports_tta: ClassVar[bool] = False  # test-time augmentation is for images
     native_file: ClassVar[str | None] = None  # the model in its library's own format too (save_native), e.g. booster.txt
+    budget_weight: ClassVar[float] = 1.0  # a stack under `budget`: its share of the time, against the others'
+    deadline: float | None = None  # set by the fold trainer under `budget`: a time.time() by which fit stops
 
     def __init__(self, **hparams: Any) -> None:
         self.hparams = dict(hparams)
@@ -37,7 +39,9 @@ class TabularEstimator:
         """Fit on (x, y); ``x_val``/``y_val`` (the fold's validation rows) may be used for early stopping.
         ``categorical``: columns of x holding integer category codes (native encoding). ``n_classes``: a
         classifier's number of classes (y holds indices 0..n_classes-1; a fold may lack some). Returns
-        details worth recording (e.g. the boosting round early stopping chose)."""
+        details worth recording (e.g. the boosting round early stopping chose). A family that trains step by
+        step stops at ``self.deadline`` when it is set, keeping its best model so far, and says so
+        (``stopped_by_deadline``); one fitted in a single solve (ridge) is quick and ignores it."""
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -3,11 +3,33 @@ a regressor (on the log price, or the target as it is) and a classifier (binary 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from estimators.base import TabularEstimator, default_threads, full_probabilities
+
+
+class Deadline:
+    """A LightGBM callback that ends boosting at ``deadline`` (time.time()), keeping early stopping's best
+    round so far (it runs after early stopping, which LightGBM orders 30)."""
+
+    order = 40
+    before_iteration = False
+
+    def __init__(self, deadline: float, stopping=None) -> None:
+        self.deadline, self.stopping, self.stopped = deadline, stopping, False
+
+    def __call__(self, env) -> None:
+        import lightgbm as lgb
+
+        if time.time() < self.deadline:
+            return
+        self.stopped = True
+        if self.stopping is not None and self.stopping.best_iter:
+            raise lgb.callback.EarlyStopException(self.stopping.best_iter[0], self.stopping.best_score_list[0])
+        raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
 
 class LightGBMRegressor(TabularEstimator):
@@ -68,13 +90,16 @@ class LightGBMRegressor(TabularEstimator):
         threads = hp.pop("threads") or default_threads()
         self.n_classes = n_classes
         self.model = getattr(lgb, self.library_class)(**hp, n_jobs=threads, verbose=-1)
-        evaluation, callbacks = {}, []
+        evaluation, callbacks, stopping = {}, [], None
         if x_val is not None and len(x_val) and rounds:
             evaluation = {"eval_X": (x_val,), "eval_y": (y_val,)}
-            callbacks.append(lgb.early_stopping(rounds, verbose=False))
-        self.model.fit(x, y, categorical_feature=list(categorical) or "auto", callbacks=callbacks, **evaluation)
-        best = self.model.best_iteration_ or self.model.n_estimators
-        return {"rounds": int(best)}
+            stopping = lgb.early_stopping(rounds, verbose=False)
+            callbacks.append(stopping)
+        deadline = Deadline(self.deadline, stopping) if self.deadline is not None else None
+        self.model.fit(x, y, categorical_feature=list(categorical) or "auto", callbacks=callbacks + [deadline] * bool(deadline),
+                       **evaluation)  # fmt: skip
+        best = self.model.best_iteration_ or self.model.booster_.current_iteration()
+        return {"rounds": int(best), **({"stopped_by_deadline": True} if deadline and deadline.stopped else {})}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(x, num_iteration=self.model.best_iteration_ or None), dtype=float)

@@ -13,6 +13,7 @@ from estimators.base import TabularEstimator, full_probabilities
 class LinearRegressor(TabularEstimator):
     """Ridge (``l1_ratio`` 0) or elastic net on the model target; the penalty chosen by cross-validation
     on the fold's training rows when ``alpha`` is unset (the validation rows are never looked at)."""
+    budget_weight = 0.1  # one solve per fold
 
     encoding = "onehot"
 
@@ -60,6 +61,7 @@ class LinearRegressor(TabularEstimator):
 class LogisticClassifier(TabularEstimator):
     """Logistic regression (binary or multinomial); the inverse penalty ``C`` chosen by cross-validated
     log loss on the fold's training rows when unset (the validation rows are never looked at)."""
+    budget_weight = 0.1
 
     encoding = "onehot"
     classifier = True

@@ -17,6 +17,7 @@ class CompeteModule(L.LightningModule):
     # How the pipeline trains a fold of it (competitions/pipeline/folds.py); the tree and linear
     # families (estimators/) say "estimator".
     fold_trainer: ClassVar[str] = "lightning"
+    budget_weight: ClassVar[float] = 1.0  # a stack under `budget`: its share of the time, against the others'
 
     @classmethod
     def checkpoint_overrides(cls) -> dict:

@@ -26,6 +26,7 @@ def tabm_net(num_features: int, d_out: int, k: int, d_block: int, n_blocks: int,
 class TabMRegressor(MLPRegressor):
     """TabM on the standardised log price (or the target): each of the k heads learns it (MSE); predicts
     their mean."""
+    budget_weight = 2.0  # k=32 members per network: the slowest family
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class TabMRegressor(MLPRegressor):
 
 class TabMClassifier(MLPClassifier):
     """TabM on class indices: each head learns with cross-entropy; predicts the mean of their probabilities."""
+    budget_weight = 2.0
 
     def __init__(
         self,

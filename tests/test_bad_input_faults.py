@@ -161,7 +161,7 @@ def test_ensemble_reads_only_the_folds_that_made_the_submission(cifar_dir, workd
     run = workdir / "runs" / "cifar-10" / "baseline"
     assert main(["predict", "cifar-10", "--run", str(run)]) == 0
     assert main(["predict", "cifar-10", "--run", str(run), "--folds", "0"]) == 0  # test/fold1.csv is now stale
-    _, test = member_predictions(get_competition("cifar-10"), run, list(CIFAR10_CLASSES))
+    _, test = member_predictions(get_competition("cifar-10"), run, CIFAR10_CLASSES)
     fold0 = pd.read_csv(run / "test" / "fold0.csv", dtype={"id": str})
     pd.testing.assert_frame_equal(test.reset_index(drop=True), fold0, check_exact=False, rtol=1e-6)
 

@@ -209,8 +209,8 @@ def test_bad_family_settings_are_one_line(competition_dir, workdir, capsys):
     assert fit(AMES, data, "--family", "xgboost") == 2
     line = error_line(capsys)
     assert "xgboost" in line and "lightgbm" in line and "ridge" in line
-    assert fit(AMES, data, "--family", "lightgbm", "--budget", "1m") == 1
-    assert "budget" in error_line(capsys)
+    assert fit(AMES, data, "--family", "lightgbm", "--budget", "soon") == 2
+    assert "--budget 'soon': write a duration like 90s" in error_line(capsys)
     assert fit(AMES, data, "--family", "ridge", "--data.drop_rows=NoSuchColumn > 3") == 3
     line = error_line(capsys)
     assert "train.csv" in line and "drop_rows" in line and "NoSuchColumn" in line

@@ -123,10 +123,11 @@ def test_titanic_init_then_families_stack_predict_validate(tmp_path, workdir, ca
     weights = [m["weight"] for m in blend["members"]]
     tabm_oof = pd.read_csv(root / "stack-tabm" / "fold0" / "oof.csv")
     assert np.allclose(tabm_oof[["0", "1"]].sum(axis=1), 1, atol=1e-4)  # the mean of the heads' probabilities
-    assert len(weights) == 5 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6
     nested = blend["weighting_nested_oof"]
-    assert set(nested) == {"oof", "caruana"} and blend["oof_nested"] == max(nested.values())  # accuracy: higher wins
-    assert blend["weighting"] == max(nested, key=lambda how: (nested[how], how == "oof"))
+    assert set(nested) == {"oof", "caruana", "linear"} and blend["oof_nested"] == max(nested.values())  # higher wins
+    order = ["oof", "caruana", "linear"]  # a tie goes to the earlier
+    assert blend["weighting"] == max(nested, key=lambda how: (nested[how], -order.index(how)))
+    assert len(weights) == 5 and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6  # shares, a linear model's too
     assert f"weights by {blend['weighting']}" in capsys.readouterr().err
     stacked = pd.read_csv(root / "stack" / "submission.csv")
     assert list(stacked.columns) == ["PassengerId", "Survived"] and set(stacked["Survived"]) <= {0, 1}

@@ -150,6 +150,10 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["fit"]:  # a shell's `compete fit`: --budget counts from now on
+        from competitions.core.clock import count_from_process_start
+
+        count_from_process_start()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)

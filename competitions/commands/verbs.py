@@ -114,10 +114,11 @@ def predict(spec: CompetitionSpec, argv: list[str]) -> None:
 def ensemble(spec: CompetitionSpec, argv: list[str]) -> None:
     parser = verb_parser("ensemble", spec, "Blend several experiments of one competition into one validated submission.")
     parser.add_argument("runs", type=str, nargs="+", help="run directories (after compete predict)")
-    parser.add_argument("--weights", type=Literal["equal", "cv", "oof", "caruana", "auto"], default="oof",
+    parser.add_argument("--weights", type=Literal["equal", "cv", "oof", "caruana", "linear", "auto"], default="oof",
                         help="equal; cv (by each member's pooled OOF score); oof (non-negative weights fitted on "
                         "the pooled OOF predictions); caruana (greedy selection with replacement on the metric); "
-                        "auto (oof or caruana, whichever has the better nested OOF score)")  # fmt: skip
+                        "linear (a second-level ridge / logistic model on the OOF predictions); "
+                        "auto (oof, caruana or linear, whichever has the best nested OOF score)")  # fmt: skip
     parser.add_argument("--name", type=str, default="ensemble", help="output: RUNS_DIR/SLUG/NAME/")
     parser.add_argument("--data-dir", type=str | None, default=None, help="default: the first run's")
     args = parser.parse_args(argv)
@@ -182,7 +183,7 @@ def package(spec: CompetitionSpec, argv: list[str]) -> None:
     add("--owner", type=str | None, default=None, help="Kaggle user name (default: KAGGLE_USERNAME or kaggle.json's)")
     add("--dataset", type=str | None, default=None, help=f"the dataset's slug (default: compete-{spec.slug}-models)")
     add("--kernel", type=str | None, default=None, help=f"the notebook's slug (default: compete-{spec.slug}-inference)")
-    add("--weights", type=Literal["equal", "cv", "oof", "caruana", "auto"], default="oof",
+    add("--weights", type=Literal["equal", "cv", "oof", "caruana", "linear", "auto"], default="oof",
         help="several runs: how they are blended")  # fmt: skip
     add("--name", type=str, default="ensemble", help="several runs: the blend's experiment name")
     add("--with", type=str, default=[], action="append", dest="with_packages",

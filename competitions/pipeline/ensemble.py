@@ -25,15 +25,16 @@ from competitions.pipeline.oof import oof_truth_and_predictions, read_oof, write
 from competitions.pipeline.predict import predicted_test_files
 from competitions.pipeline.records import Submission
 from competitions.pipeline.run_record import run_competition
-from submissions.averaging import average_predictions, weighted_mean
+from submissions.averaging import average_predictions
 from submissions.calibrate import fit_calibration
+from submissions.level2 import LEVEL_TWO, fit_blender
 from submissions.submission_file import write_submission
 from submissions.validate import read_submission_csv
-from submissions.weights import blend_weights
 
 
-def member_predictions(spec: CompetitionSpec, run: Path, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def member_predictions(spec: CompetitionSpec, run: Path, classes) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pooled OOF frame, fold-averaged test predictions) of one run."""
+    columns = spec.prediction_columns(classes)
     layout = RunLayout(run)
     if not layout.config.exists():
         raise CompeteError(f"{run}: not a run directory (no config.yaml)")
@@ -48,7 +49,7 @@ def member_predictions(spec: CompetitionSpec, run: Path, columns: list[str]) -> 
     if not tests or not all(path.exists() for path in tests):
         raise CompeteError(f"{run}: no test/fold<k>.csv; run `compete predict {spec.slug} --run {run}` first")
     frames = [pd.read_csv(path, dtype={"id": str}) for path in tests]
-    return read_oof(layout, folds), average_predictions(frames, columns, log_scale=spec.log_scale)
+    return read_oof(spec, classes, layout, folds), average_predictions(frames, columns, log_scale=spec.log_scale)
 
 
 def check_runs(spec: CompetitionSpec, runs: list[Path]) -> None:
@@ -70,8 +71,15 @@ def check_members(runs: list[Path], members: list[tuple[pd.DataFrame, pd.DataFra
     for run, (oof, test) in zip(runs[1:], members[1:], strict=True):
         if set(oof["id"]) != ids or set(test["id"]) != test_ids:
             raise CompeteError(f"{run}: predicts other rows than {runs[0]}; blend runs of the same data and folds")
-        if RunLayout(run).folds.read_bytes() != RunLayout(runs[0]).folds.read_bytes():
+        if not same_outer_folds(RunLayout(run).folds, RunLayout(runs[0]).folds):
             warn(f"{run} used other folds than {runs[0]}; the blended OOF score mixes splits")
+
+
+def same_outer_folds(one: Path, other: Path) -> bool:
+    """Whether two runs' folds.csv split the rows alike (the ``fold`` column; repeats may differ)."""
+    first, second = (pd.read_csv(path, dtype={"id": str}, usecols=["id", "fold"]).set_index("id")["fold"]
+                     for path in (one, other))  # fmt: skip
+    return first.sort_index().equals(second.sort_index())
 
 
 def nested_scores(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_values: list[np.ndarray],
@@ -81,8 +89,8 @@ def nested_scores(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_v
     per_fold = {}
     for fold in np.unique(folds):
         held, rest = folds == fold, folds != fold
-        w = blend_weights(weights, spec.metric, y_true[rest], [v[rest] for v in oof_values], spec.log_scale)
-        blended[held] = weighted_mean([v[held] for v in oof_values], w, spec.log_scale)
+        blender = fit_blender(weights, spec.metric, y_true[rest], [v[rest] for v in oof_values], spec.log_scale)
+        blended[held] = blender.apply([v[held] for v in oof_values])
         per_fold[str(int(fold))] = float(spec.metric(y_true[held], blended[held]))
     return {"oof": float(spec.metric(y_true, blended)), "folds": per_fold}
 
@@ -114,11 +122,12 @@ def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFra
     oof_values = [oof_truth_and_predictions(spec, classes, frame)[1] for frame in aligned]
     folds = aligned[0]["fold"].to_numpy()
     weighting, candidates = choose_weighting(spec, weights, y_true, oof_values, folds)
-    w = blend_weights(weighting, spec.metric, y_true, oof_values, spec.log_scale)
-    blended_oof = weighted_mean(oof_values, w, spec.log_scale)
+    blender = fit_blender(weighting, spec.metric, y_true, oof_values, spec.log_scale)
+    w = blender.weights
+    blended_oof = blender.apply(oof_values)
     test_ids = members[0][1]["id"]
     tests = [test.set_index("id").loc[test_ids, columns].to_numpy(dtype=float) for _, test in members]
-    blended_test = weighted_mean(tests, w, spec.log_scale)
+    blended_test = blender.apply(tests)
     calibration = fit_calibration(blended_oof, y_true) if spec.metric.name == "log_loss" else None
     if calibration is not None:
         blended_test = calibration.apply(blended_test)
@@ -127,7 +136,7 @@ def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFra
                  nested, calibration, weighting, {k: v["oof"] for k, v in candidates.items()} if candidates else None)  # fmt: skip
 
 
-AUTO_CANDIDATES = ("oof", "caruana")
+AUTO_CANDIDATES = ("oof", "caruana", "linear")  # two weighted means and a second-level model
 
 
 def choose_weighting(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_values: list[np.ndarray],
@@ -135,9 +144,10 @@ def choose_weighting(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oo
     """``weights``, or for ``auto`` the candidate whose nested OOF score is best (and every candidate's)."""
     if weights != "auto":
         return weights, None
-    nested = {how: nested_scores(spec, how, y_true, oof_values, folds) for how in AUTO_CANDIDATES}
-    best = AUTO_CANDIDATES[0]
-    for how in AUTO_CANDIDATES[1:]:
+    candidates = [how for how in AUTO_CANDIDATES if not (spec.multi_label and how in LEVEL_TWO)]
+    nested = {how: nested_scores(spec, how, y_true, oof_values, folds) for how in candidates}
+    best = candidates[0]
+    for how in candidates[1:]:
         if spec.metric.better(nested[how]["oof"], nested[best]["oof"]):
             best = how
     return best, nested
@@ -164,7 +174,7 @@ def ensemble_runs(
     config = read_yaml(first.config) if first.config.exists() else {}
     data_dir = Path(data_dir or config.get("data_dir") or f"{DEFAULT_DATA_DIR}/{spec.slug}")
     classes = class_names(spec, data_dir)
-    members = [member_predictions(spec, run, spec.prediction_columns(classes)) for run in runs]
+    members = [member_predictions(spec, run, classes) for run in runs]
     check_members(runs, members)
     blend = blend_members(spec, classes, members, weights)
     preds = pd.DataFrame(blend.test.reshape(len(blend.test_ids), -1), columns=spec.prediction_columns(classes))

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from competitions.core.artifacts import run_metadata, write_csv
+from competitions.core.clock import budget_start
 from competitions.core.console import info
 from competitions.core.errors import CompeteError, OptionError, RunExistsError
 from competitions.core.layout import RunLayout, shared_folds
@@ -26,7 +27,7 @@ from competitions.pipeline.fit_parser import config_dict, trainer_kwargs
 from competitions.pipeline.fold_parallel import check_supported as check_fold_parallel
 from competitions.pipeline.fold_parallel import train_in_parallel, waves
 from competitions.pipeline.folds import FitContext, fold_trainer_for
-from competitions.pipeline.oof import select_folds, summarise_cv
+from competitions.pipeline.oof import run_fold_count, select_folds, summarise_cv
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Run
 from competitions.pipeline.run_config import RunConfig
@@ -41,7 +42,7 @@ def fit(run: RunConfig) -> Run | None:
     quiet_library_noise()
     spec, cfg = run.spec, run.cfg
     layout = RunLayout.of(cfg.runs_dir, spec.slug, check_experiment_name(cfg.experiment))
-    started = time.time()
+    started = budget_start()  # `budget` counts from here (a shell's command: from its process's start)
     with contextlib.ExitStack() as stack:
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             if named_folds_resumed(cfg):  # one of several jobs training the run's folds: each holds its folds
@@ -56,7 +57,7 @@ def fit(run: RunConfig) -> Run | None:
             check_fold_parallel(cfg)
         context = start_run(run, layout, family_class, fold_trainer)
         if cfg.budget:
-            stack.callback(forget_budget_plan, apply_budget(context, started))
+            stack.callback(forget_budget_plan, fold_trainer.plan_budget(context, started))
         try:
             train_folds(context, fold_trainer)
         except BaseException as err:  # noqa: BLE001 - recorded, then raised as it was
@@ -66,7 +67,7 @@ def fit(run: RunConfig) -> Run | None:
         if not is_global_zero():
             return None
         with RunRecord(layout.config).locked():  # jobs training other folds may end at once: the last sees all
-            summary = summarise_cv(spec, context.datamodule.class_names, layout, cfg.n_folds)
+            summary = summarise_cv(spec, context.datamodule.class_names, layout, run_fold_count(cfg), cfg.n_repeats)
         RunRecord(layout.config).finish(layout.done_folds(), time.time() - started)
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
@@ -193,8 +194,8 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
         datamodule.prepare_data()  # decode (and so check) every training image before the run directory exists
     # Folds: the competition-wide folds.csv (shared by all experiments), copied into the run.
     folds_source = layout.folds if layout.folds.exists() else shared_folds(cfg.runs_dir, spec.slug)
-    folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero)
-    selected = select_folds(cfg.folds, cfg.n_folds)
+    folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero, n_repeats=cfg.n_repeats)
+    selected = select_folds(cfg.folds, run_fold_count(cfg))
     if rank_zero and not cfg.resume:
         cfg.meta = {**run_metadata(command), "competition": spec.slug}  # what compete submit checks a file against
         fingerprint = datamodule.data_fingerprint()  # what the fitted preprocessing and models saw
@@ -209,7 +210,8 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
         RunRecord(layout.config).open(config, command, selected, bool(cfg.resume), bool(cfg.force))
         if not layout.folds.exists():
             write_csv(layout.folds, folds)
-        info(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {cfg.n_folds}")
+        repeats = f" ({cfg.n_repeats} repeats of {cfg.n_folds})" if cfg.n_repeats > 1 else ""
+        info(f"run: {layout.root}  folds: {','.join(map(str, selected))} of {run_fold_count(cfg)}{repeats}")
     tracker = None
     if cfg.logger == "wandb":
         from competitions.pipeline.tracking import Tracker
@@ -249,5 +251,5 @@ def train_one_fold(slug: str, overrides: dict) -> None:
     with fold_lock(layout.fold_dir(fold), run.command):
         context = start_run(run, layout, family_class, fold_trainer, record=False)
         if cfg.budget:
-            apply_budget(context, time.time())  # reads the parent's plan from the environment
+            fold_trainer.plan_budget(context, time.time())  # reads the parent's plan from the environment
         fold_trainer.train_fold(context, fold)

@@ -86,9 +86,12 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--experiment", type=str, default="baseline", help="run name: artifacts go to RUNS_DIR/SLUG/EXPERIMENT")
     add("--folds", type=str, default="all", help="folds to train: all, or e.g. 0,2")
     add("--n-folds", type=int, default=5, help="k of k-fold (must match an existing folds.csv)")
+    add("--n-repeats", type=int, default=1,
+        help="repeated k-fold: R splits of k folds (folds.csv columns fold, fold_r1, ...; run fold j is fold j%%k "
+        "of repeat j//k); OOF predictions averaged over the repeats, test predictions over all k*R models")  # fmt: skip
     add("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
     add("--force", action="store_true",
-        help="with --resume: allow changes to model.*, data.*, n_folds or seed (the folds would not be comparable)")  # fmt: skip
+        help="with --resume: allow changes to model.*, data.*, n_folds, n_repeats or seed (the folds would not be comparable)")  # fmt: skip
     add("--budget", type=str | None, default=None,
         help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
         "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip

@@ -40,13 +40,15 @@ class FitContext:
     model_class: type
     done: set[int] = field(default_factory=set)
     tracker: object | None = None
+    deadline: float | None = None  # `budget`: when the fit (its folds and their test predictions) must end
+    started: float = 0.0  # when the fit started (`budget` counts from then)
 
 
 class FoldTrainer:
     """Train a fold, predict a split, name the artifacts; say which options apply."""
 
     name: ClassVar[str]
-    takes_budget: ClassVar[bool] = False  # --budget sets epochs: only families that have them
+    takes_budget: ClassVar[bool] = False  # --budget: the family can fit its folds within a wall-clock budget
     tunable: ClassVar[bool] = False  # compete tune searches its hyper-parameters
     uses_accelerator: ClassVar[bool] = False  # trains and predicts on trainer.accelerator (a GPU when there is one)
     # config.yaml keys that say nothing about this family's runs (a tree has no Trainer)
@@ -57,8 +59,8 @@ class FoldTrainer:
         if cfg.get("budget") is None:
             return
         if not self.takes_budget:
-            raise CompeteError(f"`budget` sets the epochs of a neural network; {cfg.get('family')} has none (it stops "
-                               "early on its own): leave budget unset")  # fmt: skip
+            raise CompeteError(f"`budget`: {cfg.get('family')} cannot be fitted within a wall-clock budget; leave "
+                               "budget unset")  # fmt: skip
         from competitions.pipeline.fit_budget import external_launcher, parse_duration, planned_epochs_from_environment
 
         if parse_duration(cfg.budget) <= 0:
@@ -68,6 +70,13 @@ class FoldTrainer:
             raise OptionError(f"`budget` with processes started by {launcher}: each would probe and plan on its own "
                               "(and choose other epochs); let Lightning start them (trainer.devices N, trainer.strategy "
                               "ddp), or plan once on one process and set trainer.max_epochs to its plan")  # fmt: skip
+
+    def plan_budget(self, context: FitContext, started: float) -> bool:
+        """Fit the run into ``budget`` (from ``started``); True when this process made a plan others read."""
+        from competitions.pipeline.fit_budget import parse_duration
+
+        context.started, context.deadline = started, started + parse_duration(context.cfg.budget)
+        return False
 
     def recorded(self, config: dict) -> dict:
         """The resolved config as config.yaml keeps it: without the settings that do not apply."""

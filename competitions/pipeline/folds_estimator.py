@@ -35,8 +35,10 @@ class FittedFold:
     seconds: float
 
 
-def fit_fold(datamodule, family_class: type, params: dict, fold: int, seed: int) -> FittedFold:
-    """Fit ``family_class(**params)`` on ``fold``'s training rows (features in the family's encoding)."""
+def fit_fold(datamodule, family_class: type, params: dict, fold: int, seed: int,
+             deadline: float | None = None) -> FittedFold:  # fmt: skip
+    """Fit ``family_class(**params)`` on ``fold``'s training rows (features in the family's encoding);
+    ``deadline``: the time by which a family that trains step by step stops (with its best model so far)."""
     from datamodules.features import native_categorical_columns
 
     datamodule.set_fold(fold)
@@ -47,8 +49,14 @@ def fit_fold(datamodule, family_class: type, params: dict, fold: int, seed: int)
     model = family_class(**params)
     categorical = native_categorical_columns(datamodule.preprocessor) if family_class.encoding == "native" else []
     started = time.time()
-    details = model.fit(train_x[train], y[train], train_x[val], y[val], categorical=categorical,
-                        n_classes=len(datamodule.class_names))  # fmt: skip
+    model.deadline = deadline
+    try:
+        details = model.fit(train_x[train], y[train], train_x[val], y[val], categorical=categorical,
+                            n_classes=len(datamodule.class_names))  # fmt: skip
+    finally:
+        model.deadline = None  # not saved with the model
+    if deadline is not None and details.get("stopped_by_deadline"):
+        info(f"fold {fold}: stopped at the budget's share of this fold ({details.get('rounds', '?')} rounds)")
     predictions = model.predict(train_x[val])
     return FittedFold(model, val, predictions, details, time.time() - started)
 
@@ -58,7 +66,8 @@ class EstimatorFoldTrainer(FoldTrainer):
 
     name = "estimator"
     tunable = True
-    unused_settings = ("trainer", "patience", "budget")
+    takes_budget = True  # boosting stops at each fold's share of the budget (estimators/base.py: deadline)
+    unused_settings = ("trainer", "patience")
 
     def train_fold(self, context: FitContext, fold: int) -> dict:
         return train_estimator_fold(context, fold)
@@ -79,7 +88,7 @@ def train_estimator_fold(context: FitContext, fold: int) -> dict:
     datamodule.set_fold(fold)
     info(f"fold {fold}: fitting {cfg.family} on {len(datamodule.train_indices())} rows, validating on "
          f"{len(datamodule.val_indices())}")  # fmt: skip
-    fitted = fit_fold(datamodule, family_class, cfg.model.as_dict(), fold, cfg.seed)
+    fitted = fit_fold(datamodule, family_class, cfg.model.as_dict(), fold, cfg.seed, fold_deadline(context, fold))
     if not np.all(np.isfinite(fitted.val_predictions)):
         raise CompeteError(f"fold {fold}: {cfg.family} predicted non-finite values; check the data and model.*")
     save_model(layout, fold, fitted.model)
@@ -93,6 +102,20 @@ def train_estimator_fold(context: FitContext, fold: int) -> dict:
     info(f"fold {fold}: OOF {spec.metric.name} = {metrics['score']:.4f} ({len(fitted.val_rows)} rows, "
          f"{fitted.seconds:.1f}s{shown})")  # fmt: skip
     return metrics
+
+
+PREDICT_SHARE = 0.1  # of a budget, kept for predicting the test set after the folds
+
+
+def fold_deadline(context: FitContext, fold: int) -> float | None:
+    """With `budget`: this fold's equal share of the time left to the folds still to fit, the test
+    predictions' share of the budget kept aside."""
+    if context.deadline is None:
+        return None
+    pending = [k for k in context.selected if k not in context.done and k >= fold]
+    budget = context.deadline - context.started if context.started else 0.0
+    left = context.deadline - PREDICT_SHARE * budget - time.time()
+    return time.time() + max(0.0, left) / max(1, len(pending))
 
 
 def save_model(layout, fold: int, model) -> None:

@@ -37,6 +37,13 @@ class LightningFoldTrainer(FoldTrainer):
     takes_budget = True
     uses_accelerator = True
 
+    def plan_budget(self, context: FitContext, started: float) -> bool:
+        """The epochs that fit the budget, from a probe of the first fold (pipeline/fit.py: apply_budget)."""
+        from competitions.pipeline.fit import apply_budget
+
+        super().plan_budget(context, started)
+        return apply_budget(context, started)
+
     def check_options(self, spec, cfg) -> None:
         """Also: every fold validates (best.ckpt and early stopping watch the validation metric)."""
         super().check_options(spec, cfg)

@@ -22,6 +22,11 @@ from competitions.core.spec import CompetitionSpec
 from submissions.submission_file import FLOAT_FORMAT
 
 
+def run_fold_count(settings) -> int:
+    """How many folds a run trains: k, times R with repeated k-fold (config.yaml or the parsed settings)."""
+    return int(settings.get("n_folds")) * max(1, int(settings.get("n_repeats") or 1))
+
+
 def select_folds(text: str | None, n_folds: int) -> list[int]:
     """``"all"`` -> every fold; ``"0,2"`` -> [0, 2]; checked against ``n_folds``."""
     if text is None or str(text).strip().lower() == "all":
@@ -100,9 +105,35 @@ def score_oof(spec: CompetitionSpec, classes: Sequence[str], oof: pd.DataFrame) 
     return spec.metric(*oof_truth_and_predictions(spec, classes, oof))
 
 
-def read_oof(layout: RunLayout, folds: Sequence[int]) -> pd.DataFrame:
-    """The pooled out-of-fold predictions of ``folds``, ids as written."""
-    return pd.concat([pd.read_csv(layout.oof(k), dtype={"id": str}) for k in folds])
+def read_oof(spec: CompetitionSpec, classes: Sequence[str], layout: RunLayout, folds: Sequence[int]) -> pd.DataFrame:
+    """The pooled out-of-fold predictions of ``folds``, ids as written; one row per id: with repeated k-fold
+    a row's predictions of every repeat are averaged (values on the log scale for prices) and its ``fold`` is
+    its fold of the first repeat (the outer folds a blend is scored nested on)."""
+    pooled = pd.concat([pd.read_csv(layout.oof(k), dtype={"id": str}) for k in folds], ignore_index=True)
+    if not pooled["id"].duplicated().any():
+        return pooled
+    return average_repeats(spec, classes, pooled)
+
+
+def average_repeats(spec: CompetitionSpec, classes: Sequence[str], pooled: pd.DataFrame) -> pd.DataFrame:
+    """One row per id of OOF rows predicted by several repeats: the mean prediction, the first-repeat fold."""
+    grouped = pooled.groupby("id", sort=False)
+    first = grouped.first()
+    first["fold"] = grouped["fold"].min()  # repeat r's folds are numbered r*k .. r*k+k-1
+    if spec.task == "regression":
+        values = np.log(pooled["prediction"]) if spec.log_scale else pooled["prediction"]
+        mean = values.groupby(pooled["id"], sort=False).mean()
+        first["prediction"] = np.exp(mean) if spec.log_scale else mean
+        return first.reset_index()
+    columns = list(classes)
+    probs = grouped[columns].mean()
+    first[columns] = probs
+    values = probs.to_numpy(dtype=float)
+    if spec.multi_label:
+        first["prediction"] = [" ".join(np.asarray(classes)[row]) for row in multilabel_decisions(values)]
+    else:
+        first["prediction"] = np.asarray(classes)[values.argmax(axis=1)]
+    return first.reset_index()
 
 
 @dataclass
@@ -133,16 +164,19 @@ class FoldResult:
         return metrics
 
 
-def summarise_cv(spec: CompetitionSpec, classes: Sequence[str], layout: RunLayout, n_folds: int) -> dict:
-    """Per-fold scores, their mean and std, and the score of the pooled OOF predictions (cv.json)."""
+def summarise_cv(spec: CompetitionSpec, classes: Sequence[str], layout: RunLayout, n_folds: int,
+                 n_repeats: int = 1) -> dict:  # fmt: skip
+    """Per-fold scores, their mean and std, and the score of the pooled OOF predictions (cv.json; with
+    repeated k-fold ``n_folds`` counts every repeat's folds and the pooled predictions are averaged per row)."""
     done = layout.done_folds()
     scores = {str(k): read_json(layout.fold_metrics(k))["score"] for k in done}
-    pooled = read_oof(layout, done)
-    return write_cv(spec, layout, scores, score_oof(spec, classes, pooled), len(pooled), n_folds, len(done) == n_folds)
+    pooled = read_oof(spec, classes, layout, done)
+    return write_cv(spec, layout, scores, score_oof(spec, classes, pooled), len(pooled), n_folds, len(done) == n_folds,
+                    n_repeats=n_repeats)  # fmt: skip
 
 
 def write_cv(spec: CompetitionSpec, layout: RunLayout, fold_scores: dict[str, float], oof: float, oof_rows: int,
-             n_folds: int, complete: bool, **extra: float) -> dict:  # fmt: skip
+             n_folds: int, complete: bool, **extra) -> dict:  # fmt: skip
     """cv.json, the one format of a run's and a blend's CV: per-fold scores, mean ± std, the pooled OOF score."""
     values = np.array(list(fold_scores.values()), dtype=float)
     summary = {

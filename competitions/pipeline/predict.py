@@ -22,7 +22,13 @@ from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.fit_callbacks import fold_progress_bar, predict_outputs
 from competitions.pipeline.fit_parser import check_strategy, supported_precision
 from competitions.pipeline.folds import FoldTrainer, fold_trainer_for
-from competitions.pipeline.oof import gather_predictions, oof_truth_and_predictions, read_oof, select_folds
+from competitions.pipeline.oof import (
+    gather_predictions,
+    oof_truth_and_predictions,
+    read_oof,
+    run_fold_count,
+    select_folds,
+)
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Submission
 from submissions.averaging import average_predictions
@@ -187,7 +193,7 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
     datamodule = build_datamodule(spec, options.data_dir or config["data_dir"], layout.runs_dir, **data_cfg)
     datamodule.check_layout()
     n_folds = int(config["n_folds"])
-    wanted = select_folds(options.folds, n_folds)
+    wanted = select_folds(options.folds, run_fold_count(config))
     family_class = model_class(spec, config.get("family"))
     fold_trainer = fold_trainer_for(family_class)
     checkpoints = {k: fold_trainer.model_file(layout, k, options.checkpoint) for k in wanted}
@@ -207,7 +213,8 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
     for k in available:  # tables: the folds' fitted preprocessing, not refitted
         datamodule.use_fitted_preprocessing(k, layout.fold_dir(k))
     # The run's folds: a tabular model's preprocessing is fitted on its fold's training rows.
-    datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False)
+    datamodule.ensure_folds(layout.folds, n_folds, int(config.get("seed", 0)), write=False,
+                            n_repeats=int(config.get("n_repeats") or 1))  # fmt: skip
     if is_global_zero():
         datamodule.prepare_split("test")  # before DDP starts the other processes: they find the cache built
     return Prediction(spec, layout, config, options, datamodule, available, family_class, fold_trainer)
@@ -284,7 +291,7 @@ def calibrate(spec: CompetitionSpec, classes, layout: RunLayout, folds: list[int
     done = [k for k in folds if layout.oof(k).exists()]
     if not done:
         raise CompeteError(f"{layout.root}: no fold<k>/oof.csv to calibrate on; set `calibrate` to none")
-    y_true, probs = oof_truth_and_predictions(spec, classes, read_oof(layout, done))
+    y_true, probs = oof_truth_and_predictions(spec, classes, read_oof(spec, classes, layout, done))
     calibration = fit_calibration(probs, y_true)
     write_json(layout.calibration, {"folds": done, **calibration.as_dict()})
     info(

@@ -34,8 +34,15 @@ class Run:
 
     @property
     def oof(self) -> pd.DataFrame:
-        """The pooled out-of-fold predictions of every finished fold (id, fold, truth, prediction, ...)."""
-        return read_oof(self.layout, self.layout.done_folds())
+        """The pooled out-of-fold predictions of every finished fold (id, fold, truth, prediction, ...); one row
+        per id (repeated k-fold: averaged over the repeats)."""
+        from competitions.catalog import get_competition
+        from competitions.core.artifacts import read_yaml
+        from competitions.pipeline.factory import class_names
+
+        spec = get_competition(self.slug)
+        classes = class_names(spec, read_yaml(self.layout.config)["data_dir"])
+        return read_oof(spec, classes, self.layout, self.layout.done_folds())
 
     def cv_table(self) -> pd.DataFrame:
         """The CV scores as a table: one row per fold, then mean ± std and pooled OOF."""

@@ -23,12 +23,14 @@ from competitions.core.settings import flatten
 
 NOT_SETTINGS = ("meta", "history", "experiment", "runs_dir", "data_dir")
 INCOMPARABLE_PREFIXES = ("model.", "data.")
-INCOMPARABLE_KEYS = ("n_folds", "seed")
+INCOMPARABLE_KEYS = ("n_folds", "n_repeats", "seed")
+ADDED_LATER = {"n_repeats": 1}  # settings a run made before they existed had at their default
 
 
 def changes(created: dict, now: dict) -> dict[str, list]:
     """Settings whose value differs between two configs: key -> [before, now]."""
     before, after = flatten(created, skip=NOT_SETTINGS), flatten(now, skip=NOT_SETTINGS)
+    before = {**{k: v for k, v in ADDED_LATER.items() if k in after}, **before}
     keys = sorted(set(before) | set(after))
     same = lambda a, b: json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)  # noqa: E731
     return {k: [before.get(k), after.get(k)] for k in keys if not same(before.get(k), after.get(k))}

@@ -5,7 +5,8 @@ A stack preset names families instead of settings::
     stack:
       families: [lightgbm, ridge, mlp]   # each fitted as EXPERIMENT-FAMILY from its own preset
       weights: auto                      # oof (non-negative, fitted on the pooled OOF predictions, log scale),
-                                         # caruana (greedy selection), or auto: the better by nested OOF score
+                                         # caruana (greedy selection), linear (a second-level model on the
+                                         # OOF predictions), or auto: the best of those by nested OOF score
       configs: {mlp: debug}              # optional: a preset or YAML file per family, after its base preset
 
 Each family is an ordinary run (RUNS_DIR/SLUG/stack-lightgbm, ...: `compete runs` lists them), fitted on
@@ -16,8 +17,11 @@ The run's other settings (data_dir, n_folds, data.*, ...) go to every family's f
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from competitions.core.console import info
-from competitions.core.errors import CompeteError
+from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import RunLayout
 from competitions.pipeline.factory import model_class
 from competitions.pipeline.folds import fold_trainer_for
@@ -36,11 +40,11 @@ def stack_members(run: RunConfig) -> list[RunConfig]:
     """Every family of the stack as a run of its own: EXPERIMENT-FAMILY, its family preset, then the
     family's stack config, then the run's settings."""
     from competitions.pipeline.fit import check_experiment_name
-    from submissions.weights import WEIGHTINGS
+    from submissions.level2 import BLENDERS
 
     settings, spec = run.stack, run.spec
-    if settings.get("weights", "oof") not in (*WEIGHTINGS, "auto"):
-        raise CompeteError(f"the stack's weights {settings['weights']!r}: one of {', '.join(WEIGHTINGS)}, auto")
+    if settings.get("weights", "oof") not in (*BLENDERS, "auto"):
+        raise CompeteError(f"the stack's weights {settings['weights']!r}: one of {', '.join(BLENDERS)}, auto")
     experiment = run.cfg.experiment  # resolve_run names a stack "stack" unless told otherwise
     resume = bool(run.overrides.get("resume"))
     members = []
@@ -61,34 +65,107 @@ def stack_members(run: RunConfig) -> list[RunConfig]:
 
 
 def fit_stack(run: RunConfig) -> Run:
-    """Fit and predict every family of the stack (resuming finished ones with `resume`), then blend them."""
-    from competitions.pipeline.ensemble import ensemble_runs
+    """Fit and predict every family of the stack (resuming finished ones with `resume`), then blend them;
+    with `budget`, each family within its share of the time (StackBudget)."""
     from competitions.pipeline.fit import fit
     from competitions.pipeline.predict import predict_run
 
     spec, settings = run.spec, run.stack
     resume = bool(run.overrides.get("resume"))
-    roots = []
-    for member in stack_members(run):
+    members = stack_members(run)
+    budget = StackBudget.start(run, members) if run.cfg.get("budget") else None
+    roots = {}
+    for member in budget.order(members) if budget else members:
         layout = RunLayout.of(member.cfg.runs_dir, spec.slug, member.cfg.experiment)
         finished = resume and (read_yaml_quietly(layout.cv) or {}).get("complete") and predicted(layout)
         if finished:
             info(f"stack: {layout.root.name} is finished (cv.json, test predictions); kept")
+            if budget:
+                budget.pending.remove(member.family)
         else:
+            member = budget.share(member) if budget else member
+            if member is None:
+                continue
             info(f"stack: fitting {member.family} as {layout.root.name}")
             fit(member)
             predict_run(spec, layout.root)
-        roots.append(layout.root)
+        roots[member.family] = layout.root
+    return blend_stack(run, [roots[family] for family in settings["families"] if family in roots])
+
+
+def blend_stack(run: RunConfig, roots: list) -> Run:
+    """The members blended into RUNS_DIR/SLUG/EXPERIMENT (one member within a budget: that run itself)."""
+    from competitions.pipeline.ensemble import ensemble_runs
+
+    spec, settings = run.spec, run.stack
+    if len(roots) == 1:
+        info(f"stack: only {roots[0].name} was fitted within the budget: its submission is the stack's "
+             f"({roots[0] / 'submission.csv'})")  # fmt: skip
+        return Run(spec.slug, roots[0])
     blend = ensemble_runs(spec, roots, weights=settings.get("weights", "oof"), name=run.cfg.experiment,
-                          data_dir=run.overrides.get("data_dir"), replace=resume)  # fmt: skip
+                          data_dir=run.overrides.get("data_dir"), replace=bool(run.overrides.get("resume")))  # fmt: skip
     details = blend.details
     if details.get("weighting_nested_oof"):
         shown = ", ".join(f"{k} {v:.4f}" for k, v in details["weighting_nested_oof"].items())
         info(f"stack: weights by {details['weighting']} (nested OOF {spec.metric.name}: {shown})")
-    info(f"stack: blend of {', '.join(settings['families'])}: OOF {spec.metric.name} {details['oof_nested']:.4f} "
+    info(f"stack: blend of {', '.join(r.name for r in roots)}: OOF {spec.metric.name} {details['oof_nested']:.4f} "
          f"(nested: each fold blended with weights fitted on the others; {details['oof']:.4f} with the final "
          f"weights on the rows they were fitted on)")  # fmt: skip
     return Run(spec.slug, blend.path.parent)
+
+
+BLEND_SHARE = 0.05  # of a stack's budget, kept for blending the members
+MIN_FAMILY_SECONDS = 5.0  # a family given less is skipped (its data checks and preprocessing alone take that)
+
+
+@dataclass
+class StackBudget:
+    """A stack's `budget`: the families fitted cheapest first (their ``budget_weight``), each given the time
+    left (less the blend's share) in proportion to its weight among the families still to fit (at least
+    MIN_FAMILY_SECONDS), so what a quick family leaves goes to the next; when less than that is left,
+    the families still to fit are skipped and the blend is of those that were."""
+
+    seconds: float
+    started: float
+    weights: dict[str, float]
+    pending: list[str]
+
+    @classmethod
+    def start(cls, run: RunConfig, members: list[RunConfig]) -> StackBudget:
+        from competitions.core.clock import budget_start
+        from competitions.pipeline.fit_budget import parse_duration
+
+        seconds = parse_duration(run.cfg.budget)
+        weights = {m.family: float(model_class(run.spec, m.family).budget_weight) for m in members}
+        budget = cls(seconds, budget_start(), weights, [])
+        first = max(MIN_FAMILY_SECONDS, min(weights.values()) / sum(weights.values()) * budget.left())
+        if budget.left() < MIN_FAMILY_SECONDS:
+            spent = time.time() - budget.started
+            raise OptionError(f"`budget` {run.cfg.budget}: {max(0.0, budget.left()):.1f}s would be left for the families "
+                              f"after start-up ({spent:.1f}s) and the blend's share; a stack needs {MIN_FAMILY_SECONDS:.0f}s "
+                              "for one family: give it more time, or fit one family")  # fmt: skip
+        info(f"stack: budget {run.cfg.budget}: fitting {', '.join(sorted(weights, key=weights.get))} in that order, "
+             f"cheapest first (the first gets about {first:.0f}s; what each leaves goes to the next)")  # fmt: skip
+        return budget
+
+    def left(self) -> float:
+        return self.started + self.seconds * (1 - BLEND_SHARE) - time.time()
+
+    def order(self, members: list[RunConfig]) -> list[RunConfig]:
+        ordered = sorted(members, key=lambda m: self.weights[m.family])
+        self.pending = [m.family for m in ordered]
+        return ordered
+
+    def share(self, member: RunConfig) -> RunConfig | None:
+        """``member`` with its `budget` (None: skipped), its family no longer pending."""
+        weight, left = self.weights[member.family], self.left()
+        seconds = max(MIN_FAMILY_SECONDS, left * weight / sum(self.weights[f] for f in self.pending))
+        self.pending.remove(member.family)
+        if left < MIN_FAMILY_SECONDS:
+            info(f"stack: {member.family} skipped: {max(0.0, left):.1f}s of the budget left (a family needs "
+                 f"{MIN_FAMILY_SECONDS:.0f}s)")  # fmt: skip
+            return None
+        return member.replace(budget=f"{int(seconds)}s")
 
 
 def predicted(layout: RunLayout) -> bool:
