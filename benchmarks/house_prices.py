@@ -26,6 +26,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.reruns import summarise  # noqa: E402
 from competitions.commands.cli import main as compete  # noqa: E402
 
 TARGETS = {"house-prices-advanced-regression-techniques": "SalePrice", "california-house-prices": "Sold Price"}
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the stack preset's)")  # fmt: skip
     parser.add_argument("--autogluon", metavar="PYTHON", help="an interpreter with AutoGluon: fit its best_quality "
                         "on the same folds with the stack's wall time (benchmarks/autogluon_peer.py)")  # fmt: skip
+    parser.add_argument("--reruns", type=int, default=1, help="N runs with seeds 0..N-1 (WORKDIR/seed<S>: new folds), "
+                        "then each model's mean and spread")  # fmt: skip
     # Any other option goes to every family's `compete fit`, e.g. --n-folds=5
     args, overrides = parser.parse_known_args(argv)
     workdir = Path(args.workdir)
@@ -118,6 +121,21 @@ def main(argv: list[str] | None = None) -> int:
 
         made = (make_ames if args.slug.startswith("house") else make_california)(data_dir.parent)
         print(f"synthetic data: {made}", file=sys.stderr)
+    if args.reruns <= 1:
+        return 0 if run_once(args, overrides, workdir, data_dir) is not None else 1
+    results = []
+    for seed in range(args.reruns):
+        rows = run_once(args, [*overrides, f"--seed={seed}"], workdir / f"seed{seed}", data_dir)
+        if rows is None:
+            return 1
+        results.append([(name, score) for name, score, _, _ in rows])
+    summarise(results, "OOF rmse_log (lower is better)")
+    return 0
+
+
+def run_once(args, overrides: list[str], workdir: Path, data_dir: Path) -> list[tuple] | None:
+    """One run: the stack, the peers on its folds, the table; its rows (None when the fit failed)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     runs = workdir / "runs" / args.slug
     config = "stack"
     if args.families:
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["fit", args.slug, "--config", config, "--data-dir", str(data_dir), "--runs-dir", str(workdir / "runs"),
                 "--experiment", args.experiment, *overrides]  # fmt: skip
         if compete(argv) != 0:
-            return 1
+            return None
     stack_seconds = args.stack_seconds if args.reuse and args.stack_seconds else time.time() - started
     blend = json.loads((runs / args.experiment / "ensemble.json").read_text())
     members = [Path(m["run"]) for m in blend["members"]]
@@ -155,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         shown_s = f"{seconds:8.1f}" if seconds is not None else f"{'':8}"
         shown_w = f"{weight:8.2f}" if weight is not None else ""
         print(f"{name:<40}{score:>13.4f}{shown_s}{shown_w}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

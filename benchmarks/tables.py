@@ -4,14 +4,19 @@
 Builds a table in Kaggle's layout (Titanic-shaped, or a Playground-style binary table scored by AUC; or
 takes a real download with --data-dir), runs `compete init` and `compete fit SLUG --config stack`
 (LightGBM, logistic regression and the MLP from the tabular shape's presets, blended), then fits the
-peers a competent user would write by hand on the same folds.csv: `LGBMClassifier()` with default
-parameters (text columns as pandas categories) and `LogisticRegressionCV` on one-hot columns
+peers a competent user would write by hand on the same folds.csv: `LGBMClassifier()` and
+`CatBoostClassifier()` with default parameters (text columns as categories) and `LogisticRegressionCV` on one-hot columns
 (median-imputed, standardised). Prints the pooled out-of-fold metric of each and the seconds each took;
 with a synthetic table it also scores every submission on the held-out test rows, whose labels it kept.
 
     python benchmarks/tables.py titanic --workdir /tmp/tables
     python benchmarks/tables.py playground --workdir /tmp/tables
     python benchmarks/tables.py titanic --data-dir data/titanic --metric accuracy
+    python benchmarks/tables.py playground --workdir /tmp/tables --autogluon /tmp/ag/bin/python --reruns 3
+
+``--autogluon PYTHON`` adds AutoGluon's ``best_quality`` (its neural models included) fitted on the same
+folds with the stack's whole wall time (benchmarks/autogluon_peer.py, in an interpreter of its own);
+``--reruns N`` repeats everything with seeds 0..N-1 (new folds) and prints each model's mean and spread.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.reruns import summarise  # noqa: E402
 from competitions.commands.cli import main as compete  # noqa: E402
 from competitions.core.metrics import get_metric  # noqa: E402
 
@@ -84,8 +90,11 @@ def peers(data_dir: Path, folds_csv: Path, target: str, classes: list[str]):
     few = [c for c in both.columns if c not in numeric and both[c].nunique() <= 100]  # names and the like dropped
     onehot = pd.get_dummies(both[[*numeric, *few]], dummy_na=True).astype(float)
     n = len(train)
+    text = [c for c in both.columns if c not in numeric]
+    as_text = both.copy()  # CatBoost takes text categories as strings
+    as_text[text] = as_text[text].astype(object).where(as_text[text].notna(), "missing").astype(str)
     out = {name: [np.zeros((n, len(classes))), np.zeros((len(test), len(classes)))]
-           for name in ("plain LightGBM", "LogisticRegressionCV")}  # fmt: skip
+           for name in ("plain LightGBM", "plain CatBoost", "LogisticRegressionCV")}  # fmt: skip
     seconds = dict.fromkeys(out, 0.0)
     for fold in np.unique(folds):
         rows, val = folds != fold, folds == fold
@@ -94,6 +103,12 @@ def peers(data_dir: Path, folds_csv: Path, target: str, classes: list[str]):
             if name == "plain LightGBM":
                 model = lgb.LGBMClassifier(verbose=-1, random_state=0).fit(as_category[:n][rows], y[rows])
                 features = as_category
+            elif name == "plain CatBoost":
+                import catboost
+
+                model = catboost.CatBoostClassifier(verbose=0, random_seed=0, cat_features=text, allow_writing_files=False)
+                model.fit(as_text[:n][rows], y[rows])
+                features = as_text
             else:
                 model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
                                       LogisticRegressionCV(Cs=12, max_iter=2000, scoring=None, use_legacy_attributes=False))  # fmt: skip
@@ -111,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="a real download (default: build the synthetic table in WORKDIR/data)")
     parser.add_argument("--metric", help="the competition's metric (default: the table's)")
     parser.add_argument("--workdir", default=".", help="where data/, runs/ and competitions.d/ go")
+    parser.add_argument("--autogluon", metavar="PYTHON", help="an interpreter with AutoGluon (the same wall time)")
+    parser.add_argument("--reruns", type=int, default=1, help="N runs with seeds 0..N-1, then mean and spread")
     args, overrides = parser.parse_known_args(argv)
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -123,11 +140,29 @@ def main(argv: list[str] | None = None) -> int:
     slug = args.table
     if compete(["init", slug, "--data-dir", str(data_dir), "--metric", metric, "--force"]) != 0:
         return 1
+    if args.reruns <= 1:
+        return 0 if run_once(args, overrides, workdir / "runs", data_dir, metric, heldout) is not None else 1
+    results = []
+    for seed in range(args.reruns):
+        rows = run_once(args, [*overrides, f"--seed={seed}"], workdir / f"seed{seed}" / "runs", data_dir, metric, heldout)
+        if rows is None:
+            return 1
+        results.append([(name, score) for name, score, _, _ in rows])
+        if heldout is not None:
+            results[-1] += [(f"{name} [held-out]", float(test)) for name, _, _, test in rows if test]
+    summarise(results, f"OOF {metric} (higher is better)")
+    return 0
+
+
+def run_once(args, overrides: list[str], runs_dir: Path, data_dir: Path, metric: str, heldout) -> list[tuple] | None:
+    """The stack, the peers (and AutoGluon) on its folds, the table; its rows (None when the fit failed)."""
+    slug, workdir = args.table, Path.cwd()
     started = time.time()
-    if compete(["fit", slug, "--config", "stack", "--data-dir", str(data_dir), "--experiment", "bench-stack", *overrides]) != 0:
-        return 1
+    if compete(["fit", slug, "--config", "stack", "--data-dir", str(data_dir), "--experiment", "bench-stack",
+                "--runs-dir", str(runs_dir), *overrides]) != 0:  # fmt: skip
+        return None
     stack_seconds = time.time() - started
-    runs = workdir / "runs" / slug
+    runs = runs_dir / slug
     blend = json.loads((runs / "bench-stack" / "ensemble.json").read_text())
     first = Path(blend["members"][0]["run"])
     spec = __import__("yaml").safe_load((workdir / "competitions.d" / f"{slug}.yaml").read_text())
@@ -157,8 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("stack (nested OOF)", blend["oof_nested"], None, heldout_score(None, runs / "bench-stack" / "submission.csv")))
     for name, (values, test_values) in plain.items():
         rows.append((name + " (peer)", scorer(y, values), None, heldout_score(test_values, None)))
+    if args.autogluon:
+        probabilities = autogluon_oof(args.autogluon, data_dir, first / "folds.csv", target, classes, stack_seconds,
+                                      runs_dir.parent, metric)  # fmt: skip
+        rows.append(("AutoGluon best_quality (peer, same time)", scorer(y, probabilities), None, ""))
     print(f"\n{slug}: {len(y)} training rows, {len(np.unique(pd.read_csv(first / 'folds.csv')['fold']))} folds, "
-          f"data {data_dir}; the whole stack (3 families, predict, blend) {stack_seconds:.0f} s")  # fmt: skip
+          f"data {data_dir}; the whole stack ({len(blend['members'])} families, predict, blend) {stack_seconds:.0f} s")  # fmt: skip
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; peers fitted in "
           + ", ".join(f"{k} {v:.1f} s" for k, v in plain_seconds.items()))
     held = f"{'held-out':>10}" if heldout is not None else ""
@@ -166,7 +205,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, score, weight, test_score in rows:
         shown_w = f"{weight:8.2f}" if weight is not None else f"{'':8}"
         print(f"{name:<32}{score:>14.4f}{shown_w}{test_score}")
-    return 0
+    return rows
+
+
+AUTOGLUON_METRICS = {"accuracy": "accuracy", "auc": "roc_auc", "log_loss": "log_loss"}
+
+
+def autogluon_oof(python: str, data_dir: Path, folds_csv: Path, target: str, classes: list[str], seconds: float,
+                  workdir: Path, metric: str) -> np.ndarray:  # fmt: skip
+    """AutoGluon's out-of-fold class probabilities on the same folds, given ``seconds`` in all."""
+    import subprocess
+
+    out = workdir / "autogluon-oof.csv"
+    subprocess.run([python, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
+                    str(folds_csv), target, str(seconds), str(out), "--proba",
+                    "--metric", AUTOGLUON_METRICS.get(metric, metric)], check=True)  # fmt: skip
+    frame = pd.read_csv(out, dtype={"id": str})
+    return frame[[str(c) for c in classes]].to_numpy(dtype=float)
 
 
 if __name__ == "__main__":

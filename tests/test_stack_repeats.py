@@ -115,7 +115,7 @@ def test_a_budgeted_stack_stops_its_trees_and_ends_within_the_budget(competition
     stack = {"families": ["lightgbm", "catboost", "ridge"], "weights": "oof",
              "configs": {"lightgbm": str(workdir / "lgb.yaml"), "catboost": str(workdir / "cb.yaml")}}  # fmt: skip
     (workdir / "stack.yaml").write_text(yaml.safe_dump({"stack": stack}))
-    budget = 24.0
+    budget = 18.0
     started = time.monotonic()
     assert fit(data, "--config", str(workdir / "stack.yaml"), "--budget", f"{budget:.0f}s") == 0
     elapsed = time.monotonic() - started
@@ -133,3 +133,27 @@ def test_a_budgeted_stack_stops_its_trees_and_ends_within_the_budget(competition
     assert fit(data, "--config", str(workdir / "stack.yaml"), "--budget", "3s", "--experiment", "tight") == 2
     assert "a stack needs 5s for one family" in error_line(capsys)
     assert not (runs / "tight-ridge").exists()
+
+
+def test_time_a_budgeted_stack_has_left_goes_to_more_repeats(competition_dir, workdir, capsys):
+    data = competition_dir(AMES)
+    (workdir / "lgb.yaml").write_text(yaml.safe_dump({"model": {"n_estimators": 30, "early_stopping_rounds": 10}}))
+    stack = {"families": ["lightgbm", "ridge"], "weights": "oof", "configs": {"lightgbm": str(workdir / "lgb.yaml")}}
+    (workdir / "stack.yaml").write_text(yaml.safe_dump({"stack": stack}))
+    budget = 20.0
+    started = time.monotonic()
+    assert fit(data, "--config", str(workdir / "stack.yaml"), "--budget", f"{budget:.0f}s") == 0
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    runs = workdir / "runs" / AMES
+    for family in ("ridge", "lightgbm"):
+        cv = json.loads((runs / f"stack-{family}" / "cv.json").read_text())
+        assert cv["n_repeats"] >= 2 and cv["n_folds"] == 2 * cv["n_repeats"] and cv["complete"], cv
+        assert f"{family} with 2 repeats of its k-fold" in err
+        manifest = json.loads((runs / f"stack-{family}" / "test" / "manifest.json").read_text())
+        assert len(manifest["folds"]) == cv["n_folds"]  # the test predictions of every repeat's models
+    shared, own = pd.read_csv(runs / "folds.csv"), pd.read_csv(runs / "stack-ridge" / "folds.csv")
+    assert shared["fold_r1"].equals(own["fold_r1"])  # the competition's folds.csv gained the repeat too
+    blend = json.loads((runs / "stack" / "ensemble.json").read_text())
+    assert blend["oof_rows"] == len(pd.read_csv(data / "train.csv"))
+    assert elapsed < budget * 1.15, elapsed

@@ -35,6 +35,7 @@ from competitions.pipeline.run_record import RunRecord
 
 # File systems allow 255 bytes a name; the run lock is ".EXPERIMENT.holder.json" beside the run folder.
 MAX_EXPERIMENT_BYTES = 200
+CHECK_WAIT = 5.0  # seconds a job resuming named folds waits for the run's lock (held a moment by another's check)
 
 
 def fit(run: RunConfig) -> Run | None:
@@ -46,7 +47,7 @@ def fit(run: RunConfig) -> Run | None:
     with contextlib.ExitStack() as stack:
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             if named_folds_resumed(cfg):  # one of several jobs training the run's folds: each holds its folds
-                with run_lock(layout.root, run.command):
+                with run_lock(layout.root, run.command, wait=CHECK_WAIT):  # another job's same check is brief
                     pass  # but not while a fit of every fold holds the run
             else:
                 stack.enter_context(run_lock(layout.root, run.command))
@@ -195,6 +196,8 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
     # Folds: the competition-wide folds.csv (shared by all experiments), copied into the run.
     folds_source = layout.folds if layout.folds.exists() else shared_folds(cfg.runs_dir, spec.slug)
     folds = datamodule.ensure_folds(folds_source, cfg.n_folds, cfg.seed, write=rank_zero, n_repeats=cfg.n_repeats)
+    if rank_zero and folds_source == layout.folds:
+        share_repeats(folds, shared_folds(cfg.runs_dir, spec.slug))
     selected = select_folds(cfg.folds, run_fold_count(cfg))
     if rank_zero and not cfg.resume:
         cfg.meta = {**run_metadata(command), "competition": spec.slug}  # what compete submit checks a file against
@@ -219,6 +222,20 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
         tracker = Tracker(spec.slug, cfg.experiment, layout, config)
     done = set(layout.done_folds()) if cfg.resume else set()
     return FitContext(spec, cfg, config, layout, datamodule, selected, family_class, done, tracker)
+
+
+def share_repeats(folds, shared: Path) -> None:
+    """A resumed run that gained repeats (a budgeted stack's): the competition's folds.csv gains their
+    columns too, when it holds the same split, so later experiments asking for them get the same."""
+    import pandas as pd
+
+    if not shared.exists():
+        return
+    common = pd.read_csv(shared, dtype={"id": str})
+    missing = [c for c in folds.columns if c.startswith("fold_r") and c not in common.columns]
+    same = common[["id", "fold"]].set_index("id")["fold"].sort_index().equals(folds.set_index("id")["fold"].sort_index())
+    if missing and same:
+        write_csv(shared, common.merge(folds[["id", *missing]], on="id", how="left"))
 
 
 def check_fingerprint(datamodule, config_path: Path, recorded: dict | None, force: bool = False) -> None:

@@ -134,3 +134,39 @@ def shared_run_folder(run_root: Path):
                                    "`runs_dir` on a filesystem all nodes share")  # fmt: skip
 
     return SharedRunFolder()
+
+
+def run_estimate(folds: int, fold_overhead: float = 0.0):
+    """After the first epoch of a fit without `budget`: one line with the time the whole fit will take
+    (that epoch's seconds x the epochs x the folds still to train; "at most" with early stopping)."""
+    import time
+
+    from lightning.pytorch.callbacks import Callback
+
+    from competitions.core.console import info
+
+    class RunEstimate(Callback):
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if trainer.current_epoch != 0 or not trainer.is_global_zero or trainer.sanity_checking:
+                return
+            epoch = time.perf_counter() - self.started
+            epochs = max(1, int(trainer.max_epochs or 1))
+            total = folds * (epochs * epoch + fold_overhead)
+            bound = "at most " if any(type(c).__name__ == "EarlyStopping" for c in trainer.callbacks) else ""
+            info(f"estimate: the fit takes {bound}about {format_seconds(total)} (an epoch {epoch:.1f} s x {epochs} "
+                 f"epochs x {folds} fold{'s' if folds > 1 else ''}); --budget sets a limit instead")  # fmt: skip
+
+    return RunEstimate()
+
+
+def format_seconds(seconds: float) -> str:
+    """90 -> '1 min 30 s'; 5400 -> '1 h 30 min'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -26,16 +26,16 @@ def lock_paths(run_root: Path) -> tuple[Path, Path]:
 
 @contextlib.contextmanager
 def run_lock(run_root: Path, command: str, busy: str = "is in use by another compete fit",
-             then: str = "wait for it to end, or choose another `experiment` name") -> Iterator[None]:  # fmt: skip
+             then: str = "wait for it to end, or choose another `experiment` name", wait: float = 0) -> Iterator[None]:  # fmt: skip
     """Hold the run's lock (or a fold's: ``run_root`` its folder) for the block; a RunExistsError naming the
-    holder when another process has it."""
+    holder when another process has it (after ``wait`` seconds)."""
     from filelock import FileLock, Timeout
 
     lock_file, holder_file = lock_paths(run_root)
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_file))
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=wait)
     except Timeout:
         raise RunExistsError(f"{run_root} {busy} ({holder(holder_file)}); {then}") from None
     except OSError as err:

@@ -25,6 +25,7 @@ from competitions.pipeline.fit_callbacks import (
     interruptible,
     predict_outputs,
     rng_state,
+    run_estimate,
     shared_run_folder,
 )
 from competitions.pipeline.fit_parser import check_strategy, trainer_kwargs
@@ -100,6 +101,9 @@ class LightningFoldTrainer(FoldTrainer):
         checkpoint = fold_checkpoint(spec, fold_dir)
         bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
         callbacks = [checkpoint, rng_state(), shared_run_folder(context.layout.root), *bar, *user_callbacks]
+        pending = [k for k in context.selected if k not in context.done]
+        if not cfg.budget and pending and fold == pending[0] and not kwargs.get("fast_dev_run"):
+            callbacks.append(run_estimate(len(pending)))  # the first fold this fit trains: how long all will take
         if cfg.patience is not None:
             callbacks.append(early_stopping(spec, cfg.patience))
         loggers = [CSVLogger(save_dir=str(fold_dir), name="", version="logs"), *user_loggers]

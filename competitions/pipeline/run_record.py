@@ -24,6 +24,7 @@ from competitions.core.settings import flatten
 NOT_SETTINGS = ("meta", "history", "experiment", "runs_dir", "data_dir")
 INCOMPARABLE_PREFIXES = ("model.", "data.")
 INCOMPARABLE_KEYS = ("n_folds", "n_repeats", "seed")
+RUN_SHAPE = ("n_repeats",)  # a forced resume that changes these changes which folds the run has: recorded on top
 ADDED_LATER = {"n_repeats": 1}  # settings a run made before they existed had at their default
 
 
@@ -116,7 +117,8 @@ class RunRecord:
             changed = changes(created, config)
             check_resume(changed, force)
             past = settle_interrupted(created.get("history") or [])
-            write_yaml(self.path, {**created, "history": [*past, entry("resumed", command, folds, changed)]})
+            shape = {key: config[key] for key in RUN_SHAPE if key in changed and key in config}  # predict reads them
+            write_yaml(self.path, {**created, **shape, "history": [*past, entry("resumed", command, folds, changed)]})
 
     @contextlib.contextmanager
     def locked(self):

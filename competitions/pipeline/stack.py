@@ -74,7 +74,7 @@ def fit_stack(run: RunConfig) -> Run:
     resume = bool(run.overrides.get("resume"))
     members = stack_members(run)
     budget = StackBudget.start(run, members) if run.cfg.get("budget") else None
-    roots = {}
+    roots, spent = {}, {}
     for member in budget.order(members) if budget else members:
         layout = RunLayout.of(member.cfg.runs_dir, spec.slug, member.cfg.experiment)
         finished = resume and (read_yaml_quietly(layout.cv) or {}).get("complete") and predicted(layout)
@@ -87,10 +87,42 @@ def fit_stack(run: RunConfig) -> Run:
             if member is None:
                 continue
             info(f"stack: fitting {member.family} as {layout.root.name}")
+            began = time.time()
             fit(member)
             predict_run(spec, layout.root)
+            spent[member.family] = (member, time.time() - began)
         roots[member.family] = layout.root
+    if budget:
+        add_repeats(budget, spent, roots)
     return blend_stack(run, [roots[family] for family in settings["families"] if family in roots])
+
+
+def add_repeats(budget: StackBudget, spent: dict[str, tuple[RunConfig, float]], roots: dict) -> None:
+    """While the budget has time for it: each family fitted here once more with one more repeat of the
+    k-fold (cheapest first, when its last fit's time is left), up to MAX_REPEATS; the new folds are added
+    to the run (resumed, its folds.csv gaining the repeat's column), their OOF averaged with the others'."""
+    from competitions.pipeline.fit import fit
+    from competitions.pipeline.predict import predict_run
+
+    def needs(family: str) -> float:  # the time a repeat of the family is started with
+        return max(MIN_FAMILY_SECONDS, spent[family][1] * REPEAT_MARGIN)
+
+    while True:
+        fits = [f for f in sorted(spent, key=budget.weights.get)
+                if spent[f][0].cfg.n_repeats < MAX_REPEATS and needs(f) < budget.left()]  # fmt: skip
+        if not fits:
+            return
+        for family in fits:
+            member, seconds = spent[family]
+            if needs(family) >= budget.left():
+                continue
+            more = member.replace(n_repeats=member.cfg.n_repeats + 1, resume=True, force=True,
+                                  budget=f"{int(needs(family))}s")  # fmt: skip
+            info(f"stack: {budget.left():.0f}s left: {family} with {more.cfg.n_repeats} repeats of its k-fold")
+            began = time.time()
+            fit(more)
+            predict_run(more.spec, roots[family])
+            spent[family] = (more, time.time() - began)
 
 
 def blend_stack(run: RunConfig, roots: list) -> Run:
@@ -116,6 +148,8 @@ def blend_stack(run: RunConfig, roots: list) -> Run:
 
 BLEND_SHARE = 0.05  # of a stack's budget, kept for blending the members
 MIN_FAMILY_SECONDS = 5.0  # a family given less is skipped (its data checks and preprocessing alone take that)
+MAX_REPEATS = 5  # time left after every family: repeats of the k-fold added, up to this many
+REPEAT_MARGIN = 1.3  # a repeat is started when 1.3x the family's last fit (at least MIN_FAMILY_SECONDS) is left
 
 
 @dataclass
