@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -104,10 +105,13 @@ def test_folds_file_is_shared_by_experiments(cifar_dir, workdir):
 
 def test_resume_finishes_missing_folds_and_keeps_finished_ones(cifar_dir, workdir, capsys):
     assert fit("cifar-10", cifar_dir, "--folds", "0") == 0
+    assert re.search(r"estimate: the fit takes about \d+ s \(an epoch [\d.]+ s x \d+ epochs x 1 fold\)",
+                     capsys.readouterr().err)  # after the first epoch, without a budget  # fmt: skip
     run = workdir / "runs" / "cifar-10" / "baseline"
     fold0 = (run / "fold0" / "metrics.json").read_bytes()
     assert fit("cifar-10", cifar_dir, "--resume") == 0
-    assert "fold 0: already finished" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fold 0: already finished" in err and "x 1 fold)" in err  # the one fold still to train
     assert (run / "fold0" / "metrics.json").read_bytes() == fold0
     assert json.loads((run / "cv.json").read_text())["complete"] is True
 
