@@ -91,10 +91,14 @@ def autogluon_row(args, data_dir: Path, folds_csv: Path, seconds: float, y: np.n
 
     out = workdir / f"autogluon-{args.slug}.csv"
     started = time.time()
-    subprocess.run([args.autogluon, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
-                    str(folds_csv), TARGETS[args.slug], str(seconds), str(out), "--log-target"], check=True)  # fmt: skip
+    done = subprocess.run([args.autogluon, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
+                           str(folds_csv), TARGETS[args.slug], str(seconds), str(out), "--log-target"])  # fmt: skip
+    name = "AutoGluon best_quality (peer, same time)"
+    if done.returncode == 3:  # no model within the time: said by the peer
+        return (name + " [no model in time]", float("nan"), time.time() - started, None)
+    done.check_returncode()
     predictions = pd.read_csv(out, dtype={"id": str})["prediction"].to_numpy()
-    return ("AutoGluon best_quality (peer, same time)", rmse(predictions, y), time.time() - started, None)
+    return (name, rmse(predictions, y), time.time() - started, None)
 
 
 def main(argv: list[str] | None = None) -> int:

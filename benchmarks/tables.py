@@ -193,9 +193,12 @@ def run_once(args, overrides: list[str], runs_dir: Path, data_dir: Path, metric:
     for name, (values, test_values) in plain.items():
         rows.append((name + " (peer)", scorer(y, values), None, heldout_score(test_values, None)))
     if args.autogluon:
-        probabilities = autogluon_oof(args.autogluon, data_dir, first / "folds.csv", target, classes, stack_seconds,
-                                      runs_dir.parent, metric)  # fmt: skip
-        rows.append(("AutoGluon best_quality (peer, same time)", scorer(y, probabilities), None, ""))
+        found = autogluon_oof(args.autogluon, data_dir, first / "folds.csv", target, classes, stack_seconds,
+                              runs_dir.parent, metric)  # fmt: skip
+        if found is None:  # no model in time
+            rows.append(("AutoGluon best_quality (peer, same time)", float("nan"), None, ""))
+        else:
+            rows.append(("AutoGluon best_quality (peer, same time)", scorer(y, found[0]), None, heldout_score(found[1], None)))
     print(f"\n{slug}: {len(y)} training rows, {len(np.unique(pd.read_csv(first / 'folds.csv')['fold']))} folds, "
           f"data {data_dir}; the whole stack ({len(blend['members'])} families, predict, blend) {stack_seconds:.0f} s")  # fmt: skip
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; peers fitted in "
@@ -212,16 +215,22 @@ AUTOGLUON_METRICS = {"accuracy": "accuracy", "auc": "roc_auc", "log_loss": "log_
 
 
 def autogluon_oof(python: str, data_dir: Path, folds_csv: Path, target: str, classes: list[str], seconds: float,
-                  workdir: Path, metric: str) -> np.ndarray:  # fmt: skip
-    """AutoGluon's out-of-fold class probabilities on the same folds, given ``seconds`` in all."""
+                  workdir: Path, metric: str) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """AutoGluon's out-of-fold class probabilities of every training row and of the test rows, given
+    ``seconds`` in all (None: no model finished in that time)."""
     import subprocess
 
-    out = workdir / "autogluon-oof.csv"
-    subprocess.run([python, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
-                    str(folds_csv), target, str(seconds), str(out), "--proba",
-                    "--metric", AUTOGLUON_METRICS.get(metric, metric)], check=True)  # fmt: skip
-    frame = pd.read_csv(out, dtype={"id": str})
-    return frame[[str(c) for c in classes]].to_numpy(dtype=float)
+    out, test_out = workdir / "autogluon-oof.csv", workdir / "autogluon-test.csv"
+    done = subprocess.run([python, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
+                           str(folds_csv), target, str(seconds), str(out), "--proba",
+                           "--test", str(data_dir / "test.csv"), str(test_out),
+                           "--metric", AUTOGLUON_METRICS.get(metric, metric)])  # fmt: skip
+    if done.returncode == 3:  # no model within the time (the peer said so)
+        return None
+    done.check_returncode()
+    columns = [str(c) for c in classes]
+    oof, test = (pd.read_csv(path, dtype={"id": str})[columns].to_numpy(dtype=float) for path in (out, test_out))
+    return oof, test
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 API = ("fit", "predict", "validate", "ensemble", "submit", "submissions", "download", "runs", "plot_runs", "show",
        "list_competitions", "demo_data", "tune", "init", "resolve", "competitions", "competition", "data_ready",
        "demo", "package", "push", "submit_kernel", "predict_bundle", "Run", "Submission")  # fmt: skip
-ERRORS = ("CompeteError", "OptionError", "DataError", "RunExistsError", "SubmissionError", "KaggleError")
+ERRORS = ("CompeteError", "OptionError", "BudgetError", "DataError", "RunExistsError", "SubmissionError", "KaggleError")
 
 __all__ = [*API, *ERRORS]
 

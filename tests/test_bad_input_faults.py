@@ -240,7 +240,11 @@ def test_ctrl_c_in_submit_says_the_rerun_reconciles(workdir, capsys, monkeypatch
     with serve(FakeKaggle(hang={"ListSubmissions": 5})) as fake:
         for key, value in client_environment(fake.port, str(home)).items():
             monkeypatch.setenv(key, value)
-        timer = threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        # The client imported (and authenticated) first: on a slow machine its first import can outlast the
+        # timer, and a Ctrl-C inside an import leaves half-imported modules for every later test.
+        import kaggle.api.kaggle_api_extended  # noqa: F401
+
+        timer = threading.Timer(1.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
         timer.start()
         code = main(["submit", AMES, str(path), "-m", "x", "--data-dir", str(data)])
         timer.join()

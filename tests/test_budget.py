@@ -10,7 +10,7 @@ import yaml
 
 from competitions.core.errors import CompeteError
 from competitions.pipeline.fit_budget import PLAN_VARIABLE, SAFETY, Plan, Rates, choose_epochs, parse_duration, steps
-from tests.helpers import fit
+from tests.helpers import error_line, fit
 
 
 def test_durations():
@@ -31,7 +31,11 @@ def test_the_plan_fills_the_budget_within_twenty_percent(budget):
     assert plan.folds * epochs * plan.epoch_seconds() <= margin < plan.folds * (epochs + 1) * plan.epoch_seconds()
     assert 0.8 * budget <= used <= budget  # within a fifth of the budget, never over it (as estimated)
     tight = Plan(budget=1, spent_before=5.0, folds=5, train_steps=40, eval_steps=10, predict_steps=30, rates=rates)
-    assert choose_epochs(tight) == 1  # never zero
+    with pytest.raises(CompeteError, match=r"`budget` 1s: the smallest plan, 1 epoch per fold, needs about \d+s"):
+        choose_epochs(tight, "1s")  # never zero epochs: refused
+    just = Plan(budget=tight.fixed_seconds() + 5 * tight.epoch_seconds() + 0.1, spent_before=5.0, folds=5,
+                train_steps=40, eval_steps=10, predict_steps=30, rates=rates)  # fmt: skip
+    assert choose_epochs(just) == 1
 
 
 def test_steps_follow_the_trainer_limits():
@@ -49,9 +53,18 @@ def test_a_budgeted_fit_sets_the_epochs_and_records_its_plan(cifar_dir, workdir,
     assert plan["budget"] == 8 and plan["folds"] == 2 and plan["epochs"] >= 1
     assert {"train_step", "eval_step", "epoch_overhead", "fold_overhead"} <= set(plan["rates"])
     assert entry["status"] == "finished" and entry["seconds"] > 0
-    for k in (0, 1):  # every fold trained for the planned epochs, and says so
-        assert yaml.safe_load((run / f"fold{k}" / "config.yaml").read_text())["trainer"]["max_epochs"] == plan["epochs"]
+    epochs = [yaml.safe_load((run / f"fold{k}" / "config.yaml").read_text())["trainer"]["max_epochs"] for k in (0, 1)]
+    assert epochs[0] == plan["epochs"]  # the first fold trains the plan, and says so
+    replanned = re.search(r"budget: fold 0 trained \d+ epochs in \d+s; (\d+) epochs per fold for the 1 fold", err)
+    assert epochs[1] == (int(replanned.group(1)) if replanned else plan["epochs"])  # the rest: what fold 0 measured
     assert PLAN_VARIABLE not in os.environ  # the next fit in this process plans anew
+    # A budget even one epoch per fold would overrun: refused in one line before any fold trains, recorded.
+    capsys.readouterr()
+    assert fit("cifar-10", cifar_dir, "--budget", "0.05s", "--experiment", "tight") == 2  # the probe alone is longer
+    assert "--budget 0.05s: the smallest plan, 1 epoch per fold, needs about" in error_line(capsys)
+    tight = workdir / "runs" / "cifar-10" / "tight"
+    assert not list(tight.glob("fold*/metrics.json"))
+    assert yaml.safe_load((tight / "config.yaml").read_text())["history"][-1]["status"] == "failed"
 
 
 def test_under_ddp_the_plan_counts_each_processs_share_of_the_steps(cifar_dir, workdir):

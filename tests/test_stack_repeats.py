@@ -63,6 +63,8 @@ def test_repeats_share_their_folds_average_oof_and_predict_with_every_model(comp
     capsys.readouterr()
     assert fit(data, "--config", "ridge", "--experiment", "ridge", "--n-repeats=3", "--resume") == 1
     assert "n_repeats 2 -> 3" in error_line(capsys)
+    assert fit(data, "--config", "ridge", "--experiment", "none", "--n-repeats=0") == 2
+    assert "--n-repeats 0: repeats of the k-fold are 1 or more" in error_line(capsys)
 
 
 def test_repeats_average_class_probabilities_and_choose_the_label_again():

@@ -19,6 +19,10 @@ class OptionError(CompeteError):
     exit_code = 2
 
 
+class BudgetError(OptionError):
+    """A `budget` too short for the smallest plan (said before anything trains)."""
+
+
 class DataError(CompeteError):
     """The competition files are missing, malformed or inconsistent."""
 

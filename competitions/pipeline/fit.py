@@ -23,7 +23,7 @@ from competitions.core.ranks import is_global_zero
 from competitions.pipeline.factory import build_datamodule, model_class
 from competitions.pipeline.fit_callbacks import fold_checkpoint
 from competitions.pipeline.fit_lock import fold_lock, run_lock
-from competitions.pipeline.fit_parser import config_dict, trainer_kwargs
+from competitions.pipeline.fit_parser import config_dict, supported_precision, trainer_kwargs
 from competitions.pipeline.fold_parallel import check_supported as check_fold_parallel
 from competitions.pipeline.fold_parallel import train_in_parallel, waves
 from competitions.pipeline.folds import FitContext, fold_trainer_for
@@ -57,9 +57,9 @@ def fit(run: RunConfig) -> Run | None:
         if cfg.get("fold_parallel") is not None:
             check_fold_parallel(cfg)
         context = start_run(run, layout, family_class, fold_trainer)
-        if cfg.budget:
-            stack.callback(forget_budget_plan, fold_trainer.plan_budget(context, started))
         try:
+            if cfg.budget:  # a budget no plan fits is refused here, before any fold trains (and recorded)
+                stack.callback(forget_budget_plan, fold_trainer.plan_budget(context, started))
             train_folds(context, fold_trainer)
         except BaseException as err:  # noqa: BLE001 - recorded, then raised as it was
             if is_global_zero():
@@ -121,7 +121,8 @@ def apply_budget(context: FitContext, started: float) -> bool:
     planned_here = epochs is None
     if planned_here:  # the launching process plans; DDP's processes read its plan
         plan = budget_plan(context, budget, started)
-        plan.epochs = epochs = choose_epochs(plan)
+        plan.epochs = epochs = choose_epochs(plan, cfg.budget)
+        context.plan = plan
         os.environ[PLAN_VARIABLE] = str(epochs)
         RunRecord(layout.config).note(budget=plan.as_dict())
         info(f"budget {cfg.budget}: {epochs} epoch{'s' if epochs > 1 else ''} per fold ({plan.folds} folds; a training step "
@@ -207,7 +208,7 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
         cfg.data_dir = str(data_dir)
     elif cfg.resume:
         check_fingerprint(datamodule, layout.config, (cfg.meta or {}).get("data_sha256"), cfg.force)
-    config = fold_trainer.recorded(config_dict(run.parser, cfg))  # what this fit trains with, as far as it applies
+    config = recorded_config(run, fold_trainer)
     if rank_zero and record:
         layout.root.mkdir(parents=True, exist_ok=True)
         RunRecord(layout.config).open(config, command, selected, bool(cfg.resume), bool(cfg.force))
@@ -222,6 +223,16 @@ def start_run(run: RunConfig, layout: RunLayout, family_class: type, fold_traine
         tracker = Tracker(spec.slug, cfg.experiment, layout, config)
     done = set(layout.done_folds()) if cfg.resume else set()
     return FitContext(spec, cfg, config, layout, datamodule, selected, family_class, done, tracker)
+
+
+def recorded_config(run: RunConfig, fold_trainer) -> dict:
+    """What this fit trains with, as far as it applies: the precision the Trainer gets here (a preset's
+    bf16-mixed is 32-true on a CPU), not the preset's word."""
+    config = fold_trainer.recorded(config_dict(run.parser, run.cfg))
+    trainer = config.get("trainer")
+    if isinstance(trainer, dict) and trainer.get("precision") is not None:
+        trainer["precision"] = supported_precision(trainer["precision"], trainer.get("accelerator"))
+    return config
 
 
 def share_repeats(folds, shared: Path) -> None:

@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from competitions.core.errors import OptionError
+from competitions.core.errors import BudgetError, OptionError
 
 PLAN_VARIABLE = "COMPETE_BUDGET_EPOCHS"  # the launching process's plan, for the DDP processes it starts
 PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
@@ -69,11 +69,27 @@ class Plan:
         return {**asdict(self), "epoch_seconds": round(self.epoch_seconds(), 3)}
 
 
-def choose_epochs(plan: Plan) -> int:
-    """The most epochs whose whole run (fixed costs + folds x epochs) fits the budget, with a margin; at least 1."""
+def choose_epochs(plan: Plan, asked: str | None = None) -> int:
+    """The most epochs whose whole run (fixed costs + folds x epochs) fits the budget, with a margin; at least
+    1. A budget that even one epoch per fold would overrun is refused, saying what it needs."""
+    needed = plan.fixed_seconds() + plan.folds * plan.epoch_seconds()
+    if needed > plan.budget:
+        raise BudgetError(f"`budget` {asked or f'{plan.budget:g}s'}: the smallest plan, 1 epoch per fold, needs about "
+                          f"{math.ceil(needed)}s ({plan.fixed_seconds():.0f}s of start-up, probe, set-up and prediction "
+                          f"+ {plan.folds} fold{'s' if plan.folds > 1 else ''} x an epoch of {plan.epoch_seconds():.1f}s); "
+                          "give it more time, fewer folds (n_folds) or a smaller preset")  # fmt: skip
     left = SAFETY * (plan.budget - plan.fixed_seconds())
     per_epoch = max(plan.folds * plan.epoch_seconds(), 1e-9)
     return max(1, math.floor(left / per_epoch))
+
+
+def replan(plan: Plan, fold_seconds: float, epochs_trained: int, folds_left: int, seconds_left: float) -> int:
+    """Epochs for the folds still to train, from a trained fold's measured time per epoch (its training and
+    validation) and the plan's per-fold costs (set-up, out-of-fold and test prediction); at least 1."""
+    per_fold = plan.rates.fold_overhead + plan.predict_steps * plan.rates.eval_step
+    per_epoch = max(fold_seconds - plan.rates.fold_overhead, 1e-9) / max(1, epochs_trained)
+    left = SAFETY * (seconds_left - folds_left * per_fold)
+    return max(1, math.floor(left / (folds_left * per_epoch)))
 
 
 def device_ids(devices, accelerator="auto") -> list[str]:

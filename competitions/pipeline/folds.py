@@ -42,6 +42,7 @@ class FitContext:
     tracker: object | None = None
     deadline: float | None = None  # `budget`: when the fit (its folds and their test predictions) must end
     started: float = 0.0  # when the fit started (`budget` counts from then)
+    plan: object | None = None  # `budget` of a network: the plan (pipeline/fit_budget.py), re-made after a fold
 
 
 class FoldTrainer:
@@ -56,6 +57,8 @@ class FoldTrainer:
 
     def check_options(self, spec: CompetitionSpec, cfg: Namespace) -> None:
         """Refuse, before anything is written, an option this family does not take or a value it cannot use."""
+        if cfg.get("n_repeats") is not None and int(cfg.n_repeats) < 1:
+            raise OptionError(f"`n_repeats` {cfg.get('n_repeats')}: repeats of the k-fold are 1 or more")
         if cfg.get("budget") is None:
             return
         if not self.takes_budget:

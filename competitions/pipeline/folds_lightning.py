@@ -87,6 +87,7 @@ class LightningFoldTrainer(FoldTrainer):
                                    trainer.current_epoch, seconds)  # fmt: skip
         if context.tracker is not None:
             self.track_fold(context, fold, wandb_logger, metrics, index, preds)
+        replan_budget(context, fold, seconds, trainer.current_epoch)
         return metrics
 
     @staticmethod
@@ -144,6 +145,25 @@ class LightningFoldTrainer(FoldTrainer):
         model = prediction.load(fold)
         check_classes(model, prediction.datamodule.class_names, prediction.checkpoints[fold])
         return prediction.predict(predictor(model, tta), fold, "test", prediction.spec.prediction_key)
+
+
+def replan_budget(context: FitContext, fold: int, seconds: float, epochs: int) -> None:
+    """`budget`, one process: the folds still to train get the epochs the trained fold's measured time
+    allows (a probe of a few steps misjudges an epoch; a fold has measured one). Under DDP or fold-parallel
+    training every process keeps the plan it was given (they must agree)."""
+    from competitions.pipeline.fit_budget import replan
+
+    plan = context.plan
+    pending = [k for k in context.selected if k not in context.done and k > fold]
+    if plan is None or not pending or plan.processes > 1 or context.cfg.get("fold_parallel") is not None:
+        return
+    before = context.cfg.trainer.max_epochs
+    epochs_now = replan(plan, seconds, epochs, len(pending), context.deadline - time.time())
+    if epochs_now != before:
+        info(f"budget: fold {fold} trained {epochs} epochs in {seconds:.0f}s; {epochs_now} epochs per fold for the "
+             f"{len(pending)} fold{'s' if len(pending) > 1 else ''} still to train (was {before})")  # fmt: skip
+        context.cfg.trainer.max_epochs = epochs_now
+        context.config["trainer"]["max_epochs"] = epochs_now
 
 
 def predictor(model, tta: list[str] | None, keep_views: bool = False):

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from competitions.core.console import info
-from competitions.core.errors import CompeteError, OptionError
+from competitions.core.errors import BudgetError, CompeteError, OptionError
 from competitions.core.layout import RunLayout
 from competitions.pipeline.factory import model_class
 from competitions.pipeline.folds import fold_trainer_for
@@ -88,7 +88,11 @@ def fit_stack(run: RunConfig) -> Run:
                 continue
             info(f"stack: fitting {member.family} as {layout.root.name}")
             began = time.time()
-            fit(member)
+            try:
+                fit(member)
+            except BudgetError as err:  # its share is too short for even one epoch a fold: the others go on
+                info(f"stack: {member.family} skipped: {err}")
+                continue
             predict_run(spec, layout.root)
             spent[member.family] = (member, time.time() - began)
         roots[member.family] = layout.root
