@@ -159,3 +159,22 @@ def test_time_a_budgeted_stack_has_left_goes_to_more_repeats(competition_dir, wo
     blend = json.loads((runs / "stack" / "ensemble.json").read_text())
     assert blend["oof_rows"] == len(pd.read_csv(data / "train.csv"))
     assert elapsed < budget * 1.15, elapsed
+
+
+def test_a_resume_with_more_repeats_that_fails_leaves_the_run_as_it_was(competition_dir, workdir, capsys):
+    data = competition_dir(AMES)
+    quick = ["--config", "debug", "--experiment", "mlp", "--trainer.max_epochs=2"]
+    assert fit(data, *quick) == 0
+    run = workdir / "runs" / AMES / "mlp"
+    # More repeats with a budget no plan fits: refused before a fold trains; the run keeps its one repeat.
+    assert fit(data, *quick, "--resume", "--force", "--n-repeats=2", "--budget", "0.05s") == 2
+    assert "the smallest plan, 1 epoch per fold" in error_line(capsys)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["n_repeats"] == 1 and config["history"][-1]["status"] == "failed"
+    assert main(["predict", AMES, "--run", str(run)]) == 0  # its two folds, as before
+    assert "folds 0,1 averaged" in capsys.readouterr().err
+    # The same resume with time for it: the run now has both repeats, and predict uses all four models.
+    assert fit(data, *quick, "--resume", "--force", "--n-repeats=2") == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["n_repeats"] == 2
+    assert main(["predict", AMES, "--run", str(run)]) == 0
+    assert "folds 0,1,2,3 averaged" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from competitions.pipeline.oof import run_fold_count, select_folds, summarise_cv
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Run
 from competitions.pipeline.run_config import RunConfig
-from competitions.pipeline.run_record import RunRecord
+from competitions.pipeline.run_record import RUN_SHAPE, RunRecord
 
 # File systems allow 255 bytes a name; the run lock is ".EXPERIMENT.holder.json" beside the run folder.
 MAX_EXPERIMENT_BYTES = 200
@@ -69,7 +69,8 @@ def fit(run: RunConfig) -> Run | None:
             return None
         with RunRecord(layout.config).locked():  # jobs training other folds may end at once: the last sees all
             summary = summarise_cv(spec, context.datamodule.class_names, layout, run_fold_count(cfg), cfg.n_repeats)
-        RunRecord(layout.config).finish(layout.done_folds(), time.time() - started)
+        RunRecord(layout.config).finish(layout.done_folds(), time.time() - started,
+                                        {key: cfg.get(key) for key in RUN_SHAPE if cfg.get(key) is not None})  # fmt: skip
     if context.tracker is not None:
         context.tracker.finish_cv(summary)
     return Run(spec.slug, layout.root)

@@ -25,6 +25,7 @@ NOT_SETTINGS = ("meta", "history", "experiment", "runs_dir", "data_dir")
 INCOMPARABLE_PREFIXES = ("model.", "data.")
 INCOMPARABLE_KEYS = ("n_folds", "n_repeats", "seed")
 RUN_SHAPE = ("n_repeats",)  # a forced resume that changes these changes which folds the run has: recorded on top
+# when that fit finishes (RunRecord.finish), not before: a resume that fails leaves the run as it was
 ADDED_LATER = {"n_repeats": 1}  # settings a run made before they existed had at their default
 
 
@@ -117,8 +118,7 @@ class RunRecord:
             changed = changes(created, config)
             check_resume(changed, force)
             past = settle_interrupted(created.get("history") or [])
-            shape = {key: config[key] for key in RUN_SHAPE if key in changed and key in config}  # predict reads them
-            write_yaml(self.path, {**created, **shape, "history": [*past, entry("resumed", command, folds, changed)]})
+            write_yaml(self.path, {**created, "history": [*past, entry("resumed", command, folds, changed)]})
 
     @contextlib.contextmanager
     def locked(self):
@@ -137,12 +137,14 @@ class RunRecord:
             history[i] = {**history[i], **fields}
             write_yaml(self.path, {**stored, "history": history})
 
-    def finish(self, done: list[int], seconds: float) -> None:
+    def finish(self, done: list[int], seconds: float, shape: dict | None = None) -> None:
+        """This fit ended well; ``shape`` (RUN_SHAPE settings a forced resume changed: which folds the run
+        has) goes on top, now that those folds exist, for predict to read."""
         with self.locked():
             stored = self.read()
             ended = finish(stored["history"], done)
             ended[own_entry(ended)]["seconds"] = round(seconds, 1)
-            write_yaml(self.path, {**stored, "history": ended})
+            write_yaml(self.path, {**stored, **(shape or {}), "history": ended})
 
     def fail(self, err: BaseException) -> None:
         """Mark this fit as interrupted (Ctrl-C) or failed, with the error (a kill -9 leaves it 'running':

@@ -124,7 +124,12 @@ def add_repeats(budget: StackBudget, spent: dict[str, tuple[RunConfig, float]], 
                                   budget=f"{int(needs(family))}s")  # fmt: skip
             info(f"stack: {budget.left():.0f}s left: {family} with {more.cfg.n_repeats} repeats of its k-fold")
             began = time.time()
-            fit(more)
+            try:
+                fit(more)
+            except BudgetError as err:  # a network's new folds cannot fit one epoch in that time: no more repeats
+                info(f"stack: no more repeats of {family}: {err}")
+                del spent[family]
+                continue
             predict_run(more.spec, roots[family])
             spent[family] = (more, time.time() - began)
 
@@ -134,6 +139,9 @@ def blend_stack(run: RunConfig, roots: list) -> Run:
     from competitions.pipeline.ensemble import ensemble_runs
 
     spec, settings = run.spec, run.stack
+    if not roots:
+        raise BudgetError(f"`budget` {run.cfg.budget}: no family of the stack could be fitted within it; give it "
+                          "more time")  # fmt: skip
     if len(roots) == 1:
         info(f"stack: only {roots[0].name} was fitted within the budget: its submission is the stack's "
              f"({roots[0] / 'submission.csv'})")  # fmt: skip
