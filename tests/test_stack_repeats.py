@@ -109,18 +109,27 @@ def test_the_linear_level_two_model_is_chosen_when_its_nested_score_wins():
     assert (out.argmax(axis=1) == labels).mean() == 1.0
 
 
-def test_a_budgeted_stack_stops_its_trees_and_ends_within_the_budget(competition_dir, workdir, capsys):
-    data = competition_dir(AMES)
-    endless = {"n_estimators": 1_000_000, "early_stopping_rounds": 0, "learning_rate": 0.0005}
-    (workdir / "lgb.yaml").write_text(yaml.safe_dump({"model": endless}))
-    (workdir / "cb.yaml").write_text(yaml.safe_dump({"model": {"iterations": 1_000_000, "early_stopping_rounds": 0}}))
-    stack = {"families": ["lightgbm", "catboost", "ridge"], "weights": "oof",
-             "configs": {"lightgbm": str(workdir / "lgb.yaml"), "catboost": str(workdir / "cb.yaml")}}  # fmt: skip
+def fit_budgeted_stack(data: Path, workdir: Path, families: dict[str, dict | None], budget: float) -> float:
+    """`compete fit --config WORKDIR/stack.yaml --budget BUDGET` of ``families`` (each with its model settings,
+    or None for its preset's), weights oof; the seconds it took."""
+    configs = {}
+    for family, model in families.items():
+        if model is not None:
+            configs[family] = str(workdir / f"{family}.yaml")
+            Path(configs[family]).write_text(yaml.safe_dump({"model": model}))
+    stack = {"families": list(families), "weights": "oof", "configs": configs}
     (workdir / "stack.yaml").write_text(yaml.safe_dump({"stack": stack}))
-    budget = 18.0
     started = time.monotonic()
     assert fit(data, "--config", str(workdir / "stack.yaml"), "--budget", f"{budget:.0f}s") == 0
-    elapsed = time.monotonic() - started
+    return time.monotonic() - started
+
+
+def test_a_budgeted_stack_stops_its_trees_and_ends_within_the_budget(competition_dir, workdir, capsys):
+    data = competition_dir(AMES)
+    endless = {"lightgbm": {"n_estimators": 1_000_000, "early_stopping_rounds": 0, "learning_rate": 0.0005},
+               "catboost": {"iterations": 1_000_000, "early_stopping_rounds": 0}, "ridge": None}  # fmt: skip
+    budget = 18.0
+    elapsed = fit_budgeted_stack(data, workdir, endless, budget)
     err = capsys.readouterr().err
     assert "fitting ridge, lightgbm, catboost in that order" in err
     runs = workdir / "runs" / AMES
@@ -139,13 +148,9 @@ def test_a_budgeted_stack_stops_its_trees_and_ends_within_the_budget(competition
 
 def test_time_a_budgeted_stack_has_left_goes_to_more_repeats(competition_dir, workdir, capsys):
     data = competition_dir(AMES)
-    (workdir / "lgb.yaml").write_text(yaml.safe_dump({"model": {"n_estimators": 30, "early_stopping_rounds": 10}}))
-    stack = {"families": ["lightgbm", "ridge"], "weights": "oof", "configs": {"lightgbm": str(workdir / "lgb.yaml")}}
-    (workdir / "stack.yaml").write_text(yaml.safe_dump({"stack": stack}))
     budget = 20.0
-    started = time.monotonic()
-    assert fit(data, "--config", str(workdir / "stack.yaml"), "--budget", f"{budget:.0f}s") == 0
-    elapsed = time.monotonic() - started
+    elapsed = fit_budgeted_stack(data, workdir, {"lightgbm": {"n_estimators": 30, "early_stopping_rounds": 10},
+                                                 "ridge": None}, budget)  # fmt: skip
     err = capsys.readouterr().err
     runs = workdir / "runs" / AMES
     for family in ("ridge", "lightgbm"):
