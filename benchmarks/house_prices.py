@@ -4,7 +4,9 @@ Runs `compete fit SLUG --config stack` (LightGBM, ridge and the MLP from their p
 competition's shared folds, then the blend), and fits the peers a competent user would write by hand
 on the same folds.csv: LightGBM with default parameters (object columns as pandas categories, log
 target) and `RidgeCV` on one-hot columns (median-imputed, standardised, log target). Prints the pooled
-out-of-fold RMSE of log price of each, with the seconds each took.
+out-of-fold RMSE of log price of each, with the seconds each took, and, with --synthetic, the RMSE on
+the test rows, whose prices the generator keeps outside the competition folder (each peer predicts them
+with the mean of its fold models, as a submission would).
 
     python benchmarks/house_prices.py house-prices-advanced-regression-techniques --synthetic --workdir /tmp/bench
     python benchmarks/house_prices.py california-house-prices --synthetic --workdir /tmp/bench
@@ -36,22 +38,10 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.ndarray], dict[str, float], np.ndarray, np.ndarray]:
-    """OOF log predictions of the plain peers on the given folds, their seconds, the log target and folds."""
-    import lightgbm as lgb
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    train = pd.read_csv(data_dir / "train.csv")
-    ids = train.iloc[:, 0].astype(str)
-    fold_of = pd.read_csv(folds_csv, dtype={"id": str}).set_index("id")["fold"]
-    folds = ids.map(fold_of).to_numpy()
-    y = np.log(train[target].to_numpy(dtype=float))
-    x = train.drop(columns=[train.columns[0], target])
-    # The usual first notebook: text columns as categories for LightGBM, one-hot for the linear model.
-    as_category = x.copy()
+def features(train: pd.DataFrame, test: pd.DataFrame, target: str) -> dict[str, pd.DataFrame]:
+    """Training then test rows as each peer's usual first notebook prepares them."""
+    x = pd.concat([train.drop(columns=[train.columns[0], target]), test.drop(columns=[test.columns[0]])])
+    as_category = x.copy()  # LightGBM: text columns as pandas categories
     for column in as_category.columns:
         if not pd.api.types.is_numeric_dtype(as_category[column]):
             as_category[column] = as_category[column].astype("category")
@@ -60,45 +50,61 @@ def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict[str, np.nd
     few = [c for c in x.columns if c not in numeric and x[c].nunique() <= 100]
     onehot = pd.get_dummies(x[[*numeric, *few]], dummy_na=True).astype(float)
     onehot[numeric] = np.log1p(onehot[numeric].clip(lower=0))  # the log of skewed amounts, as every kernel does
-    import catboost
-
     text = [c for c in x.columns if c not in numeric]
     as_text = x.copy()
     as_text[text] = as_text[text].astype(object).where(as_text[text].notna(), "missing").astype(str)  # CatBoost: strings
-    out = {"plain LightGBM": np.empty(len(y)), "plain CatBoost": np.empty(len(y)), "RidgeCV": np.empty(len(y))}
-    seconds = dict.fromkeys(out, 0.0)
-    for fold in np.unique(folds):
-        train_rows, val_rows = folds != fold, folds == fold
+    return {"plain LightGBM": as_category, "plain CatBoost": as_text, "RidgeCV": onehot}
+
+
+def peer_model(name: str, frame: pd.DataFrame):
+    import catboost
+    import lightgbm as lgb
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "plain LightGBM":
+        return lgb.LGBMRegressor(verbose=-1, random_state=0)
+    if name == "plain CatBoost":
+        text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+        return catboost.CatBoostRegressor(verbose=0, random_seed=0, cat_features=text, allow_writing_files=False)
+    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 30)))
+
+
+def peers(data_dir: Path, folds_csv: Path, target: str) -> tuple[dict, dict[str, float], np.ndarray, np.ndarray]:
+    """Per plain peer, its OOF log predictions on the given folds and its test log predictions (the mean
+    of its fold models); their seconds, the log target and the folds."""
+    train, test = pd.read_csv(data_dir / "train.csv"), pd.read_csv(data_dir / "test.csv")
+    fold_of = pd.read_csv(folds_csv, dtype={"id": str}).set_index("id")["fold"]
+    folds = train.iloc[:, 0].astype(str).map(fold_of).to_numpy()
+    y, n = np.log(train[target].to_numpy(dtype=float)), len(train)
+    out, seconds = {}, {}
+    for name, frame in features(train, test, target).items():
         started = time.time()
-        booster = lgb.LGBMRegressor(verbose=-1, random_state=0).fit(as_category[train_rows], y[train_rows])
-        out["plain LightGBM"][val_rows] = booster.predict(as_category[val_rows])
-        seconds["plain LightGBM"] += time.time() - started
-        started = time.time()
-        model = catboost.CatBoostRegressor(verbose=0, random_seed=0, cat_features=text, allow_writing_files=False)
-        out["plain CatBoost"][val_rows] = model.fit(as_text[train_rows], y[train_rows]).predict(as_text[val_rows])
-        seconds["plain CatBoost"] += time.time() - started
-        started = time.time()
-        ridge = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 30)))
-        ridge.fit(onehot[train_rows], y[train_rows])
-        out["RidgeCV"][val_rows] = ridge.predict(onehot[val_rows])
-        seconds["RidgeCV"] += time.time() - started
+        oof, test_log = np.empty(n), np.zeros(len(test))
+        for fold in np.unique(folds):
+            rows, val = folds != fold, folds == fold
+            model = peer_model(name, frame).fit(frame[:n][rows], y[rows])
+            oof[val] = model.predict(frame[:n][val])
+            test_log += model.predict(frame[n:]) / len(np.unique(folds))
+        out[name], seconds[name] = (oof, test_log), time.time() - started
     return out, seconds, y, folds
 
 
-def autogluon_row(args, data_dir: Path, folds_csv: Path, seconds: float, y: np.ndarray, workdir: Path) -> tuple:
-    """AutoGluon best_quality on the same folds, given the stack's whole wall time (its own interpreter)."""
+def autogluon_row(args, data_dir: Path, folds_csv: Path, seconds: float, workdir: Path) -> tuple | None:
+    """AutoGluon best_quality fitted once on every training row with the stack's whole wall time (its own
+    interpreter): its out-of-fold and test log predictions (None: no model within the time)."""
     import subprocess
 
-    out = workdir / f"autogluon-{args.slug}.csv"
-    started = time.time()
+    out, test_out = workdir / f"autogluon-{args.slug}.csv", workdir / f"autogluon-{args.slug}-test.csv"
     done = subprocess.run([args.autogluon, str(Path(__file__).with_name("autogluon_peer.py")), str(data_dir / "train.csv"),
-                           str(folds_csv), TARGETS[args.slug], str(seconds), str(out), "--log-target"])  # fmt: skip
-    name = "AutoGluon best_quality (peer, same time)"
+                           str(folds_csv), TARGETS[args.slug], str(seconds), str(out), "--log-target",
+                           "--test", str(data_dir / "test.csv"), str(test_out)])  # fmt: skip
     if done.returncode == 3:  # no model within the time: said by the peer
-        return (name + " [no model in time]", float("nan"), time.time() - started, None)
+        return None
     done.check_returncode()
-    predictions = pd.read_csv(out, dtype={"id": str})["prediction"].to_numpy()
-    return (name, rmse(predictions, y), time.time() - started, None)
+    return tuple(pd.read_csv(path, dtype={"id": str})["prediction"].to_numpy() for path in (out, test_out))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parser.parse_known_args(argv)
     workdir = Path(args.workdir)
     data_dir = Path(args.data_dir) if args.data_dir else workdir / "data" / args.slug
-    if args.synthetic and not data_dir.exists():
+    answers = data_dir.parent / f"{args.slug}-test-answers.csv"  # the synthetic test rows' prices
+    if args.synthetic and not (data_dir.exists() and answers.exists()):
         from tests.fixtures_tabular import make_ames, make_california
 
-        made = (make_ames if args.slug.startswith("house") else make_california)(data_dir.parent)
-        print(f"synthetic data: {made}", file=sys.stderr)
+        made = (make_ames if args.slug.startswith("house") else make_california)(data_dir.parent, answers=answers)
+        print(f"synthetic data: {made}; the test rows' prices: {answers}", file=sys.stderr)
+    args.answers = answers if answers.exists() else None
     if args.reruns <= 1:
         return 0 if run_once(args, overrides, workdir, data_dir) is not None else 1
     results = []
@@ -132,13 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_once(args, [*overrides, f"--seed={seed}"], workdir / f"seed{seed}", data_dir)
         if rows is None:
             return 1
-        results.append([(name, score) for name, score, _, _ in rows])
+        results.append([(name, score) for name, score, _, _, _ in rows])
+        results[-1] += [(f"{name} [held-out]", test) for name, _, test, _, _ in rows if test is not None]
     summarise(results, "OOF rmse_log (lower is better)")
     return 0
 
 
 def run_once(args, overrides: list[str], workdir: Path, data_dir: Path) -> list[tuple] | None:
-    """One run: the stack, the peers on its folds, the table; its rows (None when the fit failed)."""
+    """One run: the stack, the peers on its folds, the table; its rows (name, OOF, held-out or None,
+    seconds, weight), None when the fit failed."""
     workdir.mkdir(parents=True, exist_ok=True)
     runs = workdir / "runs" / args.slug
     config = "stack"
@@ -154,30 +164,45 @@ def run_once(args, overrides: list[str], workdir: Path, data_dir: Path) -> list[
     stack_seconds = args.stack_seconds if args.reuse and args.stack_seconds else time.time() - started
     blend = json.loads((runs / args.experiment / "ensemble.json").read_text())
     members = [Path(m["run"]) for m in blend["members"]]
-    oof = pd.concat([pd.read_csv(p, dtype={"id": str}) for p in sorted(members[0].glob("fold*/oof.csv"))])
     plain, plain_seconds, y, folds = peers(data_dir, members[0] / "folds.csv", TARGETS[args.slug])
+    truth = np.log(pd.read_csv(args.answers)[TARGETS[args.slug]].to_numpy(dtype=float)) if args.answers else None
+
+    def held_out(submission: Path | None = None, log_predictions: np.ndarray | None = None) -> float | None:
+        if truth is None:
+            return None
+        if submission is not None:  # a written submission: prices
+            log_predictions = np.log(pd.read_csv(submission).iloc[:, 1].to_numpy(dtype=float))
+        return rmse(log_predictions, truth)
 
     rows = []
     for member in blend["members"]:
         run = Path(member["run"])
         history = yaml.safe_load((run / "config.yaml").read_text())["history"]
-        rows.append((run.name.removeprefix(f"{args.experiment}-"), member["oof"], history[-1].get("seconds"), member["weight"]))
-    rows.append(("stack (nested OOF)", blend["oof_nested"], None, None))
-    rows.append(("stack (weights fitted on these rows)", blend["oof"], None, None))
-    for name, values in plain.items():
-        rows.append((name + " (peer)", rmse(values, y), plain_seconds[name], None))
+        rows.append((run.name.removeprefix(f"{args.experiment}-"), member["oof"], held_out(run / "submission.csv"),
+                     history[-1].get("seconds"), member["weight"]))  # fmt: skip
+    rows.append(("stack (nested OOF)", blend["oof_nested"], held_out(runs / args.experiment / "submission.csv"), None, None))
+    rows.append(("stack (weights fitted on these rows)", blend["oof"], None, None, None))
+    for name, (values, test_values) in plain.items():
+        rows.append((name + " (peer)", rmse(values, y), held_out(log_predictions=test_values), plain_seconds[name], None))
     if args.autogluon:
-        rows.append(autogluon_row(args, data_dir, members[0] / "folds.csv", stack_seconds, y, workdir))
+        found = autogluon_row(args, data_dir, members[0] / "folds.csv", stack_seconds, workdir)
+        name = "AutoGluon best_quality (peer, same time)"
+        scores = (rmse(found[0], y), held_out(log_predictions=found[1])) if found else (float("nan"), None)
+        rows.append((name if found else name + " [no model in time]", *scores, None, None))
+    print_table(args, rows, data_dir, len(y), folds, stack_seconds, blend)
+    return rows
 
-    print(f"\n{args.slug}: {len(oof)} rows, {len(np.unique(folds))} folds, data {data_dir}")
+
+def print_table(args, rows: list[tuple], data_dir: Path, n: int, folds: np.ndarray, stack_seconds: float, blend: dict) -> None:
+    print(f"\n{args.slug}: {n} training rows, {len(np.unique(folds))} folds, data {data_dir}")
     print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs; the stack's "
           f"whole run (fit, predict, blend) {stack_seconds:.0f}s; weights by {blend.get('weighting', blend['weights_by'])}")
-    print(f"{'model':<40}{'OOF rmse_log':>13}{'fit s':>8}{'weight':>8}")
-    for name, score, seconds, weight in rows:
+    print(f"{'model':<42}{'OOF rmse_log':>13}{'held-out':>10}{'fit s':>8}{'weight':>8}")
+    for name, score, test, seconds, weight in rows:
+        shown_t = f"{test:10.4f}" if test is not None else f"{'':10}"
         shown_s = f"{seconds:8.1f}" if seconds is not None else f"{'':8}"
         shown_w = f"{weight:8.2f}" if weight is not None else ""
-        print(f"{name:<40}{score:>13.4f}{shown_s}{shown_w}")
-    return rows
+        print(f"{name:<42}{score:>13.4f}{shown_t}{shown_s}{shown_w}")
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ from competitions.core.metrics import get_metric  # noqa: E402
 TABLES = {"titanic": ("accuracy", 891, 418), "playground": ("auc", 3000, 2000)}
 
 
-def synthetic(kind: str, root: Path) -> tuple[Path, pd.Series]:
-    """The table in its Kaggle layout, and the held-out test labels (by id) it does not ship."""
+def synthetic(kind: str, root: Path) -> tuple[Path, pd.DataFrame]:
+    """The table in its Kaggle layout, and by test id what it does not ship: the held-out ``label`` and
+    the ``oracle``, the probability of the positive class the generator drew the label from (its
+    Bayes classifier: the ceiling any model can reach on these rows)."""
     from tests.test_init_tabular import make_playground, make_titanic
 
     _, n_train, n_test = TABLES[kind]
@@ -61,7 +63,20 @@ def synthetic(kind: str, root: Path) -> tuple[Path, pd.Series]:
     sample = pd.read_csv(next(full.glob("*submission*.csv")))
     constant = sample.iloc[0, 1]
     pd.DataFrame({id_column: test[id_column], target: constant}).to_csv(data / sample_name(full), index=False)
-    return data, test.set_index(id_column)[target]
+    return data, pd.DataFrame({"label": test[target].to_numpy(), "oracle": oracle(kind, test)}, index=test[id_column])
+
+
+def oracle(kind: str, rows: pd.DataFrame) -> np.ndarray:
+    """P(positive class) of each row under the generator's own formula."""
+    from scipy.stats import norm
+
+    from tests.test_init_tabular import playground_signal, titanic_logit
+
+    if kind == "titanic":
+        logit = titanic_logit(rows["Sex"].to_numpy(), rows["Pclass"].to_numpy(), rows["Age"].to_numpy(dtype=float))
+        return 1 / (1 + np.exp(-logit))
+    x = rows[[f"f{i}" for i in range(4)]].to_numpy(dtype=float)
+    return norm.cdf((playground_signal(x, rows["colour"].to_numpy()) - 0.3) / 0.7)
 
 
 def sample_name(folder: Path) -> str:
@@ -147,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_once(args, [*overrides, f"--seed={seed}"], workdir / f"seed{seed}" / "runs", data_dir, metric, heldout)
         if rows is None:
             return 1
-        results.append([(name, score) for name, score, _, _ in rows])
+        results.append([(name, score) for name, score, _, _ in rows if not np.isnan(score)])
         if heldout is not None:
             results[-1] += [(f"{name} [held-out]", float(test)) for name, _, _, test in rows if test]
     summarise(results, f"OOF {metric} (higher is better)")
@@ -175,7 +190,7 @@ def run_once(args, overrides: list[str], runs_dir: Path, data_dir: Path, metric:
     def heldout_score(probabilities: np.ndarray | None, submission: Path | None) -> str:
         if heldout is None:
             return ""
-        truth = heldout.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+        truth = heldout["label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
         if probabilities is None:  # a written submission: labels, or the positive class's probability
             written = pd.read_csv(submission, dtype=str).iloc[:, 1]
             if spec["submission"] == "label":
@@ -199,6 +214,9 @@ def run_once(args, overrides: list[str], runs_dir: Path, data_dir: Path, metric:
             rows.append(("AutoGluon best_quality (peer, same time)", float("nan"), None, ""))
         else:
             rows.append(("AutoGluon best_quality (peer, same time)", scorer(y, found[0]), None, heldout_score(found[1], None)))
+    if heldout is not None:  # the generator's own probabilities: what no model can beat on these rows
+        p = heldout["oracle"].to_numpy()
+        rows.append(("ceiling: the generator's P(y)", float("nan"), None, heldout_score(np.column_stack([1 - p, p]), None)))
     print(f"\n{slug}: {len(y)} training rows, {len(np.unique(pd.read_csv(first / 'folds.csv')['fold']))} folds, "
           f"data {data_dir}; the whole stack ({len(blend['members'])} families, predict, blend) {stack_seconds:.0f} s")  # fmt: skip
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; peers fitted in "

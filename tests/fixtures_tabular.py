@@ -154,8 +154,12 @@ def ames_frame(n: int, seed: int) -> pd.DataFrame:
     return out
 
 
-def _write(data: Path, train: pd.DataFrame, test: pd.DataFrame, target: str, fill: float) -> Path:
+def _write(data: Path, train: pd.DataFrame, test: pd.DataFrame, target: str, fill: float, answers: Path | None = None) -> Path:
+    """The competition folder; with ``answers``, also the test rows' true targets (Id, target) in that
+    file (outside the folder: Kaggle never ships them), for a benchmark that scores held-out rows."""
     data.mkdir(parents=True, exist_ok=True)
+    if answers is not None:
+        test[["Id", target]].to_csv(answers, index=False)
     # Ames writes every missing value as "NA"; california leaves the cell empty.
     na_rep = "NA" if target == "SalePrice" else ""
     train.to_csv(data / "train.csv", index=False, na_rep=na_rep)
@@ -164,7 +168,7 @@ def _write(data: Path, train: pd.DataFrame, test: pd.DataFrame, target: str, fil
     return data
 
 
-def make_ames(root: Path, n_train: int = 1460, n_test: int = 1459, seed: int = 0) -> Path:
+def make_ames(root: Path, n_train: int = 1460, n_test: int = 1459, seed: int = 0, answers: Path | None = None) -> Path:
     """``root/house-prices-advanced-regression-techniques``: Id 1..n_train, then the test ids."""
     frame = ames_frame(n_train + n_test, seed)
     # A neighbourhood seen only in the test set, like the real data's rare levels.
@@ -175,7 +179,7 @@ def make_ames(root: Path, n_train: int = 1460, n_test: int = 1459, seed: int = 0
             frame.loc[row, ["GrLivArea", "1stFlrSF", "2ndFlrSF", "TotalBsmtSF", "OverallQual", "SaleCondition", "SalePrice"]] = [
                 area, area // 2, area - area // 2, area // 2 + 500, 10, "Partial", price]  # fmt: skip
     train, test = frame.iloc[:n_train], frame.iloc[n_train:]
-    return _write(Path(root) / "house-prices-advanced-regression-techniques", train, test, "SalePrice", 180921.2)
+    return _write(Path(root) / "house-prices-advanced-regression-techniques", train, test, "SalePrice", 180921.2, answers)
 
 
 CITIES = {  # city -> (zip codes, log price level)
@@ -217,7 +221,9 @@ def california_frame(n: int, seed: int, first_day: str = "2020-01-01", days: int
     city_names = list(CITIES)
     city = np.asarray(city_names, dtype=object)[rng.integers(0, len(city_names), n)]
     zips = np.array([rng.choice(CITIES[c][0]) for c in city])
-    zip_effect = {z: e for z, e in zip(sorted(set(zips)), rng.normal(0, 0.2, len(set(zips))), strict=True)}
+    # A zip code's price effect is a property of the place: the same in the training and the test period.
+    every_zip = sorted(z for codes, _ in CITIES.values() for z in codes)
+    zip_effect = dict(zip(every_zip, np.random.default_rng(2020).normal(0, 0.2, len(every_zip)), strict=True))
     area = np.round(np.exp(rng.normal(7.4, 0.4, n))).astype(int)
     beds = np.clip(np.round(area / 550 + rng.normal(0, 0.7, n)), 1, 7).astype(int)
     home_type = np.asarray(TYPES, dtype=object)[rng.choice(len(TYPES), n, p=[0.6, 0.18, 0.1, 0.06, 0.03, 0.03])]
@@ -302,11 +308,11 @@ def california_frame(n: int, seed: int, first_day: str = "2020-01-01", days: int
     return frame
 
 
-def make_california(root: Path, n_train: int = 4000, n_test: int = 2000, seed: int = 0) -> Path:
+def make_california(root: Path, n_train: int = 4000, n_test: int = 2000, seed: int = 0, answers: Path | None = None) -> Path:
     """``root/california-house-prices``; the test period follows the training period."""
     train = california_frame(n_train, seed, "2020-01-01", 365)
     test = california_frame(n_test, seed + 1, "2021-01-01", 90)
     test.loc[test.index[-2:], "City"] = "Carmel-by-the-Sea"  # a city never seen in training
     train.insert(0, "Id", np.arange(n_train))
     test.insert(0, "Id", np.arange(n_train, n_train + n_test))
-    return _write(Path(root) / "california-house-prices", train, test, "Sold Price", 1000000.0)
+    return _write(Path(root) / "california-house-prices", train, test, "Sold Price", 1000000.0, answers)

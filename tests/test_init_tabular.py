@@ -20,6 +20,16 @@ from tests.helpers import error_line
 QUICK_LGB = ["--model.n_estimators=60", "--model.early_stopping_rounds=20", "--n-folds=2"]
 
 
+def titanic_logit(sex: np.ndarray, pclass: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """The log-odds of survival the Titanic-shaped table draws from (a missing age counts as 30)."""
+    return 2.5 * (sex == "female") - 0.9 * (pclass - 2) - 0.02 * (np.nan_to_num(age, nan=30.0) - 30) - 0.8
+
+
+def playground_signal(x: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The Playground-style table's signal: its target is signal + N(0, 0.7) > 0.3 (binary)."""
+    return 1.5 * x[:, 0] - x[:, 1] + 0.8 * np.sin(2 * x[:, 2]) + (colour == "red") * 1.2
+
+
 def make_titanic(root: Path, n_train: int = 240, n_test: int = 80, seed: int = 0) -> Path:
     """titanic: train.csv (PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked),
     test.csv (the same without Survived), gender_submission.csv (PassengerId,Survived)."""
@@ -32,7 +42,7 @@ def make_titanic(root: Path, n_train: int = 240, n_test: int = 80, seed: int = 0
     fare = np.round(rng.lognormal(np.array([4.2, 3.0, 2.3])[pclass - 1], 0.5), 4)
     cabin = np.where((pclass == 1) & (rng.random(n) < 0.8), [f"C{i}" for i in rng.integers(1, 120, n)], "")
     embarked = rng.choice(["S", "C", "Q", ""], n, p=[0.72, 0.19, 0.085, 0.005])
-    logit = 2.5 * (sex == "female") - 0.9 * (pclass - 2) - 0.02 * (np.where(age == "", 30, age).astype(float) - 30) - 0.8
+    logit = titanic_logit(sex, pclass, np.where(age == "", np.nan, age).astype(float))
     survived = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     frame = pd.DataFrame({
         "PassengerId": np.arange(1, n + 1), "Survived": survived, "Pclass": pclass,
@@ -56,7 +66,7 @@ def make_playground(root: Path, slug: str, binary: bool, n_train: int = 300, n_t
     n = n_train + n_test
     x = rng.normal(size=(n, 4))
     colour = rng.choice(["red", "green", "blue"], n)
-    signal = 1.5 * x[:, 0] - x[:, 1] + 0.8 * np.sin(2 * x[:, 2]) + (colour == "red") * 1.2
+    signal = playground_signal(x, colour)
     frame = pd.DataFrame({"id": np.arange(10000, 10000 + n), **{f"f{i}": np.round(x[:, i], 5) for i in range(4)},
                           "colour": colour})  # fmt: skip
     frame["target"] = ((signal + rng.normal(0, 0.7, n)) > 0.3).astype(int) if binary else np.round(signal + rng.normal(0, 0.3, n), 4)
