@@ -9,7 +9,18 @@ import pytest
 import yaml
 
 from competitions.core.errors import CompeteError
-from competitions.pipeline.fit_budget import PLAN_VARIABLE, SAFETY, Plan, Rates, choose_epochs, parse_duration, steps
+from competitions.pipeline.fit_budget import (
+    FOLDS_VARIABLE,
+    PLAN_VARIABLE,
+    SAFETY,
+    Plan,
+    Rates,
+    choose_epochs,
+    choose_folds,
+    fold_ladder,
+    parse_duration,
+    steps,
+)
 from tests.helpers import error_line, fit
 
 
@@ -38,6 +49,31 @@ def test_the_plan_fills_the_budget_within_twenty_percent(budget):
     assert choose_epochs(just) == 1
 
 
+def test_too_few_epochs_per_fold_train_fewer_folds():
+    """Below the recipe's epochs on every fold: 3 folds, then one hold-out fold; a fold the budget cannot
+    hold even one epoch of is refused."""
+    assert fold_ladder(5) == [5, 3, 1] and fold_ladder(3) == [3, 1] and fold_ladder(2) == [2, 1] and fold_ladder(1) == [1]
+    rates = Rates(train_step=0.05, eval_step=0.02, epoch_overhead=0.3, fold_overhead=2.0)
+
+    def plan(budget):
+        return Plan(budget=budget, spent_before=5.0, folds=5, train_steps=40, eval_steps=10, predict_steps=30, rates=rates)
+
+    roomy, why = choose_folds(plan(3600), min_epochs=10)
+    assert (roomy.folds, why) == (5, "") and roomy.epochs == choose_epochs(plan(3600))  # every fold fits: as before
+    five = choose_epochs(plan(120))  # 5 folds at 120 s: a few epochs each
+    three, why = choose_folds(plan(120), min_epochs=five + 1)
+    assert three.folds == 3 and three.epochs > five
+    assert why == f"5 folds: {five} epoch{'s' if five > 1 else ''} each; under the recipe's {five + 1} epochs, budget_min_epochs"
+    assert three.fixed_seconds() + 3 * three.epochs * three.epoch_seconds() <= 120  # the plan still fits
+    one, why = choose_folds(plan(120), min_epochs=1000)
+    assert one.folds == 1 and one.epochs >= three.epochs and why.endswith(f"1 fold: {one.epochs}, still under the recipe's 1000, budget_min_epochs")
+    # 15 s: one epoch of 3 folds needs 5 + 3 x (2.6 + 2.5) = 20.3 s, of one fold 10.1 s
+    single, why = choose_folds(plan(15), min_epochs=1)
+    assert single.folds == 1 and single.epochs == 2 and why == "5 folds: not one epoch each; 3 folds: not one epoch each"
+    with pytest.raises(CompeteError, match=r"1 epoch per fold on a single fold, needs about \d+s .*give it more time or"):
+        choose_folds(plan(1), min_epochs=1, asked="1s")
+
+
 def test_steps_follow_the_trainer_limits():
     assert steps(100, 32, None) == 4 and steps(100, 32, None, drop_last=True) == 3
     assert steps(100, 32, 2) == 2 and steps(1000, 10, 0.25) == 25 and steps(100, 32, 1.0) == 4
@@ -57,14 +93,37 @@ def test_a_budgeted_fit_sets_the_epochs_and_records_its_plan(cifar_dir, workdir,
     assert epochs[0] == plan["epochs"]  # the first fold trains the plan, and says so
     replanned = re.search(r"budget: fold 0 trained \d+ epochs in \d+s; (\d+) epochs per fold for the 1 fold", err)
     assert epochs[1] == (int(replanned.group(1)) if replanned else plan["epochs"])  # the rest: what fold 0 measured
-    assert PLAN_VARIABLE not in os.environ  # the next fit in this process plans anew
+    assert PLAN_VARIABLE not in os.environ and FOLDS_VARIABLE not in os.environ  # the next fit plans anew
     # A budget even one epoch per fold would overrun: refused in one line before any fold trains, recorded.
     capsys.readouterr()
     assert fit("cifar-10", cifar_dir, "--budget", "0.05s", "--experiment", "tight") == 2  # the probe alone is longer
-    assert "--budget 0.05s: the smallest plan, 1 epoch per fold, needs about" in error_line(capsys)
+    assert "--budget 0.05s: the smallest plan, 1 epoch per fold on a single fold, needs about" in error_line(capsys)
     tight = workdir / "runs" / "cifar-10" / "tight"
     assert not list(tight.glob("fold*/metrics.json"))
     assert yaml.safe_load((tight / "config.yaml").read_text())["history"][-1]["status"] == "failed"
+
+
+def test_a_budget_too_short_for_the_recipe_trains_one_fold_and_predict_uses_it(cifar_dir, workdir, capsys):
+    """Every fold would get fewer epochs than the recipe's minimum: one hold-out fold is trained, the
+    other left for a later --resume; predict averages the trained fold without being told."""
+    from competitions.commands.cli import main
+
+    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-min-epochs", "1000", "--experiment", "short") == 0
+    err = capsys.readouterr().err
+    assert re.search(r"budget 20s: \d+ epochs? per fold \(1 of 2 folds, 0: 2 folds: \d+ epochs? each; "
+                     r"1 fold: \d+, still under the recipe's 1000, budget_min_epochs;", err), err
+    assert "folds 1 are left untrained" in err
+    run = workdir / "runs" / "cifar-10" / "short"
+    plan = yaml.safe_load((run / "config.yaml").read_text())["history"][-1]["budget"]
+    assert (plan["folds"], plan["trained"], plan["left_out"]) == (1, [0], [1])
+    assert (run / "fold0" / "metrics.json").exists() and not (run / "fold1").exists()
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "folds 1: left untrained by the fit's budget plan; predicting with 0" in err, err
+    assert len((run / "submission.csv").read_text().splitlines()) > 1
+    # Asked for by name, a fold that was never trained is still an error.
+    assert main(["predict", "cifar-10", "--run", str(run), "--folds", "0,1"]) == 1
+    assert "fold 1 was not trained" in error_line(capsys)
 
 
 def test_under_ddp_the_plan_counts_each_processs_share_of_the_steps(cifar_dir, workdir):
@@ -115,3 +174,21 @@ def test_a_budget_under_torchrun_is_refused_before_anything_is_written(cifar_dir
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("error: --budget with processes started by torchrun: each would probe and plan on its own")
     assert not (workdir / "runs" / "cifar-10" / "baseline").exists()
+
+
+def test_a_ddp_process_trains_the_folds_its_launcher_planned(cifar_dir, workdir, monkeypatch):
+    """The processes DDP starts read the launcher's plan (epochs and folds) instead of planning again."""
+    from competitions.api import resolve
+    from competitions.core.layout import RunLayout
+    from competitions.pipeline.factory import model_class
+    from competitions.pipeline.fit import apply_budget, start_run
+    from competitions.pipeline.folds import fold_trainer_for
+
+    run = resolve("cifar-10", config="debug", data_dir=str(cifar_dir), experiment="child", budget="1m")
+    family = model_class(run.spec, run.cfg.get("family"))
+    context = start_run(run, RunLayout.of(run.cfg.runs_dir, "cifar-10", "child"), family, fold_trainer_for(family))
+    assert context.selected == [0, 1]
+    monkeypatch.setenv(PLAN_VARIABLE, "3")
+    monkeypatch.setenv(FOLDS_VARIABLE, "1")
+    assert apply_budget(context, started=0.0) is False  # read, not planned: no probe ran
+    assert context.selected == [1] and context.cfg.trainer.max_epochs == 3 and context.config["trainer"]["max_epochs"] == 3

@@ -100,37 +100,72 @@ def train_folds(context: FitContext, fold_trainer) -> None:
 
 def forget_budget_plan(planned_here: bool) -> None:
     """The plan is for this run's DDP processes only: the next fit in this process (a notebook) plans anew."""
-    from competitions.pipeline.fit_budget import PLAN_VARIABLE
+    from competitions.pipeline.fit_budget import FOLDS_VARIABLE, PLAN_VARIABLE
 
     if planned_here:
         os.environ.pop(PLAN_VARIABLE, None)
+        os.environ.pop(FOLDS_VARIABLE, None)
 
 
 def apply_budget(context: FitContext, started: float) -> bool:
-    """Set trainer.max_epochs so the run fits ``--budget`` (see pipeline/fit_budget.py) and record the plan;
-    True when this process made the plan (False: a DDP process that read it)."""
+    """Set trainer.max_epochs (and, when every fold would get too few, the folds to train) so the run fits
+    ``--budget`` (see pipeline/fit_budget.py) and record the plan; True when this process made the plan
+    (False: a DDP process that read it)."""
     from competitions.pipeline.fit_budget import (
+        FOLDS_VARIABLE,
         PLAN_VARIABLE,
-        choose_epochs,
         parse_duration,
         planned_epochs_from_environment,
+        planned_folds_from_environment,
     )
 
-    cfg, layout = context.cfg, context.layout
-    budget = parse_duration(cfg.budget)
+    cfg = context.cfg
     epochs = planned_epochs_from_environment()
     planned_here = epochs is None
     if planned_here:  # the launching process plans; DDP's processes read its plan
-        plan = budget_plan(context, budget, started)
-        plan.epochs = epochs = choose_epochs(plan, cfg.budget)
-        context.plan = plan
-        os.environ[PLAN_VARIABLE] = str(epochs)
-        RunRecord(layout.config).note(budget=plan.as_dict())
-        info(f"budget {cfg.budget}: {epochs} epoch{'s' if epochs > 1 else ''} per fold ({plan.folds} folds; a training step "
-             f"{plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs {plan.fixed_seconds():.0f} s)")  # fmt: skip
+        epochs, trained = make_budget_plan(context, parse_duration(cfg.budget), started)
+        os.environ[PLAN_VARIABLE], os.environ[FOLDS_VARIABLE] = str(epochs), ",".join(map(str, trained))
+    else:
+        trained = planned_folds_from_environment()
+    if trained is not None:  # the folds already done stay as they are
+        context.selected = [k for k in context.selected if k in context.done or k in trained]
     cfg.trainer.max_epochs = epochs
     context.config["trainer"]["max_epochs"] = epochs  # what each fold's config.yaml records
     return planned_here
+
+
+def make_budget_plan(context: FitContext, budget: float, started: float) -> tuple[int, list[int]]:
+    """Probe, plan (the fold ladder below ``budget_min_epochs``), say the plan and why, record it: (epochs
+    per fold, the folds to train)."""
+    from competitions.pipeline.fit_budget import choose_epochs, choose_folds
+
+    cfg = context.cfg
+    plan = budget_plan(context, budget, started)
+    pending = [k for k in context.selected if k not in context.done]
+    if cfg.get("fold_parallel") is not None:  # the folds train at once: fewer would not save time
+        plan.epochs, why = choose_epochs(plan, cfg.budget), ""
+    else:
+        plan, why = choose_folds(plan, min_epochs(cfg), cfg.budget)
+    trained = pending if cfg.get("fold_parallel") is not None else pending[: plan.folds]
+    context.plan = plan
+    left_out = [k for k in pending if k not in trained]
+    RunRecord(context.layout.config).note(budget={**plan.as_dict(), "trained": trained, "left_out": left_out,
+                                                  "why": why})  # fmt: skip
+    folds = f"{len(trained)} of {len(pending)} folds, {','.join(map(str, trained))}" if left_out else f"{plan.folds} folds"
+    folds += f": {why}" if why else ""
+    info(f"budget {cfg.budget}: {plan.epochs} epoch{'s' if plan.epochs > 1 else ''} per fold ({folds}; a training step "
+         f"{plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs {plan.fixed_seconds():.0f} s)")  # fmt: skip
+    if left_out:
+        info(f"budget: folds {','.join(map(str, left_out))} are left untrained (compete predict uses the folds trained; "
+             "`compete fit ... --resume` trains the rest later)")  # fmt: skip
+    return plan.epochs, trained
+
+
+def min_epochs(cfg) -> int:
+    """``budget_min_epochs``, by default half the preset's trainer.max_epochs (at least 1)."""
+    if cfg.get("budget_min_epochs") is not None:
+        return max(1, int(cfg.budget_min_epochs))
+    return max(1, int(cfg.trainer.get("max_epochs") or 2) // 2)
 
 
 def budget_plan(context: FitContext, budget: float, started: float):

@@ -4,7 +4,9 @@ Before the folds, a short probe trains a throwaway copy of the model for a few s
 fold and times a training step and an evaluation step (the first steps, which pay for start-up, are
 left out). From those, the number of epochs is chosen so that every fold's training and validation,
 its out-of-fold prediction and the test prediction of `compete predict` fit in what is left of the
-budget. Setting ``max_epochs`` (rather than cutting training off, as Lightning's ``max_time`` does)
+budget. When every fold would get fewer epochs than the recipe needs (``budget_min_epochs``), fewer folds
+are trained: 3, then a single hold-out fold (the others stay untrained; `compete fit --resume` trains them
+later, and predict averages the folds the plan trained). Setting ``max_epochs`` (rather than cutting training off, as Lightning's ``max_time`` does)
 keeps every schedule whole: warm-up, cosine decay, mixup's last clean epochs. Under DDP the launching
 process plans and the processes it starts read the plan from the environment.
 """
@@ -15,11 +17,12 @@ import math
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from competitions.core.errors import BudgetError, OptionError
 
 PLAN_VARIABLE = "COMPETE_BUDGET_EPOCHS"  # the launching process's plan, for the DDP processes it starts
+FOLDS_VARIABLE = "COMPETE_BUDGET_FOLDS"  # and the folds it chose to train ("0,1,2")
 PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
 SAFETY = 0.9  # plan for this share of what is left: a probe of a few steps misses some of a real epoch's costs
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
@@ -74,13 +77,45 @@ def choose_epochs(plan: Plan, asked: str | None = None) -> int:
     1. A budget that even one epoch per fold would overrun is refused, saying what it needs."""
     needed = plan.fixed_seconds() + plan.folds * plan.epoch_seconds()
     if needed > plan.budget:
-        raise BudgetError(f"`budget` {asked or f'{plan.budget:g}s'}: the smallest plan, 1 epoch per fold, needs about "
-                          f"{math.ceil(needed)}s ({plan.fixed_seconds():.0f}s of start-up, probe, set-up and prediction "
-                          f"+ {plan.folds} fold{'s' if plan.folds > 1 else ''} x an epoch of {plan.epoch_seconds():.1f}s); "
-                          "give it more time, fewer folds (n_folds) or a smaller preset")  # fmt: skip
+        single = " on a single fold" if plan.folds == 1 else ""
+        raise BudgetError(f"`budget` {asked or f'{plan.budget:g}s'}: the smallest plan, 1 epoch per fold{single}, needs "
+                          f"about {math.ceil(needed)}s ({plan.fixed_seconds():.0f}s of start-up, probe, set-up and "
+                          f"prediction + {plan.folds} fold{'s' if plan.folds > 1 else ''} x an epoch of "
+                          f"{plan.epoch_seconds():.1f}s); give it more time{'' if single else ', fewer folds (n_folds)'} "
+                          "or a smaller preset")  # fmt: skip
     left = SAFETY * (plan.budget - plan.fixed_seconds())
     per_epoch = max(plan.folds * plan.epoch_seconds(), 1e-9)
     return max(1, math.floor(left / per_epoch))
+
+
+def fold_ladder(folds: int) -> list[int]:
+    """The fold counts a budget tries, most first: every fold, then 3, then 1 (a single hold-out fold)."""
+    return sorted({n for n in (folds, 3, 1) if n <= folds}, reverse=True)
+
+
+def choose_folds(plan: Plan, min_epochs: int, asked: str | None = None) -> tuple[Plan, str]:
+    """The first rung of the fold ladder whose folds each get ``min_epochs`` (what the recipe needs to be
+    worth training): (that plan, its epochs set; why the rungs above it were passed over, "" when none were).
+    Below ``min_epochs`` on every rung: the one-fold plan with as many epochs as fit. A budget that even one
+    fold of one epoch would overrun is refused."""
+    tried = []
+    for folds in fold_ladder(plan.folds):
+        rung = replace(plan, folds=folds)
+        try:
+            rung.epochs = choose_epochs(rung, asked)
+        except BudgetError:
+            if folds == 1:
+                raise
+            tried.append(f"{folds} folds: not one epoch each")
+            continue
+        if rung.epochs >= min_epochs or folds == 1:
+            if rung.epochs < min_epochs:
+                tried.append(f"1 fold: {rung.epochs}, still under the recipe's {min_epochs}, budget_min_epochs")
+            elif any(not t.endswith("not one epoch each") for t in tried):  # a rung passed over for too few epochs
+                tried.append(f"under the recipe's {min_epochs} epochs, budget_min_epochs")
+            return rung, "; ".join(tried)
+        tried.append(f"{folds} folds: {rung.epochs} epoch{'s' if rung.epochs > 1 else ''} each")
+    raise AssertionError("the ladder ends with one fold")  # pragma: no cover
 
 
 def replan(plan: Plan, fold_seconds: float, epochs_trained: int, folds_left: int, seconds_left: float) -> int:
@@ -182,3 +217,8 @@ def probe(make_trainer, model, datamodule) -> Rates:
 def planned_epochs_from_environment() -> int | None:
     value = os.environ.get(PLAN_VARIABLE)
     return int(value) if value and value.isdigit() else None
+
+
+def planned_folds_from_environment() -> list[int] | None:
+    value = os.environ.get(FOLDS_VARIABLE)
+    return [int(k) for k in value.split(",")] if value else None

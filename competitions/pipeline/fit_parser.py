@@ -95,6 +95,9 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--budget", type=str | None, default=None,
         help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
         "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip
+    add("--budget-min-epochs", type=int | None, default=None,
+        help="with --budget: the fewest epochs per fold worth training (default: half the preset's "
+        "trainer.max_epochs); below it the plan trains 3 of the folds, then a single hold-out fold")  # fmt: skip
     add("--fold-parallel", type=int | None, default=None,
         help="train the folds at once, one per device of trainer.devices (N: N processes per device, for small "
         "networks); each worker's output goes to fold<k>/worker.log")  # fmt: skip

@@ -184,6 +184,18 @@ def predicted_test_files(layout: RunLayout) -> list[Path] | None:
     return paths
 
 
+def planned_folds(config: dict, folds: str | None, wanted: list[int], available: dict) -> list[int]:
+    """`folds` all of a run whose budget plan trained fewer folds on purpose (config.yaml's history): the
+    folds it trained; otherwise ``wanted`` as asked (a missing fold is then an error)."""
+    left = set(wanted) - set(available)
+    left_out = {int(k) for entry in config.get("history") or [] for k in (entry.get("budget") or {}).get("left_out") or []}
+    if not available or not left or not left <= left_out or str(folds or "all").strip().lower() != "all":
+        return wanted
+    info(f"folds {','.join(map(str, sorted(left)))}: left untrained by the fit's budget plan; predicting with "
+         f"{','.join(map(str, sorted(available)))}")  # fmt: skip
+    return sorted(available)
+
+
 def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) -> Prediction:
     if not layout.config.exists():
         raise CompeteError(f"{layout.config}: not found; --run must be a directory written by compete fit")
@@ -198,6 +210,7 @@ def open_run(spec: CompetitionSpec, layout: RunLayout, options: PredictOptions) 
     fold_trainer = fold_trainer_for(family_class)
     checkpoints = {k: fold_trainer.model_file(layout, k, options.checkpoint) for k in wanted}
     available = {k: p for k, p in checkpoints.items() if p.exists()}
+    wanted = planned_folds(config, options.folds, wanted, available)
     if not available:
         name = checkpoints[wanted[0]].name
         raise CompeteError(f"{layout.root}: no {name} in any of fold{','.join(map(str, wanted))}")
