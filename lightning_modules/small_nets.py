@@ -3,6 +3,8 @@ and Keller Jordan's airbench), registered with timm so that ``--model.backbone``
 
     resnet9         widths 64-128-256-512, 6.6 M parameters: the GPU recipe (94% on cifar-10 in a few minutes)
     resnet9_narrow  widths 32-64-128-256, 1.6 M parameters: the CPU recipe (`fast` presets)
+    resnet9_tiny    widths 16-32-64-128, 0.4 M parameters: the rung a short CPU budget steps down to
+                    (a third of resnet9_narrow's time per step, 1.5 times a plain 3-block CNN's)
 
 Conv-BN-ReLU blocks with max-pooling between stages, two residual blocks, a global max-pool and a
 linear head whose logits are scaled by 1/8 (keeps early training stable at high learning rates).
@@ -87,3 +89,9 @@ def resnet9(pretrained: bool = False, **kwargs) -> ResNet9:
 def resnet9_narrow(pretrained: bool = False, **kwargs) -> ResNet9:
     """ResNet-9 at half width (32-64-128-256): a quarter of the compute, for CPUs."""
     return _create((32, 64, 128, 256), pretrained, **kwargs)
+
+
+@register_model
+def resnet9_tiny(pretrained: bool = False, **kwargs) -> ResNet9:
+    """ResNet-9 at a quarter width (16-32-64-128): the `fast` presets' budget ladder rung."""
+    return _create((16, 32, 64, 128), pretrained, **kwargs)

@@ -103,19 +103,29 @@ def test_a_budgeted_fit_sets_the_epochs_and_records_its_plan(cifar_dir, workdir,
     assert yaml.safe_load((tight / "config.yaml").read_text())["history"][-1]["status"] == "failed"
 
 
-def test_a_budget_too_short_for_the_recipe_trains_one_fold_and_predict_uses_it(cifar_dir, workdir, capsys):
-    """Every fold would get fewer epochs than the recipe's minimum: one hold-out fold is trained, the
-    other left for a later --resume; predict averages the trained fold without being told."""
+def test_a_budget_too_short_for_the_recipe_trains_one_fold_of_a_smaller_model(cifar_dir, workdir, capsys):
+    """Every fold would get fewer epochs than the recipe's minimum: one hold-out fold, and then the preset's
+    smaller model (its budget ladder); the other fold is left for a later --resume, and predict averages
+    the trained fold without being told."""
     from competitions.commands.cli import main
 
-    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-min-epochs", "1000", "--experiment", "short") == 0
+    ladder = "[{model.backbone: resnet9_tiny, model.small_input_stem: false}]"
+    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-ladder", "[{data.image_size: 16}]") == 2
+    assert "error: --budget-ladder rung 1: data.image_size is not a model setting" in error_line(capsys)
+    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-min-epochs", "1000", "--budget-ladder", ladder,
+               "--experiment", "short") == 0  # fmt: skip
     err = capsys.readouterr().err
-    assert re.search(r"budget 20s: \d+ epochs? per fold \(1 of 2 folds, 0: 2 folds: \d+ epochs? each; "
-                     r"1 fold: \d+, still under the recipe's 1000, budget_min_epochs;", err), err
+    assert "budget: stepping down to model.backbone=resnet9_tiny, model.small_input_stem=False" in err, err
+    assert re.search(r"budget 20s: \d+ epochs? per fold \(1 of 2 folds, 0: test_resnet: 2 folds: \d+ epochs? each; "
+                     r"1 fold: \d+, still under the recipe's 1000, budget_min_epochs; resnet9_tiny: 2 folds", err), err
     assert "folds 1 are left untrained" in err
     run = workdir / "runs" / "cifar-10" / "short"
-    plan = yaml.safe_load((run / "config.yaml").read_text())["history"][-1]["budget"]
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    plan = config["history"][-1]["budget"]
     assert (plan["folds"], plan["trained"], plan["left_out"]) == (1, [0], [1])
+    assert plan["model"] == {"model.backbone": "resnet9_tiny", "model.small_input_stem": False}
+    assert config["model"]["backbone"] == "resnet9_tiny"  # the run says what its folds trained
+    assert yaml.safe_load((run / "fold0" / "config.yaml").read_text())["model"]["backbone"] == "resnet9_tiny"
     assert (run / "fold0" / "metrics.json").exists() and not (run / "fold1").exists()
     assert main(["predict", "cifar-10", "--run", str(run)]) == 0
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ from pathlib import Path
 from competitions.core.artifacts import run_metadata, write_csv
 from competitions.core.clock import budget_start
 from competitions.core.console import info
-from competitions.core.errors import CompeteError, OptionError, RunExistsError
+from competitions.core.errors import BudgetError, CompeteError, OptionError, RunExistsError
 from competitions.core.layout import RunLayout, shared_folds
 from competitions.core.ranks import is_global_zero
 from competitions.pipeline.factory import build_datamodule, model_class
@@ -135,22 +135,32 @@ def apply_budget(context: FitContext, started: float) -> bool:
 
 
 def make_budget_plan(context: FitContext, budget: float, started: float) -> tuple[int, list[int]]:
-    """Probe, plan (the fold ladder below ``budget_min_epochs``), say the plan and why, record it: (epochs
-    per fold, the folds to train)."""
-    from competitions.pipeline.fit_budget import choose_epochs, choose_folds
-
+    """Probe, plan (the fold ladder below ``budget_min_epochs``, then the preset's ``budget_ladder`` of
+    smaller models), say the plan and why, record it: (epochs per fold, the folds to train)."""
     cfg = context.cfg
-    plan = budget_plan(context, budget, started)
     pending = [k for k in context.selected if k not in context.done]
-    if cfg.get("fold_parallel") is not None:  # the folds train at once: fewer would not save time
-        plan.epochs, why = choose_epochs(plan, cfg.budget), ""
-    else:
-        plan, why = choose_folds(plan, min_epochs(cfg), cfg.budget)
+    rungs = [{}, *(cfg.get("budget_ladder") or [])] if not context.done else [{}]  # done folds fix the model
+    passed = []
+    for i, rung in enumerate(rungs):
+        step_down(context, rung)
+        last = i == len(rungs) - 1
+        try:
+            plan, why = plan_folds(context, budget, started)
+        except BudgetError:
+            if last:
+                raise
+            passed.append(f"{cfg.model.get('backbone')}: not one epoch on a single fold")
+            continue
+        if last or plan.epochs >= min_epochs(cfg):
+            break
+        passed.append(f"{cfg.model.get('backbone')}: {why}")
+    if passed:
+        why = "; ".join([*passed, f"{cfg.model.get('backbone')}: {why}" if why else str(cfg.model.get("backbone"))])
     trained = pending if cfg.get("fold_parallel") is not None else pending[: plan.folds]
     context.plan = plan
     left_out = [k for k in pending if k not in trained]
     RunRecord(context.layout.config).note(budget={**plan.as_dict(), "trained": trained, "left_out": left_out,
-                                                  "why": why})  # fmt: skip
+                                                  "why": why, "model": dict(rungs[i])})  # fmt: skip
     folds = f"{len(trained)} of {len(pending)} folds, {','.join(map(str, trained))}" if left_out else f"{plan.folds} folds"
     folds += f": {why}" if why else ""
     info(f"budget {cfg.budget}: {plan.epochs} epoch{'s' if plan.epochs > 1 else ''} per fold ({folds}; a training step "
@@ -159,6 +169,30 @@ def make_budget_plan(context: FitContext, budget: float, started: float) -> tupl
         info(f"budget: folds {','.join(map(str, left_out))} are left untrained (compete predict uses the folds trained; "
              "`compete fit ... --resume` trains the rest later)")  # fmt: skip
     return plan.epochs, trained
+
+
+def plan_folds(context: FitContext, budget: float, started: float):
+    """Probe the model as configured now and choose its epochs and folds: (plan, why)."""
+    from competitions.pipeline.fit_budget import choose_epochs, choose_folds
+
+    cfg = context.cfg
+    plan = budget_plan(context, budget, started)
+    if cfg.get("fold_parallel") is not None:  # the folds train at once: fewer would not save time
+        plan.epochs = choose_epochs(plan, cfg.budget)
+        return plan, ""
+    return choose_folds(plan, min_epochs(cfg), cfg.budget)
+
+
+def step_down(context: FitContext, rung: dict) -> None:
+    """A budget ladder rung's model settings, into the run (its config.yaml says what the folds train)."""
+    if not rung:
+        return
+    for key, value in rung.items():
+        name = key.removeprefix("model.")
+        context.cfg.model[name] = value
+        context.config["model"][name] = value
+    RunRecord(context.layout.config).replace(model=context.config["model"])
+    info(f"budget: stepping down to {', '.join(f'{k}={v}' for k, v in rung.items())}")
 
 
 def min_epochs(cfg) -> int:

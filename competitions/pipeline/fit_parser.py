@@ -98,6 +98,9 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--budget-min-epochs", type=int | None, default=None,
         help="with --budget: the fewest epochs per fold worth training (default: half the preset's "
         "trainer.max_epochs); below it the plan trains 3 of the folds, then a single hold-out fold")  # fmt: skip
+    add("--budget-ladder", type=list[dict] | None, default=None,
+        help="with --budget: smaller recipes to step down to, in order, when even one fold gets fewer than "
+        "budget_min_epochs, each a dict of model.* settings, e.g. '[{model.backbone: resnet9_tiny}]'")  # fmt: skip
     add("--fold-parallel", type=int | None, default=None,
         help="train the folds at once, one per device of trainer.devices (N: N processes per device, for small "
         "networks); each worker's output goes to fold<k>/worker.log")  # fmt: skip

@@ -50,6 +50,11 @@ class LightningFoldTrainer(FoldTrainer):
         super().check_options(spec, cfg)
         trainer = cfg.get("trainer") or {}
         check_strategy(trainer.get("strategy"), trainer.get("devices"), trainer.get("accelerator"))
+        for n, rung in enumerate(cfg.get("budget_ladder") or [], start=1):
+            bad = [k for k in rung if not k.startswith("model.") or k.removeprefix("model.") not in (cfg.get("model") or {})]
+            if bad:
+                raise OptionError(f"`budget_ladder` rung {n}: {bad[0]} is not a model setting; a rung names model.* "
+                                  "settings only (e.g. model.backbone: resnet9_tiny), the images stay as they are")  # fmt: skip
         if trainer.get("limit_val_batches") in (0, 0.0):
             raise OptionError("`trainer.limit_val_batches` 0: compete validates every fold (best.ckpt and early "
                               "stopping watch the validation metric); a fraction such as 0.25 validates on fewer "

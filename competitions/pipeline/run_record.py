@@ -128,6 +128,11 @@ class RunRecord:
         with FileLock(str(self.path.parent / f".{self.path.name}.lock")):
             yield
 
+    def replace(self, **sections) -> None:
+        """Replace settings the run was created with (a budget plan's smaller model, before any fold trains)."""
+        with self.locked():
+            write_yaml(self.path, {**self.read(), **sections})
+
     def note(self, **fields) -> None:
         """Add to this fit's history entry (e.g. the budget plan)."""
         with self.locked():
