@@ -134,6 +134,10 @@ def test_a_budget_too_short_for_the_recipe_trains_one_fold_of_a_smaller_model(ci
     # Asked for by name, a fold that was never trained is still an error.
     assert main(["predict", "cifar-10", "--run", str(run), "--folds", "0,1"]) == 1
     assert "fold 1 was not trained" in error_line(capsys)
+    # Resuming with the preset's own model would mix two models in one run: refused, saying which to name.
+    assert fit("cifar-10", cifar_dir, "--experiment", "short", "--resume") == 1
+    assert ("the budget plan stepped down to that model: resume with --model.backbone=resnet9_tiny"
+            in error_line(capsys))  # fmt: skip
 
 
 def test_under_ddp_the_plan_counts_each_processs_share_of_the_steps(cifar_dir, workdir):

@@ -161,7 +161,8 @@ def make_budget_plan(context: FitContext, budget: float, started: float) -> tupl
     left_out = [k for k in pending if k not in trained]
     RunRecord(context.layout.config).note(budget={**plan.as_dict(), "trained": trained, "left_out": left_out,
                                                   "why": why, "model": dict(rungs[i])})  # fmt: skip
-    folds = f"{len(trained)} of {len(pending)} folds, {','.join(map(str, trained))}" if left_out else f"{plan.folds} folds"
+    folds = (f"{len(trained)} of {len(pending)} folds, {','.join(map(str, trained))}" if left_out
+             else f"{plan.folds} fold{'s' if plan.folds > 1 else ''}")  # fmt: skip
     folds += f": {why}" if why else ""
     info(f"budget {cfg.budget}: {plan.epochs} epoch{'s' if plan.epochs > 1 else ''} per fold ({folds}; a training step "
          f"{plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs {plan.fixed_seconds():.0f} s)")  # fmt: skip

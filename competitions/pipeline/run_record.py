@@ -38,14 +38,18 @@ def changes(created: dict, now: dict) -> dict[str, list]:
     return {k: [before.get(k), after.get(k)] for k in keys if not same(before.get(k), after.get(k))}
 
 
-def check_resume(changed: dict[str, list], force: bool) -> None:
+def check_resume(changed: dict[str, list], force: bool, history: list[dict] | None = None) -> None:
     """Refuse a resume that changes what makes the folds comparable, unless ``force``."""
     bad = [k for k in changed if k.startswith(INCOMPARABLE_PREFIXES) or k in INCOMPARABLE_KEYS]
     if bad and not force:
         shown = ", ".join(f"{k} {changed[k][0]!r} -> {changed[k][1]!r}" for k in bad[:4])
+        stepped = {k: v for h in history or [] for k, v in ((h.get("budget") or {}).get("model") or {}).items()}
+        hint = " ".join(f"--{k}={v}" for k, v in stepped.items() if k in bad)
         raise CompeteError(
             f"`resume` would change {shown}: the finished folds were trained otherwise, so their OOF scores and "
-            "the new folds' would not be comparable; start a new `experiment`, or set `force` to resume anyway"
+            "the new folds' would not be comparable; "
+            + (f"the budget plan stepped down to that model: resume with {hint}, " if hint else "")
+            + "start a new `experiment`, or set `force` to resume anyway"
         )
 
 
@@ -116,7 +120,7 @@ class RunRecord:
         with self.locked():
             created = self.read()
             changed = changes(created, config)
-            check_resume(changed, force)
+            check_resume(changed, force, created.get("history"))
             past = settle_interrupted(created.get("history") or [])
             write_yaml(self.path, {**created, "history": [*past, entry("resumed", command, folds, changed)]})
 
