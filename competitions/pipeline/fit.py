@@ -27,7 +27,7 @@ from competitions.pipeline.fit_parser import config_dict, supported_precision, t
 from competitions.pipeline.fold_parallel import check_supported as check_fold_parallel
 from competitions.pipeline.fold_parallel import train_in_parallel, waves
 from competitions.pipeline.folds import FitContext, fold_trainer_for
-from competitions.pipeline.oof import run_fold_count, select_folds, summarise_cv
+from competitions.pipeline.oof import every_fold, run_fold_count, select_folds, summarise_cv
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Run
 from competitions.pipeline.run_config import RunConfig
@@ -78,7 +78,7 @@ def fit(run: RunConfig) -> Run | None:
 
 def named_folds_resumed(cfg) -> bool:
     """`resume` of some folds (`folds` 0,2): jobs training other folds of the run may run at the same time."""
-    return bool(cfg.resume) and str(cfg.folds or "all").strip().lower() != "all"
+    return bool(cfg.resume) and not every_fold(cfg.folds)
 
 
 def train_folds(context: FitContext, fold_trainer) -> None:

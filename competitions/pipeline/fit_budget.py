@@ -98,7 +98,7 @@ def choose_folds(plan: Plan, min_epochs: int, asked: str | None = None) -> tuple
     worth training): (that plan, its epochs set; why the rungs above it were passed over, "" when none were).
     Below ``min_epochs`` on every rung: the one-fold plan with as many epochs as fit. A budget that even one
     fold of one epoch would overrun is refused."""
-    tried = []
+    tried, too_few = [], False  # too_few: a rung was passed over for its epochs, not for not fitting at all
     for folds in fold_ladder(plan.folds):
         rung = replace(plan, folds=folds)
         try:
@@ -111,10 +111,11 @@ def choose_folds(plan: Plan, min_epochs: int, asked: str | None = None) -> tuple
         if rung.epochs >= min_epochs or folds == 1:
             if rung.epochs < min_epochs:
                 tried.append(f"1 fold: {rung.epochs}, still under the recipe's {min_epochs}, budget_min_epochs")
-            elif any(not t.endswith("not one epoch each") for t in tried):  # a rung passed over for too few epochs
+            elif too_few:
                 tried.append(f"under the recipe's {min_epochs} epochs, budget_min_epochs")
             return rung, "; ".join(tried)
         tried.append(f"{folds} folds: {rung.epochs} epoch{'s' if rung.epochs > 1 else ''} each")
+        too_few = True
     raise AssertionError("the ladder ends with one fold")  # pragma: no cover
 
 

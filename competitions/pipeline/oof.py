@@ -27,9 +27,14 @@ def run_fold_count(settings) -> int:
     return int(settings.get("n_folds")) * max(1, int(settings.get("n_repeats") or 1))
 
 
+def every_fold(text: str | None) -> bool:
+    """Whether a `folds` setting asks for every fold (``all``, the default)."""
+    return text is None or str(text).strip().lower() == "all"
+
+
 def select_folds(text: str | None, n_folds: int) -> list[int]:
     """``"all"`` -> every fold; ``"0,2"`` -> [0, 2]; checked against ``n_folds``."""
-    if text is None or str(text).strip().lower() == "all":
+    if every_fold(text):
         return list(range(n_folds))
     try:
         chosen = sorted({int(part) for part in str(text).split(",") if part.strip()})

@@ -23,6 +23,7 @@ from competitions.pipeline.fit_callbacks import fold_progress_bar, predict_outpu
 from competitions.pipeline.fit_parser import check_strategy, supported_precision
 from competitions.pipeline.folds import FoldTrainer, fold_trainer_for
 from competitions.pipeline.oof import (
+    every_fold,
     gather_predictions,
     oof_truth_and_predictions,
     read_oof,
@@ -31,6 +32,7 @@ from competitions.pipeline.oof import (
 )
 from competitions.pipeline.quiet import quiet_library_noise
 from competitions.pipeline.records import Submission
+from competitions.pipeline.run_record import budget_plans
 from submissions.averaging import average_predictions
 from submissions.calibrate import Calibration, fit_calibration
 from submissions.ledger import sha256
@@ -188,8 +190,8 @@ def planned_folds(config: dict, folds: str | None, wanted: list[int], available:
     """`folds` all of a run whose budget plan trained fewer folds on purpose (config.yaml's history): the
     folds it trained; otherwise ``wanted`` as asked (a missing fold is then an error)."""
     left = set(wanted) - set(available)
-    left_out = {int(k) for entry in config.get("history") or [] for k in (entry.get("budget") or {}).get("left_out") or []}
-    if not available or not left or not left <= left_out or str(folds or "all").strip().lower() != "all":
+    left_out = {int(k) for plan in budget_plans(config.get("history")) for k in plan.get("left_out") or []}
+    if not available or not left or not left <= left_out or not every_fold(folds):
         return wanted
     info(f"folds {','.join(map(str, sorted(left)))}: left untrained by the fit's budget plan; predicting with "
          f"{','.join(map(str, sorted(available)))}")  # fmt: skip

@@ -38,12 +38,17 @@ def changes(created: dict, now: dict) -> dict[str, list]:
     return {k: [before.get(k), after.get(k)] for k in keys if not same(before.get(k), after.get(k))}
 
 
+def budget_plans(history: list[dict] | None) -> list[dict]:
+    """The budget plans of a run's fits, oldest first (each fit's history entry ``budget``)."""
+    return [h["budget"] for h in history or [] if h.get("budget")]
+
+
 def check_resume(changed: dict[str, list], force: bool, history: list[dict] | None = None) -> None:
     """Refuse a resume that changes what makes the folds comparable, unless ``force``."""
     bad = [k for k in changed if k.startswith(INCOMPARABLE_PREFIXES) or k in INCOMPARABLE_KEYS]
     if bad and not force:
         shown = ", ".join(f"{k} {changed[k][0]!r} -> {changed[k][1]!r}" for k in bad[:4])
-        stepped = {k: v for h in history or [] for k, v in ((h.get("budget") or {}).get("model") or {}).items()}
+        stepped = {k: v for plan in budget_plans(history) for k, v in (plan.get("model") or {}).items()}
         hint = " ".join(f"--{k}={v}" for k, v in stepped.items() if k in bad)
         raise CompeteError(
             f"`resume` would change {shown}: the finished folds were trained otherwise, so their OOF scores and "
