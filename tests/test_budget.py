@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 import yaml
@@ -15,11 +16,15 @@ from competitions.pipeline.fit_budget import (
     SAFETY,
     Plan,
     Rates,
+    TooSlow,
     choose_epochs,
     choose_folds,
+    fill,
     fold_ladder,
     parse_duration,
+    replan,
     steps,
+    too_slow_for,
 )
 from tests.helpers import error_line, fit
 
@@ -47,6 +52,51 @@ def test_the_plan_fills_the_budget_within_twenty_percent(budget):
     just = Plan(budget=tight.fixed_seconds() + 5 * tight.epoch_seconds() + 0.1, spent_before=5.0, folds=5,
                 train_steps=40, eval_steps=10, predict_steps=30, rates=rates)  # fmt: skip
     assert choose_epochs(just) == 1
+
+
+RATES = Rates(train_step=0.05, eval_step=0.02, epoch_overhead=0.3, fold_overhead=2.0)
+
+
+@pytest.mark.parametrize("budget", range(20, 400, 7))
+def test_the_time_whole_epochs_leave_trains_an_epoch_of_fewer_batches(budget):
+    """Never fewer steps than whole epochs, never past the budget (as estimated); one more epoch of fewer
+    batches when that trains more (a 1-fold plan of 40-batch epochs loses at most one step an epoch)."""
+    plan = Plan(budget=budget, spent_before=5.0, folds=1, train_steps=40, eval_steps=10, predict_steps=30,
+                rates=RATES, predict_start=3.0)  # fmt: skip
+    assert plan.fixed_seconds() == pytest.approx(5.0 + 3.0 + 2.0 + 30 * 0.02)  # predict's start counts
+    plan.epochs = choose_epochs(plan)
+    filled = fill(plan)
+    left = SAFETY * (budget - plan.fixed_seconds())
+    assert filled.epochs * filled.batches() >= plan.epochs * 40 and filled.epochs in (plan.epochs, plan.epochs + 1)
+    used = filled.epochs * filled.epoch_seconds()
+    assert used <= left + 1e-9
+    if filled.epochs > plan.epochs:
+        assert 0 < filled.train_batches < 40 and left - used < filled.epochs * RATES.train_step  # within a step an epoch
+    else:
+        assert filled.train_batches == 0 and left - used < 2.5 + 0.5  # the spare time was under an epoch + a validation
+    assert filled.as_dict()["epoch_seconds"] == pytest.approx(filled.epoch_seconds(), abs=1e-3)
+
+
+def test_a_fold_slower_than_its_probe_gives_the_rest_fewer_steps():
+    plan = Plan(budget=300, spent_before=5.0, folds=3, train_steps=40, eval_steps=10, predict_steps=30, rates=RATES)
+    plan.epochs = choose_epochs(plan)
+    plan = fill(plan)
+    on_time = replan(plan, RATES.fold_overhead + plan.epochs * plan.epoch_seconds(), plan.epochs, 2, 200.0)
+    slow = replan(plan, RATES.fold_overhead + 2 * plan.epochs * plan.epoch_seconds(), plan.epochs, 2, 200.0)
+    assert slow.rates.train_step == pytest.approx(2 * on_time.rates.train_step)  # the fold measured twice the probe
+    assert slow.epochs * slow.batches() < on_time.epochs * on_time.batches()
+    for rest in (on_time, slow):
+        assert rest.folds == 2 and rest.fixed_seconds() + 2 * rest.epochs * rest.epoch_seconds() <= 200.0
+    late = replan(plan, 100.0, plan.epochs, 2, 3.0)  # no time left: the run is under way, one short epoch
+    assert (late.epochs, late.batches()) == (1, 1)
+
+
+def test_a_probe_can_pass_over_a_model_from_its_first_steps():
+    shape = dict(budget=60.0, folds=1, train_steps=40, eval_steps=10, predict_steps=30)
+    verdict = too_slow_for(shape, started=time.time(), min_epochs=8)
+    # 60 s, 8 epochs of 40 steps (validation a third of a step, OPTIMISM of the time measured): 0.27 s at most
+    assert not verdict(0.05) and not verdict(0.26) and verdict(0.28) and verdict(30.0)  # 30 s: not one epoch
+    assert str(TooSlow(0.417)) == "a training step of about 417 ms"
 
 
 def test_too_few_epochs_per_fold_train_fewer_folds():
@@ -91,7 +141,7 @@ def test_a_budgeted_fit_sets_the_epochs_and_records_its_plan(cifar_dir, workdir,
     assert entry["status"] == "finished" and entry["seconds"] > 0
     epochs = [yaml.safe_load((run / f"fold{k}" / "config.yaml").read_text())["trainer"]["max_epochs"] for k in (0, 1)]
     assert epochs[0] == plan["epochs"]  # the first fold trains the plan, and says so
-    replanned = re.search(r"budget: fold 0 trained \d+ epochs in \d+s; (\d+) epochs per fold for the 1 fold", err)
+    replanned = re.search(r"budget: fold 0 trained \d+ epochs in \d+s; (\d+) epochs( of \d+ batches)? per fold for the 1 fold", err)
     assert epochs[1] == (int(replanned.group(1)) if replanned else plan["epochs"])  # the rest: what fold 0 measured
     assert PLAN_VARIABLE not in os.environ and FOLDS_VARIABLE not in os.environ  # the next fit plans anew
     # A budget even one epoch per fold would overrun: refused in one line before any fold trains, recorded.
@@ -113,11 +163,14 @@ def test_a_budget_too_short_for_the_recipe_trains_one_fold_of_a_smaller_model(ci
     assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-ladder", "[{data.image_size: 16}]") == 2
     assert "error: --budget-ladder rung 1: data.image_size is not a model setting" in error_line(capsys)
     assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-min-epochs", "1000", "--budget-ladder", ladder,
-               "--experiment", "short") == 0  # fmt: skip
+               "--experiment", "short", "--data.batch_size", "2") == 0  # fmt: skip
     err = capsys.readouterr().err
     assert "budget: stepping down to model.backbone=resnet9_tiny, model.small_input_stem=False" in err, err
-    assert re.search(r"budget 20s: \d+ epochs? per fold \(1 of 2 folds, 0: test_resnet: 2 folds: \d+ epochs? each; "
-                     r"1 fold: \d+, still under the recipe's 1000, budget_min_epochs; resnet9_tiny: 2 folds", err), err
+    # The preset's model has a smaller one below it: judged on its first steps (1000 epochs: hopeless), not
+    # probed to the end; the last rung is probed in full and goes down the fold ladder.
+    assert re.search(r"budget 20s: \d+ epochs?( of \d+ of \d+ batches)? per fold \(1 of 2 folds, 0: test_resnet: a "
+                     r"training step of about \d+ ms from its first steps, too slow for 1000 epochs; resnet9_tiny: "
+                     r"2 folds: \d+ epochs? each; 1 fold: \d+, still under the recipe's 1000", err), err
     assert "folds 1 are left untrained" in err
     run = workdir / "runs" / "cifar-10" / "short"
     config = yaml.safe_load((run / "config.yaml").read_text())

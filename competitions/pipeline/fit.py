@@ -44,6 +44,7 @@ def fit(run: RunConfig) -> Run | None:
     spec, cfg = run.spec, run.cfg
     layout = RunLayout.of(cfg.runs_dir, spec.slug, check_experiment_name(cfg.experiment))
     started = budget_start()  # `budget` counts from here (a shell's command: from its process's start)
+    imports = max(0.0, time.time() - started)
     with contextlib.ExitStack() as stack:
         if is_global_zero():  # DDP's other processes are started by this one, inside the lock
             if named_folds_resumed(cfg):  # one of several jobs training the run's folds: each holds its folds
@@ -57,6 +58,7 @@ def fit(run: RunConfig) -> Run | None:
         if cfg.get("fold_parallel") is not None:
             check_fold_parallel(cfg)
         context = start_run(run, layout, family_class, fold_trainer)
+        context.imports = imports
         try:
             if cfg.budget:  # a budget no plan fits is refused here, before any fold trains (and recorded)
                 stack.callback(forget_budget_plan, fold_trainer.plan_budget(context, started))
@@ -100,43 +102,48 @@ def train_folds(context: FitContext, fold_trainer) -> None:
 
 def forget_budget_plan(planned_here: bool) -> None:
     """The plan is for this run's DDP processes only: the next fit in this process (a notebook) plans anew."""
-    from competitions.pipeline.fit_budget import FOLDS_VARIABLE, PLAN_VARIABLE
+    from competitions.pipeline.fit_budget import BATCHES_VARIABLE, FOLDS_VARIABLE, PLAN_VARIABLE
 
     if planned_here:
-        os.environ.pop(PLAN_VARIABLE, None)
-        os.environ.pop(FOLDS_VARIABLE, None)
+        for name in (PLAN_VARIABLE, FOLDS_VARIABLE, BATCHES_VARIABLE):
+            os.environ.pop(name, None)
 
 
 def apply_budget(context: FitContext, started: float) -> bool:
-    """Set trainer.max_epochs (and, when every fold would get too few, the folds to train) so the run fits
-    ``--budget`` (see pipeline/fit_budget.py) and record the plan; True when this process made the plan
-    (False: a DDP process that read it)."""
-    from competitions.pipeline.fit_budget import (
-        FOLDS_VARIABLE,
-        PLAN_VARIABLE,
-        parse_duration,
-        planned_epochs_from_environment,
-        planned_folds_from_environment,
-    )
+    """Set trainer.max_epochs and limit_train_batches (and, when every fold would get too few epochs, the
+    folds to train) so the run fits ``--budget`` (see pipeline/fit_budget.py) and record the plan; True when
+    this process made the plan (False: a DDP process that read it)."""
+    from competitions.pipeline import fit_budget as fb
 
     cfg = context.cfg
-    epochs = planned_epochs_from_environment()
+    epochs = fb.planned_epochs_from_environment()
     planned_here = epochs is None
     if planned_here:  # the launching process plans; DDP's processes read its plan
-        epochs, trained = make_budget_plan(context, parse_duration(cfg.budget), started)
-        os.environ[PLAN_VARIABLE], os.environ[FOLDS_VARIABLE] = str(epochs), ",".join(map(str, trained))
+        plan, trained = make_budget_plan(context, fb.parse_duration(cfg.budget), started)
+        epochs, batches = plan.epochs, plan.batches()
+        os.environ[fb.PLAN_VARIABLE], os.environ[fb.FOLDS_VARIABLE] = str(epochs), ",".join(map(str, trained))
+        os.environ[fb.BATCHES_VARIABLE] = str(batches)
     else:
-        trained = planned_folds_from_environment()
+        trained, batches = fb.planned_folds_from_environment(), fb.planned_batches_from_environment()
     if trained is not None:  # the folds already done stay as they are
         context.selected = [k for k in context.selected if k in context.done or k in trained]
-    cfg.trainer.max_epochs = epochs
-    context.config["trainer"]["max_epochs"] = epochs  # what each fold's config.yaml records
+    set_epochs(context, epochs, batches)
     return planned_here
 
 
-def make_budget_plan(context: FitContext, budget: float, started: float) -> tuple[int, list[int]]:
+def set_epochs(context: FitContext, epochs: int, batches: int) -> None:
+    """The folds' trainer.max_epochs and (``batches`` > 0) limit_train_batches, also in what config.yaml records."""
+    for target in (context.cfg.trainer, context.config["trainer"]):
+        target["max_epochs"] = epochs
+        if batches:
+            target["limit_train_batches"] = batches
+
+
+def make_budget_plan(context: FitContext, budget: float, started: float):
     """Probe, plan (the fold ladder below ``budget_min_epochs``, then the preset's ``budget_ladder`` of
-    smaller models), say the plan and why, record it: (epochs per fold, the folds to train)."""
+    smaller models), say the plan and why, record it: (the plan, the folds to train)."""
+    from competitions.pipeline.fit_budget import TooSlow, fill
+
     cfg = context.cfg
     pending = [k for k in context.selected if k not in context.done]
     rungs = [{}, *(cfg.get("budget_ladder") or [])] if not context.done else [{}]  # done folds fix the model
@@ -145,11 +152,15 @@ def make_budget_plan(context: FitContext, budget: float, started: float) -> tupl
         step_down(context, rung)
         last = i == len(rungs) - 1
         try:
-            plan, why = plan_folds(context, budget, started)
+            plan, why = plan_folds(context, budget, started, judge_early=not last)
         except BudgetError:
             if last:
                 raise
             passed.append(f"{cfg.model.get('backbone')}: not one epoch on a single fold")
+            continue
+        except TooSlow as slow:
+            passed.append(f"{cfg.model.get('backbone')}: {slow} from its first steps, too slow for "
+                          f"{min_epochs(cfg)} epochs")  # fmt: skip
             continue
         if last or plan.epochs >= min_epochs(cfg):
             break
@@ -157,27 +168,36 @@ def make_budget_plan(context: FitContext, budget: float, started: float) -> tupl
     if passed:
         why = "; ".join([*passed, f"{cfg.model.get('backbone')}: {why}" if why else str(cfg.model.get("backbone"))])
     trained = pending if cfg.get("fold_parallel") is not None else pending[: plan.folds]
-    context.plan = plan
+    context.plan = plan = fill(plan)
     left_out = [k for k in pending if k not in trained]
     RunRecord(context.layout.config).note(budget={**plan.as_dict(), "trained": trained, "left_out": left_out,
                                                   "why": why, "model": dict(rungs[i])})  # fmt: skip
+    say_plan(cfg.budget, plan, pending, trained, why)
+    return plan, trained
+
+
+def say_plan(budget: str, plan, pending: list[int], trained: list[int], why: str) -> None:
+    """The plan in a line (and, when folds are left out, what becomes of them)."""
+    left_out = [k for k in pending if k not in trained]
     folds = (f"{len(trained)} of {len(pending)} folds, {','.join(map(str, trained))}" if left_out
              else f"{plan.folds} fold{'s' if plan.folds > 1 else ''}")  # fmt: skip
     folds += f": {why}" if why else ""
-    info(f"budget {cfg.budget}: {plan.epochs} epoch{'s' if plan.epochs > 1 else ''} per fold ({folds}; a training step "
-         f"{plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs {plan.fixed_seconds():.0f} s)")  # fmt: skip
+    batches = f" of {plan.train_batches} of {plan.train_steps} batches" if plan.train_batches else ""
+    info(f"budget {budget}: {plan.epochs} epoch{'s' if plan.epochs > 1 else ''}{batches} per fold ({folds}; a training "
+         f"step {plan.rates.train_step * 1000:.0f} ms, an epoch {plan.epoch_seconds():.1f} s, fixed costs "
+         f"{plan.fixed_seconds():.0f} s)")  # fmt: skip
     if left_out:
         info(f"budget: folds {','.join(map(str, left_out))} are left untrained (compete predict uses the folds trained; "
              "`compete fit ... --resume` trains the rest later)")  # fmt: skip
-    return plan.epochs, trained
 
 
-def plan_folds(context: FitContext, budget: float, started: float):
-    """Probe the model as configured now and choose its epochs and folds: (plan, why)."""
+def plan_folds(context: FitContext, budget: float, started: float, judge_early: bool = False):
+    """Probe the model as configured now and choose its epochs and folds: (plan, why). ``judge_early``: a
+    smaller model follows, so the probe may stop at its first steps (fit_budget.TooSlow)."""
     from competitions.pipeline.fit_budget import choose_epochs, choose_folds
 
     cfg = context.cfg
-    plan = budget_plan(context, budget, started)
+    plan = budget_plan(context, budget, started, judge_early)
     if cfg.get("fold_parallel") is not None:  # the folds train at once: fewer would not save time
         plan.epochs = choose_epochs(plan, cfg.budget)
         return plan, ""
@@ -203,13 +223,14 @@ def min_epochs(cfg) -> int:
     return max(1, int(cfg.trainer.get("max_epochs") or 2) // 2)
 
 
-def budget_plan(context: FitContext, budget: float, started: float):
+def budget_plan(context: FitContext, budget: float, started: float, judge_early: bool = False):
     """Probe the first fold to be trained with a throwaway model, then describe the run for choose_epochs."""
     import lightning as L
 
-    from competitions.pipeline.fit_budget import PROBE_STEPS, Plan, probe, processes, steps
+    from competitions.pipeline.fit_budget import PROBE_STEPS, Plan, probe, too_slow_for
 
     spec, cfg, datamodule = context.spec, context.cfg, context.datamodule
+    datamodule.prepare_split("test")  # the test images' cache, which predict would build: now, inside the budget
     folds = [k for k in context.selected if k not in context.done] or context.selected
     datamodule.set_fold(folds[0])
     kwargs, _, _ = trainer_kwargs(cfg)
@@ -217,24 +238,35 @@ def budget_plan(context: FitContext, budget: float, started: float):
                     "limit_train_batches": PROBE_STEPS, "limit_val_batches": PROBE_STEPS, "num_sanity_val_steps": 0,
                     "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
     model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
+    shape = plan_shape(context, budget, kwargs, folds)
+    one_fold = {**shape, "folds": shape["folds"] if cfg.get("fold_parallel") is not None else 1}  # the ladder's last rung
+    too_slow = too_slow_for(one_fold, started, min_epochs(cfg)) if judge_early else None
     with tempfile.TemporaryDirectory(prefix="compete-probe-") as scratch:  # checkpoints cost time too: keep them
         rates = probe(lambda clock: L.Trainer(**probe_kwargs, default_root_dir=scratch,
-                                              callbacks=[clock, fold_checkpoint(spec, Path(scratch))]), model, datamodule)  # fmt: skip
+                                              callbacks=[clock, fold_checkpoint(spec, Path(scratch))]), model, datamodule,
+                      too_slow)  # fmt: skip
+    return Plan(**shape, spent_before=time.time() - started, rates=rates)
+
+
+def plan_shape(context: FitContext, budget: float, kwargs: dict, folds: list[int]) -> dict:
+    """The run as a budget plan counts it (fit_budget.Plan less its measured rates): folds, steps, processes."""
+    from competitions.pipeline.fit_budget import processes, steps
+
+    cfg, datamodule = context.cfg, context.datamodule
     batch = cfg.data.batch_size
     views = max(1, len(cfg.model.as_dict().get("tta") or []))
     predict_rows = len(datamodule.val_indices()) + len(datamodule.test_table)
     world = processes(kwargs)
     share = lambda n: math.ceil(n / world)  # noqa: E731 - under DDP each process takes every world-th batch
-    return Plan(
+    return dict(
         budget=budget,
-        spent_before=time.time() - started,
         folds=waves(len(folds), cfg) if cfg.get("fold_parallel") is not None else len(folds),  # folds one after another
         train_steps=share(steps(len(datamodule.train_indices()), batch, kwargs.get("limit_train_batches"),
                                 drop_last=len(datamodule.train_indices()) >= batch)),  # loaders drop a ragged last batch
         eval_steps=share(steps(len(datamodule.val_indices()), batch, kwargs.get("limit_val_batches"))),
         predict_steps=share(steps(predict_rows, batch, None)) * views,
-        rates=rates,
         processes=world,
+        predict_start=context.imports,
     )
 
 

@@ -3,12 +3,16 @@
 Before the folds, a short probe trains a throwaway copy of the model for a few steps on the first
 fold and times a training step and an evaluation step (the first steps, which pay for start-up, are
 left out). From those, the number of epochs is chosen so that every fold's training and validation,
-its out-of-fold prediction and the test prediction of `compete predict` fit in what is left of the
-budget. When every fold would get fewer epochs than the recipe needs (``budget_min_epochs``), fewer folds
-are trained: 3, then a single hold-out fold (the others stay untrained; `compete fit --resume` trains them
-later, and predict averages the folds the plan trained). Setting ``max_epochs`` (rather than cutting training off, as Lightning's ``max_time`` does)
-keeps every schedule whole: warm-up, cosine decay, mixup's last clean epochs. Under DDP the launching
-process plans and the processes it starts read the plan from the environment.
+its out-of-fold prediction and the test prediction of `compete predict` (its start and the test
+images' cache, built inside the fit's time) fit in what is left of the budget. The time that whole
+epochs leave over is not thrown away: when one epoch more, each of fewer batches (``limit_train_batches``),
+trains more steps, the plan takes it (the schedules are built from the steps, so they stay whole).
+When every fold would get fewer epochs than the recipe needs (``budget_min_epochs``), fewer folds
+are trained: 3, then a single hold-out fold (the others stay untrained; `compete fit --resume` trains
+them later, and predict averages the folds the plan trained). Setting ``max_epochs`` (rather than
+cutting training off, as Lightning's ``max_time`` does) keeps every schedule whole: warm-up, cosine
+decay, mixup's last clean epochs. Under DDP the launching process plans and the processes it starts
+read the plan from the environment.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from competitions.core.errors import BudgetError, OptionError
 
 PLAN_VARIABLE = "COMPETE_BUDGET_EPOCHS"  # the launching process's plan, for the DDP processes it starts
 FOLDS_VARIABLE = "COMPETE_BUDGET_FOLDS"  # and the folds it chose to train ("0,1,2")
+BATCHES_VARIABLE = "COMPETE_BUDGET_BATCHES"  # and the training batches of each epoch (each process's)
 PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
-SAFETY = 0.9  # plan for this share of what is left: a probe of a few steps misses some of a real epoch's costs
+EARLY_STEPS = 3  # a rung with a smaller one below it is judged after this many steps (past the first)
+OPTIMISM = 0.6  # and passed over only when even this share of those steps' time would train too few epochs
+SAFETY = 0.95  # plan for this share of what is left: a probe of a few steps misses some of a real epoch's costs
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
 
@@ -60,13 +67,19 @@ class Plan:
     rates: Rates
     epochs: int = 0
     processes: int = 1  # DDP: the steps above are each process's share; its processes start again (spent_before)
+    predict_start: float = 0.0  # `compete predict`'s own start (its imports) before it predicts
+    train_batches: int = 0  # the training batches of each epoch the plan trains; 0: all (train_steps)
+
+    def batches(self) -> int:
+        return min(self.train_batches or self.train_steps, self.train_steps)
 
     def epoch_seconds(self) -> float:
-        return self.train_steps * self.rates.train_step + self.eval_steps * self.rates.eval_step + self.rates.epoch_overhead
+        return self.batches() * self.rates.train_step + self.eval_steps * self.rates.eval_step + self.rates.epoch_overhead
 
     def fixed_seconds(self) -> float:
         restart = self.spent_before if self.processes > 1 else 0.0  # DDP's processes import and check the data too
-        return self.spent_before + restart + self.folds * (self.rates.fold_overhead + self.predict_steps * self.rates.eval_step)
+        per_fold = self.rates.fold_overhead + self.predict_steps * self.rates.eval_step
+        return self.spent_before + restart + self.predict_start + self.folds * per_fold
 
     def as_dict(self) -> dict:
         return {**asdict(self), "epoch_seconds": round(self.epoch_seconds(), 3)}
@@ -119,13 +132,37 @@ def choose_folds(plan: Plan, min_epochs: int, asked: str | None = None) -> tuple
     raise AssertionError("the ladder ends with one fold")  # pragma: no cover
 
 
-def replan(plan: Plan, fold_seconds: float, epochs_trained: int, folds_left: int, seconds_left: float) -> int:
-    """Epochs for the folds still to train, from a trained fold's measured time per epoch (its training and
-    validation) and the plan's per-fold costs (set-up, out-of-fold and test prediction); at least 1."""
-    per_fold = plan.rates.fold_overhead + plan.predict_steps * plan.rates.eval_step
-    per_epoch = max(fold_seconds - plan.rates.fold_overhead, 1e-9) / max(1, epochs_trained)
-    left = SAFETY * (seconds_left - folds_left * per_fold)
-    return max(1, math.floor(left / (folds_left * per_epoch)))
+def fill(plan: Plan) -> Plan:
+    """``plan`` with its epochs (``choose_epochs``'s whole epochs) and the training batches per epoch that
+    train the most steps in the time whole epochs leave: one epoch more, each of fewer batches, when that
+    trains more (its extra validation pass is paid for); else every batch."""
+    left = SAFETY * (plan.budget - plan.fixed_seconds())
+    whole = replace(plan, train_batches=0)
+    best = (whole.epochs * whole.batches(), whole)
+    if plan.rates.train_step > 0:
+        more = plan.epochs + 1
+        per_epoch = left / (plan.folds * more) - plan.eval_steps * plan.rates.eval_step - plan.rates.epoch_overhead
+        batches = min(plan.train_steps, math.floor(per_epoch / plan.rates.train_step))
+        if batches >= 1 and more * batches > best[0]:
+            best = (more * batches, replace(plan, epochs=more, train_batches=0 if batches == plan.train_steps else batches))
+    return best[1]
+
+
+def replan(plan: Plan, fold_seconds: float, epochs_trained: int, folds_left: int, seconds_left: float) -> Plan:
+    """The plan of the folds still to train: a trained fold's measured time per epoch (its training and
+    validation) rescales the probe's rates, and the epochs and batches that fit what is left follow (at
+    least 1 epoch: the run is under way)."""
+    measured = max(fold_seconds - plan.rates.fold_overhead, 1e-9) / max(1, epochs_trained)
+    scale = measured / max(plan.epoch_seconds(), 1e-9)
+    rates = replace(plan.rates, train_step=plan.rates.train_step * scale, eval_step=plan.rates.eval_step * scale,
+                    epoch_overhead=plan.rates.epoch_overhead * scale)  # fmt: skip
+    rest = replace(plan, budget=seconds_left, spent_before=0.0, folds=folds_left, rates=rates, train_batches=0)
+    try:
+        rest.epochs = choose_epochs(rest)
+    except BudgetError:
+        rest.epochs = 0  # not one whole epoch left per fold: one of as many batches as fit
+    filled = fill(rest)
+    return filled if filled.epochs else replace(rest, epochs=1, train_batches=1)
 
 
 def device_ids(devices, accelerator="auto") -> list[str]:
@@ -169,10 +206,32 @@ def steps(rows: int, batch_size: int, limit, drop_last: bool = False) -> int:
     return batches
 
 
-def probe(make_trainer, model, datamodule) -> Rates:
-    """Time two short epochs of ``model`` (a throwaway copy) on the current fold. In the second epoch:
-    the training span over its batches gives the training step, the validation span the evaluation
-    step, the rest of the epoch its fixed cost; the wall time beyond both epochs is the fold's."""
+class TooSlow(Exception):
+    """A probe stopped early: the model's first steps show it cannot train enough epochs in the budget."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__(f"a training step of about {step * 1000:.0f} ms")
+        self.step = step
+
+
+def too_slow_for(shape: dict, started: float, min_epochs: int):
+    """The early verdict on a probe's first steps (seconds a step -> bool): True when even ``OPTIMISM`` of
+    that time, with free validation and set-up, would leave the run (``shape``: the Plan's step counts)
+    fewer than ``min_epochs`` per fold."""
+
+    def verdict(step: float) -> bool:
+        rates = Rates(OPTIMISM * step, OPTIMISM * step / 3, 0.0, 0.0)
+        rough = Plan(**shape, spent_before=time.time() - started, rates=rates)
+        try:
+            return choose_epochs(rough) < min_epochs
+        except BudgetError:
+            return True
+
+    return verdict
+
+
+def probe_clock(too_slow=None):
+    """A callback stamping a probe's epochs, batch ends and validation (and judging its first steps)."""
     from lightning.pytorch.callbacks import Callback
 
     class Clock(Callback):
@@ -183,7 +242,12 @@ def probe(make_trainer, model, datamodule) -> Rates:
             self.epochs.append({"start": time.perf_counter(), "train": [], "val_start": None, "val": [], "end": None})
 
         def on_train_batch_end(self, *args) -> None:
-            self.epochs[-1]["train"].append(time.perf_counter())
+            ends = self.epochs[-1]["train"]
+            ends.append(time.perf_counter())
+            if too_slow is not None and len(self.epochs) == 1 and len(ends) == EARLY_STEPS + 1:
+                step = (ends[-1] - ends[0]) / EARLY_STEPS  # the first batch also starts the loader: left out
+                if too_slow(step):
+                    raise TooSlow(step)
 
         def on_validation_epoch_start(self, *args) -> None:
             if self.epochs:
@@ -196,7 +260,15 @@ def probe(make_trainer, model, datamodule) -> Rates:
         def on_train_epoch_end(self, *args) -> None:
             self.epochs[-1]["end"] = time.perf_counter()  # after the epoch's validation and checkpoints
 
-    clock = Clock()
+    return Clock()
+
+
+def probe(make_trainer, model, datamodule, too_slow=None) -> Rates:
+    """Time two short epochs of ``model`` (a throwaway copy) on the current fold. In the second epoch:
+    the training span over its batches gives the training step, the validation span the evaluation
+    step, the rest of the epoch its fixed cost; the wall time beyond both epochs is the fold's.
+    ``too_slow`` (seconds a step -> bool) judges the first steps and raises TooSlow when it says so."""
+    clock = probe_clock(too_slow)
     started = time.perf_counter()
     trainer = make_trainer(clock)
     trainer.fit(model, datamodule=datamodule)
@@ -218,6 +290,11 @@ def probe(make_trainer, model, datamodule) -> Rates:
 def planned_epochs_from_environment() -> int | None:
     value = os.environ.get(PLAN_VARIABLE)
     return int(value) if value and value.isdigit() else None
+
+
+def planned_batches_from_environment() -> int:
+    value = os.environ.get(BATCHES_VARIABLE)
+    return int(value) if value and value.isdigit() else 0
 
 
 def planned_folds_from_environment() -> list[int] | None:

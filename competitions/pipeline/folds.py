@@ -42,6 +42,7 @@ class FitContext:
     tracker: object | None = None
     deadline: float | None = None  # `budget`: when the fit (its folds and their test predictions) must end
     started: float = 0.0  # when the fit started (`budget` counts from then)
+    imports: float = 0.0  # seconds from then to the fit's call (a command's imports: `compete predict` pays them too)
     plan: object | None = None  # `budget` of a network: the plan (pipeline/fit_budget.py), re-made after a fold
 
 

@@ -153,22 +153,23 @@ class LightningFoldTrainer(FoldTrainer):
 
 
 def replan_budget(context: FitContext, fold: int, seconds: float, epochs: int) -> None:
-    """`budget`, one process: the folds still to train get the epochs the trained fold's measured time
-    allows (a probe of a few steps misjudges an epoch; a fold has measured one). Under DDP or fold-parallel
-    training every process keeps the plan it was given (they must agree)."""
+    """`budget`, one process: the folds still to train get the epochs (and batches) the trained fold's
+    measured time allows (a probe of a few steps misjudges an epoch; a fold has measured one). Under DDP or
+    fold-parallel training every process keeps the plan it was given (they must agree)."""
+    from competitions.pipeline.fit import set_epochs
     from competitions.pipeline.fit_budget import replan
 
     plan = context.plan
     pending = [k for k in context.selected if k not in context.done and k > fold]
     if plan is None or not pending or plan.processes > 1 or context.cfg.get("fold_parallel") is not None:
         return
-    before = context.cfg.trainer.max_epochs
-    epochs_now = replan(plan, seconds, epochs, len(pending), context.deadline - time.time())
-    if epochs_now != before:
-        info(f"budget: fold {fold} trained {epochs} epochs in {seconds:.0f}s; {epochs_now} epochs per fold for the "
-             f"{len(pending)} fold{'s' if len(pending) > 1 else ''} still to train (was {before})")  # fmt: skip
-        context.cfg.trainer.max_epochs = epochs_now
-        context.config["trainer"]["max_epochs"] = epochs_now
+    context.plan = now = replan(plan, seconds, epochs, len(pending), context.deadline - time.time())
+    if (now.epochs, now.batches()) != (plan.epochs, plan.batches()):
+        batches = lambda p: f" of {p.batches()} batches" if p.batches() < p.train_steps else ""  # noqa: E731
+        info(f"budget: fold {fold} trained {epochs} epochs in {seconds:.0f}s; {now.epochs} epochs{batches(now)} per fold "
+             f"for the {len(pending)} fold{'s' if len(pending) > 1 else ''} still to train (was {plan.epochs}"
+             f"{batches(plan)})")  # fmt: skip
+        set_epochs(context, now.epochs, now.batches())
 
 
 def predictor(model, tta: list[str] | None, keep_views: bool = False):
