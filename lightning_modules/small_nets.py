@@ -5,6 +5,8 @@ and Keller Jordan's airbench), registered with timm so that ``--model.backbone``
     resnet9_narrow  widths 32-64-128-256, 1.6 M parameters: the CPU recipe (`fast` presets)
     resnet9_tiny    widths 16-32-64-128, 0.4 M parameters: the rung a short CPU budget steps down to
                     (a third of resnet9_narrow's time per step, 1.5 times a plain 3-block CNN's)
+    cnn3            three conv-BN-ReLU-max-pool blocks, 32-64-128, 0.1 M parameters, no residuals: the
+                    last rung (what a hand-written CPU baseline trains; the most steps a minute buys)
 
 Conv-BN-ReLU blocks with max-pooling between stages, two residual blocks, a global max-pool and a
 linear head whose logits are scaled by 1/8 (keeps early training stable at high learning rates).
@@ -71,12 +73,22 @@ class ResNet9(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _create(widths: Sequence[int], pretrained: bool, **kwargs) -> ResNet9:
+class PlainCNN(ResNet9):
+    """Three conv-BN-ReLU blocks, each halving the image (max-pool), then ResNet-9's pooled, scaled head."""
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 128), **kwargs) -> None:
+        super().__init__((*widths, widths[-1]), **kwargs)
+        chans = [kwargs.get("in_chans", 3), *widths]
+        self.features = nn.Sequential(*(layer for c_in, c_out in zip(chans, chans[1:], strict=False)
+                                        for layer in (*conv_bn(c_in, c_out), nn.MaxPool2d(2))))  # fmt: skip
+
+
+def _create(widths: Sequence[int], pretrained: bool, net: type = ResNet9, **kwargs) -> ResNet9:
     if pretrained:
-        raise ValueError("resnet9 has no pretrained weights; train it from scratch (model.pretrained: false)")
+        raise ValueError(f"{net.__name__} has no pretrained weights; train it from scratch (model.pretrained: false)")
     for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):  # timm passes these to every model
         kwargs.pop(key, None)
-    return ResNet9(widths, **kwargs)
+    return net(widths, **kwargs)
 
 
 @register_model
@@ -95,3 +107,9 @@ def resnet9_narrow(pretrained: bool = False, **kwargs) -> ResNet9:
 def resnet9_tiny(pretrained: bool = False, **kwargs) -> ResNet9:
     """ResNet-9 at a quarter width (16-32-64-128): the `fast` presets' budget ladder rung."""
     return _create((16, 32, 64, 128), pretrained, **kwargs)
+
+
+@register_model
+def cnn3(pretrained: bool = False, **kwargs) -> PlainCNN:
+    """A plain 3-block CNN (32-64-128): the last rung of the `fast` presets' budget ladder."""
+    return _create((32, 64, 128), pretrained, PlainCNN, **kwargs)

@@ -121,6 +121,15 @@ def test_resnet9_is_a_timm_model_the_classifier_can_name():
     assert model.model.get_classifier().out_features == 7
     with pytest.raises(ValueError, match="no pretrained weights"):
         timm.create_model("resnet9", pretrained=True)
+    # the budget ladder's last rung: three plain blocks, no residuals, the same head
+    plain = ImageClassifier(num_classes=7, backbone="cnn3", small_input_stem=False)
+    assert plain(torch.zeros(2, 3, 32, 32)).shape == (2, 7) and plain(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+    convs = [m for m in plain.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128] and sum(p.numel() for p in plain.parameters()) < 120_000
+    plain.model.reset_classifier(3)
+    assert plain.model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+    with pytest.raises(ValueError, match="PlainCNN has no pretrained weights"):
+        timm.create_model("cnn3", pretrained=True)
 
 
 def test_mixed_precision_falls_back_where_the_device_lacks_it():
