@@ -51,25 +51,43 @@ def build_scheduler(
     warmup_steps: int,
     min_lr_ratio: float = 0.0,
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """A per-step schedule; ``onecycle`` uses its own warm-up share (``warmup_steps / total_steps``)."""
+    """A per-step schedule; ``onecycle`` uses its own warm-up share (``warmup_steps / total_steps``).
+    Its length can change while it runs (``stretch``)."""
     total_steps = max(1, total_steps)
+    horizon = {"total": total_steps}  # read at every step: stretch() moves the end
     if name == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps, min_lr_ratio)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, horizon["total"], warmup_steps, min_lr_ratio)
         )
-    if name == "onecycle" and total_steps < 4:  # too short for its two phases (a smoke test): a constant LR
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    if name == "onecycle":
+    elif name == "onecycle" and total_steps < 4:  # too short for its two phases (a smoke test): a constant LR
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    elif name == "onecycle":
         max_lrs = [group["lr"] for group in optimizer.param_groups]
         pct = min(0.5, max(warmup_steps / total_steps, 2 / total_steps))  # each phase at least one step
-        return torch.optim.lr_scheduler.OneCycleLR(
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct, anneal_strategy="cos"
         )
-    if name == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(
+    elif name == "constant":
+        schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
         )
-    raise ValueError(f"unknown scheduler {name!r}; choose cosine, onecycle or constant")
+    else:
+        raise ValueError(f"unknown scheduler {name!r}; choose cosine, onecycle or constant")
+    schedule.horizon = horizon
+    return schedule
+
+
+def stretch(schedule: torch.optim.lr_scheduler.LRScheduler, total_steps: int) -> None:
+    """Make a running schedule of ``build_scheduler`` end at ``total_steps`` (a budget's correction of a
+    fold's epochs): the warm-up stays as it was, the decay is stretched or squeezed from where it is."""
+    total_steps = max(total_steps, schedule.last_epoch + 1)
+    if isinstance(schedule, torch.optim.lr_scheduler.OneCycleLR):
+        schedule.total_steps = total_steps
+        phases = schedule._schedule_phases  # warm-up then decay; torch keeps their last steps here
+        phases[0]["end_step"] = min(phases[0]["end_step"], total_steps - 2)
+        phases[-1]["end_step"] = float(total_steps - 1)
+    elif getattr(schedule, "horizon", None) is not None:
+        schedule.horizon["total"] = total_steps
 
 
 def configure_optimization(

@@ -115,3 +115,12 @@ class CtrlCAfterFirstEpoch(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         raise KeyboardInterrupt
+
+
+class SlowTrainingSteps(Callback):
+    """Every training step 0.15 s slower than the budget's probe saw (a machine that slows down)."""
+
+    def on_train_batch_end(self, *args) -> None:
+        import time
+
+        time.sleep(0.15)

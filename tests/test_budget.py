@@ -21,6 +21,8 @@ from competitions.pipeline.fit_budget import (
     choose_folds,
     fill,
     fold_ladder,
+    guard_checks,
+    guard_epochs,
     parse_duration,
     replan,
     steps,
@@ -97,6 +99,63 @@ def test_a_probe_can_pass_over_a_model_from_its_first_steps():
     # 60 s, 8 epochs of 40 steps (validation a third of a step, OPTIMISM of the time measured): 0.27 s at most
     assert not verdict(0.05) and not verdict(0.26) and verdict(0.28) and verdict(30.0)  # 30 s: not one epoch
     assert str(TooSlow(0.417)) == "a training step of about 417 ms"
+
+
+def test_the_last_folds_epochs_follow_its_measured_time():
+    # planned 10, 2 done at 2 s each, 15 s left, 3 s of prediction after: 6 more fit, not 8
+    assert guard_epochs(10, 2, 2.0, 15.0, 3.0, margin=1.0) == 8
+    assert guard_epochs(10, 2, 2.0, 100.0, 3.0, margin=1.0) == 2 + 48  # faster: 96 s to spare, 1 kept: 48 more
+    assert guard_epochs(10, 2, 2.0, 20.0, 3.0, margin=1.0) == 10  # on time (8 more need 16 of 17 s): as planned
+    assert guard_epochs(10, 2, 2.0, 21.5, 3.0, margin=1.0) == 10  # an epoch more would leave under the margin
+    assert guard_epochs(10, 5, 2.0, 1.0, 3.0, margin=1.0) == 5  # past the deadline already: stop after this epoch
+    assert guard_epochs(10, 2, 2.0, 18.5, 3.0, margin=1.0) == 10  # 0.5 s late: inside the dead band, kept
+    assert guard_checks(40) == {2, 10, 20, 30} and guard_checks(3) == {1, 2} and guard_checks(1) == {1}
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cosine"])
+def test_a_running_schedule_stretches_to_a_new_end(name):
+    import torch
+
+    from lightning_modules.optim import build_scheduler, stretch
+
+    weights = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weights], lr=0.1, momentum=0.9)
+    schedule = build_scheduler(optimizer, name, total_steps=100, warmup_steps=10)
+    lrs = []
+    for step in range(60):
+        optimizer.step()
+        schedule.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+        if step == 29:
+            stretch(schedule, 60)  # the fold was slow: 60 steps in all, not 100
+    assert max(lrs) == pytest.approx(0.1, rel=0.05) and lrs[-1] < 0.002  # warmed up, then down to the end
+    assert lrs[35] < lrs[29]  # squeezed: the decay went on from where it was, faster
+    optimizer = torch.optim.SGD([weights], lr=0.1, momentum=0.9)
+    long = build_scheduler(optimizer, name, total_steps=40, warmup_steps=4)
+    lrs = []
+    for step in range(80):
+        optimizer.step()
+        long.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+        if step == 19:
+            stretch(long, 80)  # faster than planned: 80 steps, no error past the first end
+    assert lrs[39] > 0.02 and lrs[-1] < 0.002  # still well up where the first plan ended, then down
+
+
+def test_a_fold_slower_than_its_probe_trains_fewer_epochs_and_says_so(cifar_dir, workdir, capsys):
+    """The last fold (here the only one) corrects its own epochs from its measured epochs: the probe did
+    not see the slow steps of the user's callback."""
+    assert fit("cifar-10", cifar_dir, "--budget", "12s", "--folds", "0",
+               "--trainer.callbacks+=tests.fixtures.SlowTrainingSteps") == 0  # fmt: skip
+    err = capsys.readouterr().err
+    planned = int(re.search(r"budget 12s: (\d+) epochs", err).group(1))
+    guards = re.findall(r"budget: fold 0's epochs take [\d.]+ s \(planned [\d.]+ s\): (\d+) epochs, not (\d+)", err)
+    assert guards and int(guards[0][1]) == planned and int(guards[0][0]) < planned, err
+    assert len(guards) <= 4, err  # a few checks, not one an epoch
+    import json
+
+    metrics = json.loads((workdir / "runs" / "cifar-10" / "baseline" / "fold0" / "metrics.json").read_text())
+    assert metrics["epochs"] == int(guards[-1][0]) < planned, err
 
 
 def test_too_few_epochs_per_fold_train_fewer_folds():

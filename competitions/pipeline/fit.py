@@ -234,18 +234,29 @@ def budget_plan(context: FitContext, budget: float, started: float, judge_early:
     folds = [k for k in context.selected if k not in context.done] or context.selected
     datamodule.set_fold(folds[0])
     kwargs, _, _ = trainer_kwargs(cfg)
-    probe_kwargs = {**kwargs, "devices": 1, "num_nodes": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1, "logger": False,
+    probe_kwargs = {**kwargs, "devices": 1, "num_nodes": 1, "strategy": "auto", "max_epochs": 2, "max_steps": -1,
                     "limit_train_batches": PROBE_STEPS, "limit_val_batches": PROBE_STEPS, "num_sanity_val_steps": 0,
-                    "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
+                    "enable_model_summary": False}  # fmt: skip
     model = context.model_class(**datamodule.model_kwargs(), **cfg.model.as_dict())
     shape = plan_shape(context, budget, kwargs, folds)
     one_fold = {**shape, "folds": shape["folds"] if cfg.get("fold_parallel") is not None else 1}  # the ladder's last rung
     too_slow = too_slow_for(one_fold, started, min_epochs(cfg)) if judge_early else None
     with tempfile.TemporaryDirectory(prefix="compete-probe-") as scratch:  # checkpoints cost time too: keep them
-        rates = probe(lambda clock: L.Trainer(**probe_kwargs, default_root_dir=scratch,
-                                              callbacks=[clock, fold_checkpoint(spec, Path(scratch))]), model, datamodule,
-                      too_slow)  # fmt: skip
+        rates = probe(lambda clock: L.Trainer(**probe_kwargs, **probe_companions(spec, kwargs, clock, Path(scratch))),
+                      model, datamodule, too_slow)  # fmt: skip
     return Plan(**shape, spent_before=time.time() - started, rates=rates)
+
+
+def probe_companions(spec, kwargs: dict, clock, scratch: Path) -> dict:
+    """What a fold's Trainer carries besides the model, into the probe's scratch folder: its checkpoints,
+    progress bar and CSV log cost time on every step and epoch, which the plan must count."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from competitions.pipeline.fit_callbacks import fold_progress_bar
+
+    bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
+    return {"default_root_dir": str(scratch), "callbacks": [clock, fold_checkpoint(spec, scratch), *bar],
+            "logger": CSVLogger(save_dir=str(scratch), name="", version="logs")}  # fmt: skip
 
 
 def plan_shape(context: FitContext, budget: float, kwargs: dict, folds: list[int]) -> dict:

@@ -7,6 +7,8 @@ its out-of-fold prediction and the test prediction of `compete predict` (its sta
 images' cache, built inside the fit's time) fit in what is left of the budget. The time that whole
 epochs leave over is not thrown away: when one epoch more, each of fewer batches (``limit_train_batches``),
 trains more steps, the plan takes it (the schedules are built from the steps, so they stay whole).
+After each fold the rest are re-planned from its measured time; the last fold corrects itself from its
+own epochs (``guard_epochs``: fewer, or more, with its LR schedule stretched to end with them).
 When every fold would get fewer epochs than the recipe needs (``budget_min_epochs``), fewer folds
 are trained: 3, then a single hold-out fold (the others stay untrained; `compete fit --resume` trains
 them later, and predict averages the folds the plan trained). Setting ``max_epochs`` (rather than
@@ -30,6 +32,7 @@ FOLDS_VARIABLE = "COMPETE_BUDGET_FOLDS"  # and the folds it chose to train ("0,1
 BATCHES_VARIABLE = "COMPETE_BUDGET_BATCHES"  # and the training batches of each epoch (each process's)
 PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
 EARLY_STEPS = 3  # a rung with a smaller one below it is judged after this many steps (past the first)
+GUARD_MARGIN = 0.03  # the last fold adds epochs only when they leave this share of the budget to spare
 OPTIMISM = 0.6  # and passed over only when even this share of those steps' time would train too few epochs
 SAFETY = 0.95  # plan for this share of what is left: a probe of a few steps misses some of a real epoch's costs
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
@@ -163,6 +166,27 @@ def replan(plan: Plan, fold_seconds: float, epochs_trained: int, folds_left: int
         rest.epochs = 0  # not one whole epoch left per fold: one of as many batches as fit
     filled = fill(rest)
     return filled if filled.epochs else replace(rest, epochs=1, train_batches=1)
+
+
+def guard_epochs(planned: int, done: int, epoch_seconds: float, seconds_left: float, reserve: float,
+                 margin: float) -> int:  # fmt: skip
+    """The last fold's epochs, corrected from its own measured epochs (a machine slower or faster than its
+    probe; no fold follows to re-plan): fewer when the plan would end more than half ``margin`` seconds past
+    the deadline, more when whole epochs more fit with ``margin`` to spare; the plan's in between (a dead
+    band, so noise does not move it back and forth). ``reserve``: what follows the fold (its out-of-fold and
+    test prediction). Never fewer than ``done``."""
+    room = max(0.0, seconds_left - reserve)
+    if (planned - done) * epoch_seconds > room + margin / 2:
+        return max(done, done + math.floor(room / epoch_seconds))
+    more = done + math.floor(max(0.0, room - margin) / epoch_seconds)
+    return more if more > planned else planned
+
+
+def guard_checks(planned: int) -> set[int]:
+    """After which epochs the last fold checks its pace: its second (its first pays for starting up; the
+    first of short plans), then a quarter, half and three quarters of the way."""
+    first = 2 if planned > 3 else 1
+    return {first, *(max(first, round(planned * share)) for share in (0.25, 0.5, 0.75))}
 
 
 def device_ids(devices, accelerator="auto") -> list[str]:

@@ -170,3 +170,44 @@ def format_seconds(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def budget_guard(plan, deadline: float, fold: int):
+    """`budget`, the last fold a plan trains: at a few of its epochs (fit_budget.guard_checks), the
+    measured epoch time corrects its epochs (fit_budget.guard_epochs) and the LR schedule is stretched or
+    squeezed to end with them (lightning_modules/optim.py: stretch), so the run ends within its budget on a
+    machine slower or faster than its probe."""
+    import time
+
+    from lightning.pytorch.callbacks import Callback
+
+    from competitions.core.console import info
+    from competitions.pipeline.fit_budget import GUARD_MARGIN, guard_checks, guard_epochs
+    from lightning_modules.optim import stretch
+
+    class BudgetGuard(Callback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+            self.checks = guard_checks(plan.epochs)
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            if not self.ends:
+                self.ends.append(time.time())
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            self.ends.append(time.time())
+            done, planned = len(self.ends) - 1, trainer.fit_loop.max_epochs
+            if done not in self.checks or done >= planned:
+                return
+            spans = [b - a for a, b in zip(self.ends, self.ends[1:], strict=False)]
+            epoch = sum(spans[1:]) / len(spans[1:]) if len(spans) > 1 else spans[0]
+            reserve = plan.predict_start + plan.predict_steps * plan.rates.eval_step * epoch / max(plan.epoch_seconds(), 1e-9)
+            epochs = guard_epochs(planned, done, epoch, deadline - time.time(), reserve, GUARD_MARGIN * plan.budget)
+            if epochs != planned:
+                info(f"budget: fold {fold}'s epochs take {epoch:.1f} s (planned {plan.epoch_seconds():.1f} s): "
+                     f"{epochs} epochs, not {planned}")  # fmt: skip
+                trainer.fit_loop.max_epochs = epochs
+                for config in trainer.lr_scheduler_configs:
+                    stretch(config.scheduler, epochs * trainer.num_training_batches // trainer.accumulate_grad_batches)
+
+    return BudgetGuard()

@@ -19,6 +19,7 @@ from competitions.core.errors import CompeteError, OptionError
 from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.pipeline.fit_callbacks import (
+    budget_guard,
     early_stopping,
     fold_checkpoint,
     fold_progress_bar,
@@ -110,6 +111,10 @@ class LightningFoldTrainer(FoldTrainer):
         pending = [k for k in context.selected if k not in context.done]
         if not cfg.budget and pending and fold == pending[0] and not kwargs.get("fast_dev_run"):
             callbacks.append(run_estimate(len(pending)))  # the first fold this fit trains: how long all will take
+        plan = context.plan
+        if cfg.budget and plan is not None and pending and fold == pending[-1] and plan.processes == 1 \
+                and cfg.get("fold_parallel") is None:  # fmt: skip
+            callbacks.append(budget_guard(plan, context.deadline, fold))  # no fold follows to re-plan: it corrects itself
         if cfg.patience is not None:
             callbacks.append(early_stopping(spec, cfg.patience))
         loggers = [CSVLogger(save_dir=str(fold_dir), name="", version="logs"), *user_loggers]
