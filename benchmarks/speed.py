@@ -21,6 +21,7 @@ augmentation, decoding alone).
     python benchmarks/speed.py --workdir /tmp/speed6k --data shapes --train 6000 --natural-epochs 15 --hflip
     python benchmarks/speed.py --workdir /tmp/leaves6k --data shapes --slug classify-leaves --train 6000 --natural-epochs 15 --hflip
     python benchmarks/speed.py --workdir /tmp/speed --budget 600 --train 1200 --device cuda   # on a GPU
+    python benchmarks/speed.py --workdir /tmp/speed6k --data shapes --train 6000 --hflip --budget 120,300,600 --compete-only
 
 GPU figures (images/s of the fast recipe, seconds to 94% on the real cifar-10) come from the same
 command on the real data: `compete fit cifar-10 --config fast --model.backbone=resnet9
@@ -33,6 +34,7 @@ import argparse
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -213,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", choices=["digits", "shapes"], default="digits",
                         help="digits: the harder digit scans (1,797 in all); shapes: benchmarks/synthetic_images.py")  # fmt: skip
     parser.add_argument("--slug", choices=["cifar-10", "classify-leaves"], default="cifar-10", help="with --data shapes")
-    parser.add_argument("--budget", type=float, default=120, help="seconds for each side, prediction included")
+    parser.add_argument("--budget", default="120", help="seconds for each side, prediction included; a list "
+                        "(120,300,600) runs each")  # fmt: skip
+    parser.add_argument("--preset", default="fast", help="compete's --config (fast; lite0 for leaves and dogs)")
+    parser.add_argument("--compete-only", action="store_true", help="no plain loop: how close compete ends to each "
+                        "budget (fit + predict)")  # fmt: skip
     parser.add_argument("--natural-epochs", type=int, help="time the plain loop over this many epochs first: its "
                         "seconds S set the budgets (--times)")  # fmt: skip
     parser.add_argument("--times", default="1,3", help="with --natural-epochs: the budgets as multiples of S")
@@ -238,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"plain loop, {epochs} epochs (its natural time S)", float((predicted == truth).mean()), natural, ""))
         budgets = [float(m) * natural for m in args.times.split(",")]
     else:
-        budgets = [args.budget]
+        budgets = [float(b) for b in str(args.budget).split(",")]
     for budget in budgets:
-        if not (args.natural_epochs and budget == natural):
+        if not (args.natural_epochs and budget == natural) and not args.compete_only:
             predicted, seconds, epochs = plain_loop(data, budget, args.hflip, args.device, slug, size)
             rows.append((f"plain loop, {budget:.0f} s", float((predicted == truth).mean()), seconds, f"{epochs} epochs"))
         found = compete_side(args, extra, data, slug, workdir / f"runs-{budget:.0f}s", budget, truth)
@@ -258,11 +264,12 @@ def main(argv: list[str] | None = None) -> int:
 def compete_side(args, extra: list[str], data: Path, slug: str, runs: Path, budget: float, truth: np.ndarray):
     """`compete fit SLUG --config fast --budget B` + `compete predict` in fresh RUNS (it decodes the images
     again, as the loop does): its row (name, held-out accuracy, seconds, the plan), None when it failed."""
+    shutil.rmtree(runs, ignore_errors=True)  # a fresh runs folder: the images are decoded again, inside the budget
     started = time.time()
     flips = [] if args.hflip else ["--data.hflip=false", "--model.tta=[]"]
     accelerator = "gpu" if args.device.startswith("cuda") else "cpu"
     folds = ["--n-folds", str(args.n_folds)] if args.n_folds else []
-    fit = ["fit", slug, "--config", "fast", "--data-dir", str(data), "--runs-dir", str(runs), "--experiment", "fast",
+    fit = ["fit", slug, "--config", args.preset, "--data-dir", str(data), "--runs-dir", str(runs), "--experiment", "fast",
            *folds, "--budget", f"{budget:.0f}s", f"--trainer.accelerator={accelerator}", *flips, *extra]  # fmt: skip
     if compete(fit) != 0 or compete(["predict", slug, "--run", str(runs / slug / "fast")]) != 0:
         return None
@@ -271,8 +278,12 @@ def compete_side(args, extra: list[str], data: Path, slug: str, runs: Path, budg
     import yaml
 
     plan = yaml.safe_load((runs / slug / "fast" / "config.yaml").read_text())["history"][-1]["budget"]
-    shown = f"{len(plan.get('trained') or range(plan['folds']))} folds x {plan['epochs']} epochs"
-    return (f"compete --config fast --budget {budget:.0f}s + predict", float((submission["label"].to_numpy() == truth).mean()),
+    batches = f" of {plan['train_batches']} batches" if plan.get("train_batches") else ""
+    model = (plan.get("model") or {}).get("model.backbone") or "the preset's model"
+    trained = len(plan.get("trained") or range(plan["folds"]))
+    shown = (f"{trained} fold{'s' if trained > 1 else ''} x {plan['epochs']} epochs{batches}, {model}; "
+             f"{100 * seconds / budget:.1f}% of the budget")  # fmt: skip
+    return (f"compete --config {args.preset} --budget {budget:.0f}s + predict", float((submission["label"].to_numpy() == truth).mean()),
             seconds, shown)  # fmt: skip
 
 
