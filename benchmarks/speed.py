@@ -24,8 +24,8 @@ augmentation, decoding alone).
     python benchmarks/speed.py --workdir /tmp/speed6k --data shapes --train 6000 --hflip --budget 120,300,600 --compete-only
 
 GPU figures (images/s of the fast recipe, seconds to 94% on the real cifar-10) come from the same
-command on the real data: `compete fit cifar-10 --config fast --model.backbone=resnet9
---data.batch_size=512 --budget 10m` and `compete runs cifar-10`.
+command on the real data: `compete fit cifar-10 --config fast --budget 10m` (on a GPU the preset's on_gpu
+settings make it resnet9 at batch 512) and `compete runs cifar-10`.
 """
 
 from __future__ import annotations

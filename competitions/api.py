@@ -124,7 +124,7 @@ def fit(slug: str, *, config: str | Path | Sequence[str | Path] | None = None, f
     a stack preset fits every family and blends them. ``family``: a table's model family. ``overrides``:
     dotted settings, e.g. ``{"trainer.max_epochs": 3, "model.lr": 0.05, "data.batch_size": 64}``.
     ``settings``: data_dir, experiment, runs_dir, folds, n_folds, n_repeats, seed, resume, force, budget, budget_min_epochs,
-    budget_ladder, logger, patience (as `compete fit`). ``command``: what the run's history records (the CLI passes its line).
+    budget_ladder, on_gpu, logger, patience (as `compete fit`). ``command``: what the run's history records (the CLI passes its line).
     """
     from competitions.pipeline.stack import fit_or_stack
 

@@ -75,3 +75,19 @@ def test_resume_starts_from_the_runs_own_config(tmp_path):
     stored.write_text(yaml.safe_dump({"model": {"lr": 0.7}, "n_folds": 3}))
     run = resolve_run(spec, [], overrides={"resume": True, "runs_dir": str(tmp_path), "trainer.max_epochs": 9})
     assert (run.cfg.model.lr, run.cfg.n_folds, run.cfg.trainer.max_epochs) == (0.7, 3, 9)
+
+
+def test_a_fast_preset_takes_its_gpu_settings_on_a_gpu_and_the_users_options_win():
+    """`on_gpu` applies when the Trainer will run on a GPU (resolving builds no Trainer, so "gpu" can be
+    named on a CPU machine here); a dotted option given stays as given, from the command line too."""
+    cpu = api.resolve("cifar-10", config="fast", overrides={"trainer.accelerator": "cpu"})
+    gpu = api.resolve("cifar-10", config="fast", overrides={"trainer.accelerator": "gpu"})
+    assert (cpu.cfg.model.backbone, cpu.cfg.data.batch_size, cpu.cfg.model.lr) == ("resnet9_narrow", 128, 0.2)
+    assert (gpu.cfg.model.backbone, gpu.cfg.data.batch_size, gpu.cfg.model.lr) == ("resnet9", 512, 0.4)
+    mine = from_command_line("cifar-10", ["--config", "fast", "--trainer.accelerator=gpu", "--data.batch_size=256"])
+    assert (mine.cfg.model.backbone, mine.cfg.data.batch_size) == ("resnet9", 256)
+    leaves = api.resolve("classify-leaves", config="lite0", overrides={"trainer.accelerator": "gpu"})
+    assert (leaves.cfg.data.image_size, leaves.cfg.data.batch_size) == (224, 128)
+    with pytest.raises(CompeteError, match=r"`on_gpu`: .*no_such_setting"):
+        api.resolve("cifar-10", config="fast", overrides={"trainer.accelerator": "gpu",
+                                                          "on_gpu": {"model.no_such_setting": 1}})  # fmt: skip

@@ -101,6 +101,9 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--budget-ladder", type=list[dict] | None, default=None,
         help="with --budget: smaller recipes to step down to, in order, when even one fold gets fewer than "
         "budget_min_epochs, each a dict of model.* settings, e.g. '[{model.backbone: resnet9_tiny}]'")  # fmt: skip
+    add("--on-gpu", type=dict | None, default=None,
+        help="dotted settings that replace the preset's when the fit runs on a GPU (the `fast` presets: a wider "
+        "net, bigger batches); options given on the command line still win")  # fmt: skip
     add("--fold-parallel", type=int | None, default=None,
         help="train the folds at once, one per device of trainer.devices (N: N processes per device, for small "
         "networks); each worker's output goes to fold<k>/worker.log")  # fmt: skip

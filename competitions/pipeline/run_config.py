@@ -158,11 +158,28 @@ def resolve_run(spec: CompetitionSpec, configs: Iterable[str | Path] = (), famil
             if source is None:  # the overrides: the command line's parser words these itself
                 raise
             raise OptionError(f"{source}: {' '.join(str(err).split())}") from None
+    cfg = apply_on_gpu(parser, cfg, flat)
     if family is not None:
         cfg.family = family
     resolve_input_defaults(spec, cfg)
     command = command or f"compete fit {spec.slug} (Python API)"
     return RunConfig(spec, family, tuple(paths), flat, parser, cfg, command, stack)
+
+
+def apply_on_gpu(parser, cfg, flat: Mapping[str, Any]):
+    """A preset's ``on_gpu`` settings, when the Trainer will run on a GPU (trainer.accelerator gpu, or auto with
+    one there), over the preset's; the dotted options given (``flat``) still win."""
+    from competitions.pipeline.fit_parser import on_gpu
+
+    settings = cfg.get("on_gpu") or {}
+    trainer = cfg.get("trainer")
+    if not settings or trainer is None or not on_gpu(trainer.get("accelerator", "auto")):
+        return cfg
+    try:
+        cfg = parser.parse_object(nest({k: v for k, v in settings.items() if k not in flat}), namespace=cfg)
+    except ArgumentError as err:
+        raise OptionError(f"`on_gpu`: {' '.join(str(err).split())}") from None
+    return cfg
 
 
 def _config_values(path: Path) -> dict:
