@@ -78,6 +78,22 @@ def fit_parser(
     return parser
 
 
+def add_budget_options(add) -> None:
+    """--budget and how its plan steps down; --on-gpu (a preset's settings for a GPU)."""
+    add("--budget", type=str | None, default=None,
+        help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
+        "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip
+    add("--budget-min-epochs", type=int | None, default=None,
+        help="with --budget: the fewest epochs per fold worth training (default: half the preset's "
+        "trainer.max_epochs); below it the plan trains 3 of the folds, then a single hold-out fold")  # fmt: skip
+    add("--budget-ladder", type=list[dict] | None, default=None,
+        help="with --budget: smaller recipes to step down to, in order, when even one fold gets fewer than "
+        "budget_min_epochs, each a dict of model.* settings, e.g. '[{model.backbone: resnet9_tiny}]'")  # fmt: skip
+    add("--on-gpu", type=dict | None, default=None,
+        help="dotted settings that replace the preset's when the fit runs on a GPU (the `fast` presets: a wider "
+        "net, bigger batches); options given on the command line still win")  # fmt: skip
+
+
 def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_options: bool = True) -> None:
     """The options of a training run: its name, folds, resuming, early stopping, logging, the Trainer."""
     import lightning as L
@@ -92,18 +108,7 @@ def add_run_options(parser: ArgumentParser, spec: CompetitionSpec, all_trainer_o
     add("--resume", action="store_true", help="continue an existing run: skip finished folds, resume others from last.ckpt")
     add("--force", action="store_true",
         help="with --resume: allow changes to model.*, data.*, n_folds, n_repeats or seed (the folds would not be comparable)")  # fmt: skip
-    add("--budget", type=str | None, default=None,
-        help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
-        "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip
-    add("--budget-min-epochs", type=int | None, default=None,
-        help="with --budget: the fewest epochs per fold worth training (default: half the preset's "
-        "trainer.max_epochs); below it the plan trains 3 of the folds, then a single hold-out fold")  # fmt: skip
-    add("--budget-ladder", type=list[dict] | None, default=None,
-        help="with --budget: smaller recipes to step down to, in order, when even one fold gets fewer than "
-        "budget_min_epochs, each a dict of model.* settings, e.g. '[{model.backbone: resnet9_tiny}]'")  # fmt: skip
-    add("--on-gpu", type=dict | None, default=None,
-        help="dotted settings that replace the preset's when the fit runs on a GPU (the `fast` presets: a wider "
-        "net, bigger batches); options given on the command line still win")  # fmt: skip
+    add_budget_options(add)
     add("--fold-parallel", type=int | None, default=None,
         help="train the folds at once, one per device of trainer.devices (N: N processes per device, for small "
         "networks); each worker's output goes to fold<k>/worker.log")  # fmt: skip
