@@ -112,33 +112,30 @@ def test_the_last_folds_epochs_follow_its_measured_time():
     assert guard_checks(40) == {2, 10, 20, 30} and guard_checks(3) == {1, 2} and guard_checks(1) == {1}
 
 
-@pytest.mark.parametrize("name", ["onecycle", "cosine"])
-def test_a_running_schedule_stretches_to_a_new_end(name):
+def stretched_lrs(name: str, total: int, warmup: int, steps: int, at: int, new_total: int) -> list[float]:
+    """The LR after each of ``steps`` steps of a ``total``-step schedule stretched to ``new_total`` after step ``at``."""
     import torch
 
     from lightning_modules.optim import build_scheduler, stretch
 
-    weights = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([weights], lr=0.1, momentum=0.9)
-    schedule = build_scheduler(optimizer, name, total_steps=100, warmup_steps=10)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    schedule = build_scheduler(optimizer, name, total_steps=total, warmup_steps=warmup)
     lrs = []
-    for step in range(60):
+    for step in range(steps):
         optimizer.step()
         schedule.step()
         lrs.append(optimizer.param_groups[0]["lr"])
-        if step == 29:
-            stretch(schedule, 60)  # the fold was slow: 60 steps in all, not 100
+        if step == at:
+            stretch(schedule, new_total)
+    return lrs
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cosine"])
+def test_a_running_schedule_stretches_to_a_new_end(name):
+    lrs = stretched_lrs(name, total=100, warmup=10, steps=60, at=29, new_total=60)  # the fold was slow: 60 steps, not 100
     assert max(lrs) == pytest.approx(0.1, rel=0.05) and lrs[-1] < 0.002  # warmed up, then down to the end
     assert lrs[35] < lrs[29]  # squeezed: the decay went on from where it was, faster
-    optimizer = torch.optim.SGD([weights], lr=0.1, momentum=0.9)
-    long = build_scheduler(optimizer, name, total_steps=40, warmup_steps=4)
-    lrs = []
-    for step in range(80):
-        optimizer.step()
-        long.step()
-        lrs.append(optimizer.param_groups[0]["lr"])
-        if step == 19:
-            stretch(long, 80)  # faster than planned: 80 steps, no error past the first end
+    lrs = stretched_lrs(name, total=40, warmup=4, steps=80, at=19, new_total=80)  # faster: no error past the first end
     assert lrs[39] > 0.02 and lrs[-1] < 0.002  # still well up where the first plan ended, then down
 
 

@@ -172,13 +172,12 @@ def make_budget_plan(context: FitContext, budget: float, started: float):
     left_out = [k for k in pending if k not in trained]
     RunRecord(context.layout.config).note(budget={**plan.as_dict(), "trained": trained, "left_out": left_out,
                                                   "why": why, "model": dict(rungs[i])})  # fmt: skip
-    say_plan(cfg.budget, plan, pending, trained, why)
+    say_plan(cfg.budget, plan, pending, trained, left_out, why)
     return plan, trained
 
 
-def say_plan(budget: str, plan, pending: list[int], trained: list[int], why: str) -> None:
+def say_plan(budget: str, plan, pending: list[int], trained: list[int], left_out: list[int], why: str) -> None:
     """The plan in a line (and, when folds are left out, what becomes of them)."""
-    left_out = [k for k in pending if k not in trained]
     folds = (f"{len(trained)} of {len(pending)} folds, {','.join(map(str, trained))}" if left_out
              else f"{plan.folds} fold{'s' if plan.folds > 1 else ''}")  # fmt: skip
     folds += f": {why}" if why else ""
