@@ -177,6 +177,9 @@ class Kaggle:
                 from kaggle.api.kaggle_api_extended import KaggleApi
 
                 api = KaggleApi()
+                # The client fixes its config folder when it is first imported; use the one this process
+                # names now (KAGGLE_CONFIG_DIR set later in a notebook), the one checked above.
+                api.config_dir, api.config = str(config_file().parent), str(config_file())
                 api.authenticate()
         except SystemExit:
             raise KaggleError("the Kaggle client found no usable credentials (~/.kaggle/kaggle.json)") from None

@@ -48,6 +48,18 @@ def ledger(workdir) -> list[dict]:
     return [json.loads(line) for line in (workdir / "runs" / AMES / "ledger.jsonl").read_text().splitlines()]
 
 
+def test_the_client_reads_the_credentials_folder_named_now_not_at_its_import(kaggle_home, ames_submission, workdir,
+                                                                            monkeypatch):  # fmt: skip
+    """The client fixes its config folder when it is first imported: a notebook that imported it, then set
+    KAGGLE_CONFIG_DIR (or a folder since removed), still submits with the credentials named now."""
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+    monkeypatch.setattr(KaggleApi, "config_dir", str(workdir / "gone"))
+    monkeypatch.setattr(KaggleApi, "config", str(workdir / "gone" / "kaggle.json"))
+    assert submit(ames_submission) == 0
+    assert ledger(workdir)[0]["status"] == "COMPLETE"
+
+
 def test_submit_uploads_the_exact_bytes_and_records_the_score(kaggle_home, ames_submission, workdir, capsys):
     fake, _ = kaggle_home
     assert submit(ames_submission) == 0
