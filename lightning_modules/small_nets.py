@@ -6,7 +6,9 @@ and Keller Jordan's airbench), registered with timm so that ``--model.backbone``
     resnet9_tiny    widths 16-32-64-128, 0.4 M parameters: the rung a short CPU budget steps down to
                     (a third of resnet9_narrow's time per step, 1.5 times a plain 3-block CNN's)
     cnn3            three conv-BN-ReLU-max-pool blocks, 32-64-128, 0.1 M parameters, no residuals: the
-                    last rung (what a hand-written CPU baseline trains; the most steps a minute buys)
+                    last rung at 32 px (what a hand-written CPU baseline trains; the most steps a minute buys)
+    cnn4            four such blocks, 32-64-128-256, 0.4 M parameters: the last rung at 64 px (cnn3's last
+                    features see a 22 px window, cnn4's 46 px)
 
 Conv-BN-ReLU blocks with max-pooling between stages, two residual blocks, a global max-pool and a
 linear head whose logits are scaled by 1/8 (keeps early training stable at high learning rates).
@@ -77,7 +79,7 @@ class PlainCNN(ResNet9):
     """Three conv-BN-ReLU blocks, each halving the image (max-pool), then ResNet-9's pooled, scaled head."""
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128), **kwargs) -> None:
-        super().__init__((*widths, widths[-1]), **kwargs)
+        super().__init__((*widths[:3], widths[-1]), **kwargs)  # ResNet-9's head on the last width
         chans = [kwargs.get("in_chans", 3), *widths]
         self.features = nn.Sequential(*(layer for c_in, c_out in zip(chans, chans[1:], strict=False)
                                         for layer in (*conv_bn(c_in, c_out), nn.MaxPool2d(2))))  # fmt: skip
@@ -113,3 +115,10 @@ def resnet9_tiny(pretrained: bool = False, **kwargs) -> ResNet9:
 def cnn3(pretrained: bool = False, **kwargs) -> PlainCNN:
     """A plain 3-block CNN (32-64-128): the last rung of the `fast` presets' budget ladder."""
     return _create((32, 64, 128), pretrained, PlainCNN, **kwargs)
+
+
+@register_model
+def cnn4(pretrained: bool = False, **kwargs) -> PlainCNN:
+    """A plain 4-block CNN (32-64-128-256): ``cnn3`` with one more halving, so that its last features see
+    most of a 64 px image (cnn3's see a 22 px window, enough at 32 px): the 64 px presets' last rung."""
+    return _create((32, 64, 128, 256), pretrained, PlainCNN, **kwargs)

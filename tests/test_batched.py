@@ -130,6 +130,11 @@ def test_resnet9_is_a_timm_model_the_classifier_can_name():
     assert plain.model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
     with pytest.raises(ValueError, match="PlainCNN has no pretrained weights"):
         timm.create_model("cnn3", pretrained=True)
+    # the 64 px presets' last rung: one block more, so its last features see most of the image
+    deeper = ImageClassifier(num_classes=7, backbone="cnn4", small_input_stem=False)
+    convs = [m for m in deeper.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128, 256] and deeper.model.num_features == 256
+    assert deeper(torch.zeros(2, 3, 64, 64)).shape == (2, 7)
 
 
 def test_mixed_precision_falls_back_where_the_device_lacks_it():
