@@ -16,6 +16,9 @@ from tests.fixtures_tabular import make_ames, make_california
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its import-time version check calls the network
+# bf16-mixed on a CPU follows a timing probe (pipeline/cpu_precision.py): the suite trains in float32
+# whatever CPU runs it; tests/test_batched.py checks the probe and a bf16 run on the CPU by themselves.
+os.environ.setdefault("COMPETE_CPU_BF16", "0")
 
 
 @pytest.fixture(scope="session")

@@ -124,3 +124,14 @@ class SlowTrainingSteps(Callback):
         import time
 
         time.sleep(0.15)
+
+
+class DtypeOfTheLogits(Callback):
+    """Keeps the dtype of the classifier's output in each training step (``seen``): bfloat16 under
+    bf16-mixed autocast, float32 under 32-true."""
+
+    seen: list = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        head = pl_module.model.get_classifier()
+        head.register_forward_hook(lambda module, inputs, output: DtypeOfTheLogits.seen.append(output.dtype))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.stats import chi2_contingency
@@ -146,6 +148,50 @@ def test_mixed_precision_falls_back_where_the_device_lacks_it():
     native = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
     expected = "32-true" if not torch.cuda.is_available() else ("bf16-mixed" if native else "16-mixed")
     assert supported_precision("bf16-mixed", "auto") == expected
+
+
+def test_bf16_on_a_cpu_only_where_a_probe_measured_it_faster(monkeypatch):
+    """The probe runs once per process tree: its answer is kept in COMPETE_CPU_BF16, which DDP's processes inherit."""
+    from competitions.pipeline import cpu_precision
+    from competitions.pipeline.fit_parser import supported_precision
+
+    monkeypatch.delenv(cpu_precision.VARIABLE, raising=False)
+    faster = cpu_precision.cpu_bf16_faster()
+    assert os.environ[cpu_precision.VARIABLE] == ("1" if faster else "0")
+    assert supported_precision("bf16-mixed", "cpu") == ("bf16-mixed" if faster else "32-true")
+    assert not faster or cpu_precision.onednn_bf16()  # never bf16 where oneDNN lacks it
+    assert cpu_precision.step_ratio() > 0
+    # A CPU without native bfloat16 is not timed at all; a user's 0 or 1 is taken as it is.
+    monkeypatch.delenv(cpu_precision.VARIABLE)
+    monkeypatch.setattr(cpu_precision, "onednn_bf16", lambda: False)
+    monkeypatch.setattr(cpu_precision, "step_ratio", lambda: pytest.fail("timed a CPU without bf16"))
+    assert cpu_precision.cpu_bf16_faster() is False and os.environ[cpu_precision.VARIABLE] == "0"
+    for said, expected in (("1", "bf16-mixed"), ("0", "32-true")):
+        monkeypatch.setenv(cpu_precision.VARIABLE, said)
+        assert supported_precision("bf16-mixed", "cpu") == expected
+        assert supported_precision("16-mixed", "cpu") == "32-true"
+
+
+def test_a_cpu_fit_where_bf16_was_measured_faster_trains_and_predicts_in_bf16(cifar_dir, workdir, monkeypatch):
+    from competitions.commands.cli import main
+    from tests.fixtures import DtypeOfTheLogits
+
+    monkeypatch.setenv("COMPETE_CPU_BF16", "1")
+    DtypeOfTheLogits.seen = []
+    assert main(["fit", "cifar-10", "--config", "fast", "--data-dir", str(cifar_dir), "--n-folds=2", "--folds=0",
+                 "--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--data.batch_size=8",
+                 "--model.backbone=cnn3", "--trainer.accelerator=cpu",
+                 "--trainer.callbacks+=tests.fixtures.DtypeOfTheLogits"]) == 0  # fmt: skip
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    import yaml
+
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["precision"] == "bf16-mixed"
+    assert DtypeOfTheLogits.seen and set(DtypeOfTheLogits.seen) == {torch.bfloat16}
+    assert main(["predict", "cifar-10", "--run", str(run), "--folds", "0"]) == 0
+    from competitions.catalog import COMPETITIONS
+
+    submission = pd.read_csv(run / "submission.csv")
+    assert len(submission) == 12 and set(submission["label"]) <= set(COMPETITIONS["cifar-10"].classes)
 
 
 @pytest.mark.parametrize(("capability", "expected"), [((7, 5), "16-mixed"), ((7, 0), "16-mixed"), ((8, 0), "bf16-mixed")])

@@ -170,14 +170,17 @@ def _instantiate(spec: Any) -> Any:
 
 def supported_precision(precision, accelerator) -> str | None:
     """A preset's mixed precision where the device has it: bf16-mixed on a GPU without bfloat16 (before
-    Ampere) becomes 16-mixed; either on a CPU becomes 32-true (CPU autocast is slower than float32 on
-    most CPUs, and 16-mixed is not supported there). Anything else is kept as written."""
+    Ampere) becomes 16-mixed; on a CPU, 16-mixed becomes 32-true (not supported there) and so does
+    bf16-mixed unless the CPU computes bfloat16 natively and a probe measured it faster
+    (pipeline/cpu_precision.py: CPU autocast is slower than float32 on most CPUs). Anything else is kept
+    as written."""
+    from competitions.pipeline.cpu_precision import cpu_bf16_faster
+
     text = str(precision) if precision is not None else None
     if text not in ("bf16-mixed", "16-mixed"):
         return precision
-
     if not on_gpu(accelerator):
-        return "32-true"
+        return "bf16-mixed" if text == "bf16-mixed" and cpu_bf16_faster() else "32-true"
     if text == "bf16-mixed" and not native_bf16():
         return "16-mixed"
     return text
