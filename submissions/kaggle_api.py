@@ -179,7 +179,8 @@ class Kaggle:
                 api = KaggleApi()
                 # The client fixes its config folder when it is first imported; use the one this process
                 # names now (KAGGLE_CONFIG_DIR set later in a notebook), the one checked above.
-                api.config_dir, api.config = str(config_file().parent), str(config_file())
+                named = config_file()
+                api.config_dir, api.config = str(named.parent), str(named)
                 api.authenticate()
         except SystemExit:
             raise KaggleError("the Kaggle client found no usable credentials (~/.kaggle/kaggle.json)") from None

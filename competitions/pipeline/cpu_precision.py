@@ -4,7 +4,7 @@ A preset's ``bf16-mixed`` runs under torch's CPU autocast. CPUs with AMX or AVX-
 from Sapphire Rapids on, AMD Zen 4) compute convolutions and matrix products in bfloat16 natively
 (oneDNN), which can be faster than float32; elsewhere autocast emulates them and is several times
 slower. So the first time a process resolves ``bf16-mixed`` for a CPU it asks torch whether oneDNN has
-bfloat16 and, when it has, times a few training steps of a small conv net both ways (about a second),
+bfloat16 and, when it has, times a few training steps of a small conv net both ways (about half a second),
 keeping bf16-mixed only when it is at least ``GAIN`` faster. The answer stays in ``COMPETE_CPU_BF16``
 (1 or 0) for the rest of the process and the processes it starts (DDP's), so they all train alike; set
 it yourself (0: always float32) to skip the probe.
@@ -42,16 +42,15 @@ def onednn_bf16() -> bool:
 
 
 def step_ratio() -> float:
-    """A bf16-autocast training step's seconds over a float32 one's, for a small conv net on 64 px images."""
+    """A bf16-autocast training step's seconds over a float32 one's, for the fast presets' plain 3-block CNN
+    (``cnn3``) on 64 px images."""
     import torch
     from torch import nn
 
+    from lightning_modules.small_nets import cnn3
+
     torch.manual_seed(0)
-    layers, width = [], 3
-    for out in (32, 64, 128):
-        layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
-        width = out
-    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+    net = cnn3(num_classes=10)
     images, labels = torch.randn(BATCH, 3, SIZE, SIZE), torch.randint(0, 10, (BATCH,))
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
 

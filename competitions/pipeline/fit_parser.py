@@ -19,6 +19,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from competitions.core.errors import OptionError
 from competitions.core.layout import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR
 from competitions.core.spec import CompetitionSpec
+from competitions.pipeline.cpu_precision import cpu_bf16_faster
 from competitions.pipeline.factory import datamodule_class, model_class
 from competitions.pipeline.fit_budget import device_ids
 
@@ -174,8 +175,6 @@ def supported_precision(precision, accelerator) -> str | None:
     bf16-mixed unless the CPU computes bfloat16 natively and a probe measured it faster
     (pipeline/cpu_precision.py: CPU autocast is slower than float32 on most CPUs). Anything else is kept
     as written."""
-    from competitions.pipeline.cpu_precision import cpu_bf16_faster
-
     text = str(precision) if precision is not None else None
     if text not in ("bf16-mixed", "16-mixed"):
         return precision
