@@ -249,6 +249,52 @@ def test_a_budget_too_short_for_the_recipe_trains_one_fold_of_a_smaller_model(ci
             in error_line(capsys))  # fmt: skip
 
 
+def test_the_last_rung_predicts_without_tta_when_the_model_has_several_views():
+    """After the preset's smaller models, a model with several TTA views is tried with none (its test
+    prediction costs one view, not several); views count as many as a group expands to."""
+    from types import SimpleNamespace
+
+    from competitions.pipeline.fit import budget_rungs, tta_views
+
+    class Model(dict):
+        def as_dict(self):
+            return dict(self)
+
+    def cfg(model, ladder=None):
+        return SimpleNamespace(model=Model(model), get=lambda key, default=None: ladder if key == "budget_ladder" else default)
+
+    assert tta_views(["identity", "five_crop"]) == 6 and tta_views([]) == 0 and tta_views(None) == 0
+    ladder = [{"model.backbone": "cnn3"}]
+    assert budget_rungs(cfg({"backbone": "r9", "tta": ["identity", "hflip"]}, ladder)) == [{}, *ladder, {"model.tta": []}]
+    assert budget_rungs(cfg({"backbone": "r9", "tta": ["identity"]}, ladder)) == [{}, *ladder]  # one view: nothing to save
+    assert budget_rungs(cfg({"backbone": "r9"})) == [{}]  # a model without TTA (a table's)
+    own = [{"model.tta": ["identity"]}]
+    assert budget_rungs(cfg({"backbone": "r9", "tta": ["identity", "hflip"]}, own)) == [{}, *own]  # the preset decides
+
+
+def test_a_budget_too_short_for_every_model_drops_the_tta_views_last(cifar_dir, workdir, capsys):
+    """The model predicts through 2 views and no smaller model is left: the plan's last rung is the same
+    model without TTA; the run, its fold and its checkpoint say so, and predict uses one view."""
+    import torch
+
+    from competitions.commands.cli import main
+
+    assert fit("cifar-10", cifar_dir, "--budget", "10s", "--budget-min-epochs", "1000", "--model.tta",
+               "[identity, hflip]", "--experiment", "views", "--data.batch_size", "4") == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "budget: stepping down to model.tta=[]" in err, err
+    assert re.search(r"budget 10s: \d+ epochs?( of \d+ of \d+ batches)? per fold \(1 of 2 folds, 0: test_resnet: a "
+                     r"training step of about \d+ ms from its first steps, too slow for 1000 epochs; test_resnet "
+                     r"without TTA: 2 folds: \d+ epochs? each; 1 fold: \d+, still under", err), err
+    run = workdir / "runs" / "cifar-10" / "views"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["history"][-1]["budget"]["model"] == {"model.tta": []} and config["model"]["tta"] == []
+    assert yaml.safe_load((run / "fold0" / "config.yaml").read_text())["model"]["tta"] == []
+    assert torch.load(run / "fold0" / "best.ckpt", weights_only=False)["hyper_parameters"]["tta"] == []
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0
+    assert len((run / "submission.csv").read_text().splitlines()) > 1
+
+
 def test_under_ddp_the_plan_counts_each_processs_share_of_the_steps(cifar_dir, workdir):
     """Each of 2 DDP processes takes every other batch: an epoch has half the steps per process (the plan
     counted all of them and so under-used the budget up to twice), and the processes start again."""

@@ -141,12 +141,13 @@ def set_epochs(context: FitContext, epochs: int, batches: int) -> None:
 
 def make_budget_plan(context: FitContext, budget: float, started: float):
     """Probe, plan (the fold ladder below ``budget_min_epochs``, then the preset's ``budget_ladder`` of
-    smaller models), say the plan and why, record it: (the plan, the folds to train)."""
+    smaller models, then the last without TTA: budget_rungs), say the plan and why, record it: (the plan,
+    the folds to train)."""
     from competitions.pipeline.fit_budget import TooSlow, fill
 
     cfg = context.cfg
     pending = [k for k in context.selected if k not in context.done]
-    rungs = [{}, *(cfg.get("budget_ladder") or [])] if not context.done else [{}]  # done folds fix the model
+    rungs = budget_rungs(cfg) if not context.done else [{}]  # done folds fix the model
     passed = []
     for i, rung in enumerate(rungs):
         step_down(context, rung)
@@ -156,17 +157,16 @@ def make_budget_plan(context: FitContext, budget: float, started: float):
         except BudgetError:
             if last:
                 raise
-            passed.append(f"{cfg.model.get('backbone')}: not one epoch on a single fold")
+            passed.append(f"{rung_label(cfg, rung)}: not one epoch on a single fold")
             continue
         except TooSlow as slow:
-            passed.append(f"{cfg.model.get('backbone')}: {slow} from its first steps, too slow for "
-                          f"{min_epochs(cfg)} epochs")  # fmt: skip
+            passed.append(f"{rung_label(cfg, rung)}: {slow} from its first steps, too slow for {min_epochs(cfg)} epochs")
             continue
         if last or plan.epochs >= min_epochs(cfg):
             break
-        passed.append(f"{cfg.model.get('backbone')}: {why}")
+        passed.append(f"{rung_label(cfg, rung)}: {why}")
     if passed:
-        why = "; ".join([*passed, f"{cfg.model.get('backbone')}: {why}" if why else str(cfg.model.get("backbone"))])
+        why = "; ".join([*passed, f"{rung_label(cfg, rung)}: {why}" if why else rung_label(cfg, rung)])
     trained = pending if cfg.get("fold_parallel") is not None else pending[: plan.folds]
     context.plan = plan = fill(plan)
     left_out = [k for k in pending if k not in trained]
@@ -174,6 +174,30 @@ def make_budget_plan(context: FitContext, budget: float, started: float):
                                                   "why": why, "model": dict(rungs[i])})  # fmt: skip
     say_plan(cfg.budget, plan, pending, trained, left_out, why)
     return plan, trained
+
+
+def budget_rungs(cfg) -> list[dict]:
+    """The models a budget tries, first to last: the one configured, the preset's ``budget_ladder`` (smaller
+    models), then, when the model predicts each image through several TTA views and no rung says otherwise,
+    the last of them without TTA (one view's test prediction instead of several: the last thing a budget gives
+    up, after epochs, folds and model size)."""
+    rungs = [{}, *(cfg.get("budget_ladder") or [])]
+    model = cfg.model.as_dict()
+    if "tta" in model and tta_views(model["tta"]) > 1 and not any("model.tta" in rung for rung in rungs):
+        rungs.append({"model.tta": []})
+    return rungs
+
+
+def tta_views(names) -> int:
+    """The views a TTA recipe predicts each image with (groups count their views: five_crop is 5)."""
+    from lightning_modules.tta import expand_views
+
+    return len(expand_views(list(names or [])))
+
+
+def rung_label(cfg, rung: dict) -> str:
+    """A budget ladder rung in the plan's words: the backbone, and "without TTA" on a rung that turned it off."""
+    return f"{cfg.model.get('backbone')}{' without TTA' if 'model.tta' in rung and not rung['model.tta'] else ''}"
 
 
 def say_plan(budget: str, plan, pending: list[int], trained: list[int], left_out: list[int], why: str) -> None:
@@ -264,7 +288,7 @@ def plan_shape(context: FitContext, budget: float, kwargs: dict, folds: list[int
 
     cfg, datamodule = context.cfg, context.datamodule
     batch = cfg.data.batch_size
-    views = max(1, len(cfg.model.as_dict().get("tta") or []))
+    views = max(1, tta_views(cfg.model.as_dict().get("tta")))
     predict_rows = len(datamodule.val_indices()) + len(datamodule.test_table)
     world = processes(kwargs)
     share = lambda n: math.ceil(n / world)  # noqa: E731 - under DDP each process takes every world-th batch

@@ -11,9 +11,10 @@ After each fold the rest are re-planned from its measured time; the last fold co
 own epochs (``guard_epochs``: fewer, or more, with its LR schedule stretched to end with them).
 When every fold would get fewer epochs than the recipe needs (``budget_min_epochs``), fewer folds
 are trained: 3, then a single hold-out fold (the others stay untrained; `compete fit --resume` trains
-them later, and predict averages the folds the plan trained). Setting ``max_epochs`` (rather than
-cutting training off, as Lightning's ``max_time`` does) keeps every schedule whole: warm-up, cosine
-decay, mixup's last clean epochs. Under DDP the launching process plans and the processes it starts
+them later, and predict averages the folds the plan trained); after them the preset's smaller models
+(``budget_ladder``) and, last, the smallest without its TTA views (pipeline/fit.py: budget_rungs).
+Setting ``max_epochs`` (rather than cutting training off, as Lightning's ``max_time`` does) keeps every
+schedule whole: warm-up, cosine decay, mixup's last clean epochs. Under DDP the launching process plans and the processes it starts
 read the plan from the environment.
 """
 
