@@ -275,10 +275,11 @@ def probe_companions(spec, kwargs: dict, clock, scratch: Path) -> dict:
     progress bar and CSV log cost time on every step and epoch, which the plan must count."""
     from lightning.pytorch.loggers import CSVLogger
 
-    from competitions.pipeline.fit_callbacks import fold_progress_bar
+    from competitions.pipeline.fit_callbacks import fold_progress_bar, freed_memory_returned
 
     bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
-    return {"default_root_dir": str(scratch), "callbacks": [clock, fold_checkpoint(spec, scratch), *bar],
+    callbacks = [clock, fold_checkpoint(spec, scratch), freed_memory_returned(), *bar]
+    return {"default_root_dir": str(scratch), "callbacks": callbacks,
             "logger": CSVLogger(save_dir=str(scratch), name="", version="logs")}  # fmt: skip
 
 

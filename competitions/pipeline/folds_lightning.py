@@ -23,6 +23,7 @@ from competitions.pipeline.fit_callbacks import (
     early_stopping,
     fold_checkpoint,
     fold_progress_bar,
+    freed_memory_returned,
     interruptible,
     predict_outputs,
     rng_state,
@@ -107,7 +108,8 @@ class LightningFoldTrainer(FoldTrainer):
         kwargs, user_callbacks, user_loggers = trainer_kwargs(cfg)
         checkpoint = fold_checkpoint(spec, fold_dir)
         bar = [fold_progress_bar()] if kwargs.get("enable_progress_bar") is not False else []
-        callbacks = [checkpoint, rng_state(), shared_run_folder(context.layout.root), *bar, *user_callbacks]
+        callbacks = [checkpoint, rng_state(), shared_run_folder(context.layout.root), freed_memory_returned(), *bar,
+                     *user_callbacks]  # fmt: skip
         pending = [k for k in context.selected if k not in context.done]
         if not cfg.budget and pending and fold == pending[0] and not kwargs.get("fast_dev_run"):
             callbacks.append(run_estimate(len(pending)))  # the first fold this fit trains: how long all will take

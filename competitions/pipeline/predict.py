@@ -19,7 +19,7 @@ from competitions.core.layout import RunLayout
 from competitions.core.ranks import is_global_zero
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import build_datamodule, model_class
-from competitions.pipeline.fit_callbacks import fold_progress_bar, predict_outputs
+from competitions.pipeline.fit_callbacks import fold_progress_bar, freed_memory_returned, predict_outputs
 from competitions.pipeline.fit_parser import check_strategy, supported_precision
 from competitions.pipeline.folds import FoldTrainer, fold_trainer_for
 from competitions.pipeline.oof import (
@@ -85,7 +85,7 @@ class Prediction:
             precision=supported_precision(self.options.precision or trained.get("precision") or "32-true",
                                           self.options.accelerator or trained.get("accelerator", "auto")),
             logger=False,
-            callbacks=[fold_progress_bar()],
+            callbacks=[fold_progress_bar(), freed_memory_returned()],
             enable_checkpointing=False,
             limit_predict_batches=self.options.limit_batches,
         )
