@@ -60,7 +60,10 @@ class IndexBatches(IterableDataset):
 
 
 class DeviceImages:
-    """The uint8 NHWC cache as one tensor per device, loaded on first use."""
+    """The uint8 NHWC cache as one tensor per device, loaded on first use. On the CPU the tensor is the
+    memory-mapped file itself: the pages live in the page cache, shared by every process that trains or
+    predicts from it (DDP's, fold-parallel workers) and given back under memory pressure, not a private
+    copy each (0.9 GB for cifar-10's 300,000 test images)."""
 
     def __init__(self, cache_file) -> None:
         self.cache_file = cache_file
@@ -69,10 +72,11 @@ class DeviceImages:
     def on(self, device: torch.device) -> torch.Tensor:
         key = str(device)
         if key not in self._tensors:
-            images = torch.from_numpy(np.load(self.cache_file))
-            if device.type == "cpu" and torch.cuda.is_available():
-                images = images.pin_memory()
-            self._tensors[key] = images.to(device)
+            if device.type == "cpu":  # copy-on-write: writable for torch, never written
+                self._tensors[key] = torch.from_numpy(np.load(self.cache_file, mmap_mode="c"))
+            else:
+                images = torch.from_numpy(np.load(self.cache_file))
+                self._tensors[key] = (images.pin_memory() if torch.cuda.is_available() else images).to(device)
         return self._tensors[key]
 
 
