@@ -9,7 +9,10 @@ runs folder: `compete fit cifar-10 --config fast --folds 0 --trainer.max_epochs 
 per-epoch costs, which a budget or more folds multiply) and `compete predict` (the preset's flip TTA). Each
 stage's seconds come from the commands' own lines (stamped as they are read), from a Lightning callback in the
 fit (the epoch, its validation, the out-of-fold prediction) and from the times of the files predict writes;
-memory is the largest resident set of the command and its child processes, sampled every 0.1 s. The last
+memory is the largest proportional set (PSS: a page shared by several processes counted once, split among
+them; the decode workers and DDP processes share the parent's) of the command and its child processes, and
+its anonymous part (the processes' own memory; the rest is page cache, such as the memory-mapped image cache,
+which the kernel can drop), sampled every 0.2 s (RSS where /proc has no smaps_rollup). The last
 column divides a stage by the images it handles: at two sizes, a stage whose time per image grows with the
 size is not linear. Extra arguments go to `compete fit` (e.g. --model.backbone=cnn3).
 """
@@ -67,7 +70,7 @@ class Command:
     started: float
     ended: float = 0.0
     lines: list[tuple[float, str]] = field(default_factory=list)
-    memory: list[tuple[float, int]] = field(default_factory=list)
+    memory: list[tuple[float, int, int]] = field(default_factory=list)  # (time, PSS, anonymous PSS) in bytes
     code: int = 0
 
     def line_time(self, pattern: str) -> float:
@@ -76,9 +79,22 @@ class Command:
             raise SystemExit(f"scale: no line matching {pattern!r} in the command's output")
         return found
 
-    def peak(self, start: float, end: float) -> int | None:
-        """The largest sample in [start, end] (None: the stage was shorter than a sample's interval)."""
-        return max((rss for t, rss in self.memory if start <= t <= end), default=None)
+    def peak(self, start: float, end: float) -> tuple[int, int] | None:
+        """The largest (PSS, anonymous) samples in [start, end] (None: the stage was shorter than a sample's
+        interval)."""
+        inside = [(pss, anon) for t, pss, anon in self.memory if start <= t <= end]
+        return (max(p for p, _ in inside), max(a for _, a in inside)) if inside else None
+
+
+def proportional_memory(process) -> tuple[int, int]:
+    """(PSS, anonymous PSS) of one process in bytes, from /proc/PID/smaps_rollup; (RSS, RSS) without it."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines()[1:])
+        kib = lambda name: int(fields[name].split()[0]) * 1024  # noqa: E731
+        return kib("Pss"), kib("Pss_Anon")
+    except (OSError, KeyError, ValueError):
+        rss = process.memory_info().rss
+        return rss, rss
 
 
 def run(args: list[str], env: dict) -> Command:
@@ -93,11 +109,11 @@ def run(args: list[str], env: dict) -> Command:
         parent = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
-                rss = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+                shares = [proportional_memory(p) for p in [parent, *parent.children(recursive=True)]]
             except psutil.Error:
                 break
-            command.memory.append((time.time(), rss))
-            time.sleep(0.1)
+            command.memory.append((time.time(), sum(p for p, _ in shares), sum(a for _, a in shares)))
+            time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -178,9 +194,9 @@ def report(results: dict[str, list[tuple]]) -> None:
           f"cuda {torch.cuda.is_available()}")  # fmt: skip
     for size, stages in results.items():
         print(f"\n{size} (training:test images)")
-        print(f"{'stage':<54}{'seconds':>9}{'peak GB':>9}{'ms / 1,000 images':>19}")
+        print(f"{'stage':<54}{'seconds':>9}{'PSS GB':>9}{'anon GB':>9}{'ms / 1,000 images':>19}")
         for name, seconds, peak, n in stages:
-            memory = f"{peak / 2**30:>9.2f}" if peak is not None else f"{'-':>9}"
+            memory = "".join(f"{x / 2**30:>9.2f}" for x in peak) if peak is not None else f"{'-':>9}{'-':>9}"
             print(f"{name:<54}{seconds:>9.1f}{memory}{1e6 * seconds / max(n, 1):>19.1f}")
     if len(results) > 1:
         (small_size, small), (large_size, large) = list(results.items())[0], list(results.items())[-1]
