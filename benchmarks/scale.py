@@ -12,7 +12,7 @@ fit (the epoch, its validation, the out-of-fold prediction) and from the times o
 memory is the largest proportional set (PSS: a page shared by several processes counted once, split among
 them; the decode workers and DDP processes share the parent's) of the command and its child processes, and
 its anonymous part (the processes' own memory; the rest is page cache, such as the memory-mapped image cache,
-which the kernel can drop), sampled every 0.2 s (RSS where /proc has no smaps_rollup). The last
+which the kernel can drop), sampled every second (RSS where /proc has no smaps_rollup). The last
 column divides a stage by the images it handles: at two sizes, a stage whose time per image grows with the
 size is not linear. Extra arguments go to `compete fit` (e.g. --model.backbone=cnn3).
 """
@@ -113,7 +113,7 @@ def run(args: list[str], env: dict) -> Command:
             except psutil.Error:
                 break
             command.memory.append((time.time(), sum(p for p, _ in shares), sum(a for _, a in shares)))
-            time.sleep(0.2)
+            time.sleep(1.0)  # reading smaps_rollup of a process of several GB takes tens of ms
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
