@@ -119,11 +119,14 @@ def read_competition(data: Path, slug: str, size: int) -> tuple[torch.Tensor, np
 
 
 def plain_loop(data: Path, budget: float | None, hflip: bool, device: str, slug: str = "cifar-10", size: int = 32,
-               epochs: int | None = None) -> tuple[np.ndarray, float, int]:  # fmt: skip
-    """Test labels (names), seconds, epochs: one-cycle over the wall clock (``budget``), or over ``epochs``."""
+               epochs: int | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, float, int]:  # fmt: skip
+    """Test labels (names), seconds, epochs: one-cycle over the wall clock (``budget``), or over ``epochs``;
+    on the training images ``rows`` (default: all)."""
     started = time.time()
     torch.manual_seed(0)
     x, labels, x_test, classes = read_competition(data, slug, size)
+    if rows is not None:
+        x, labels = x[torch.as_tensor(rows)], labels[rows]
     lookup = {c: i for i, c in enumerate(classes)}
     x, x_test = (t.permute(0, 3, 1, 2).float().div(255).to(device) for t in (x, x_test))
     y = torch.as_tensor(np.array([lookup[label] for label in labels])).to(device)
