@@ -23,3 +23,4 @@ def error_line(capsys) -> str:
     lines = [line for line in err if line.startswith("error:")]
     assert len(lines) == 1 and not any("Traceback" in line for line in err), err
     return lines[0]
+

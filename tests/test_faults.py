@@ -185,6 +185,25 @@ def test_ctrl_c_in_predict_leaves_the_earlier_files_and_a_torn_move_is_refused(c
     assert not list(run.glob("test/.incoming-*"))
 
 
+def test_sigterm_inside_a_trainers_prediction_stops_the_command_as_an_interrupt(cifar_dir, workdir):
+    """`kill PID` while a fold predicts its out-of-fold rows: Lightning's own SIGTERM handler only takes
+    note, and its prediction loop never looks, so the command went on to the end. It stops now, says so
+    in one line, exits 143, and the run's history says interrupted (a --resume finishes it)."""
+    command = fit_command("cifar-10", cifar_dir, "--trainer.callbacks+=tests.callbacks.SlowPrediction")
+    process = subprocess.Popen(command, cwd=workdir, env=environment(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(workdir / "predicting", process)
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=30)
+    err = process.stderr.read()
+    assert code == 143, err[-3000:]
+    assert err.strip().splitlines()[-1] == "terminated (SIGTERM): finished folds and files are intact; continue with --resume"
+    assert "Traceback" not in err
+    run = workdir / "runs" / "cifar-10" / "baseline"
+    assert yaml.safe_load((run / "config.yaml").read_text())["history"][-1]["status"] == "interrupted"
+    assert not (run / "fold1" / "metrics.json").exists()  # it stopped in fold 0's prediction
+
+
 def test_jobs_training_other_folds_of_one_run_at_once(cifar_dir, workdir, capsys):
     """A SLURM array: one `compete fit --folds K --resume` per task, at the same time. Each holds its folds'
     locks (not the run's); config.yaml's history gets every job's entry; the last one writes the full CV."""

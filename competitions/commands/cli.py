@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from competitions.core.errors import CompeteError
-from competitions.core.interrupts import counting_interrupts, interrupts_received
+from competitions.core.interrupts import counting_interrupts, interrupts_received, terminated
 
 USAGE = """usage: compete <verb> [SLUG] [options]
 
@@ -176,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(verb: str) -> int:
-    print(f"interrupted: {INTERRUPTED.get(verb, 'no file was left half-written')}", file=sys.stderr)
-    return 130
+    """The interrupt's line; exit 130 for Ctrl-C, 143 for SIGTERM (as a shell reports them)."""
+    word, code = ("terminated (SIGTERM)", 143) if terminated() else ("interrupted", 130)
+    print(f"{word}: {INTERRUPTED.get(verb, 'no file was left half-written')}", file=sys.stderr)
+    return code
 
 
 def _error_line(err: Exception) -> int:
