@@ -40,7 +40,7 @@ def test_freed_but_fragmented_memory_goes_back_to_the_system():
     out = subprocess.run([sys.executable, "-c", FRAGMENTED], capture_output=True, text=True, check=True).stdout
     before, after, returned = out.split()
     assert returned == "True"
-    assert int(before) - int(after) > 150 * 2**20, out  # most of the 190 MB freed was still resident, now is not
+    assert int(before) - int(after) > 100 * 2**20, out  # most of the 190 MB freed was still resident, now is not
 
 
 def test_a_cpu_trainer_hands_freed_memory_back_while_it_trains_and_predicts(monkeypatch):
