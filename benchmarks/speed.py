@@ -282,7 +282,10 @@ def compete_side(args, extra: list[str], data: Path, slug: str, runs: Path, budg
 
     plan = yaml.safe_load((runs / slug / "fast" / "config.yaml").read_text())["history"][-1]["budget"]
     batches = f" of {plan['train_batches']} batches" if plan.get("train_batches") else ""
-    model = (plan.get("model") or {}).get("model.backbone") or "the preset's model"
+    stepped = plan.get("model") or {}
+    model = stepped.get("model.backbone") or "the preset's model"
+    model += f" at {stepped['data.image_size']} px" if "data.image_size" in stepped else ""
+    model += " without TTA" if stepped.get("model.tta") == [] else ""
     trained = len(plan.get("trained") or range(plan["folds"]))
     shown = (f"{trained} fold{'s' if trained > 1 else ''} x {plan['epochs']} epochs{batches}, {model}; "
              f"{100 * seconds / budget:.1f}% of the budget")  # fmt: skip

@@ -223,6 +223,23 @@ class ImageClassificationDataModule(KFoldDataModule):
             )
         return self._cache_files[split]
 
+    def at_resolution(self, size: int) -> dict:
+        """Feed the model ``size`` px images from now on (a budget's resolution rung): the data settings
+        that changed, for config.yaml. A cache kept at the image size (device augmentation crops it as it
+        is) follows it: the next use decodes the images again at ``size``, train and test alike, as
+        predict will; a larger cache (random resized crops) stays and is resized from."""
+        if size < 8 or size > self.cache_size:
+            raise DataError(f"data.image_size {size}: a budget's smaller resolution must be 8 to {self.cache_size} "
+                            "px (data.cache_size)")  # fmt: skip
+        changed = {"image_size": size}
+        if self.cache_size == self.image_size:
+            self.cache_size = changed["cache_size"] = size
+            self._cache_files.clear()
+            self._device_caches.clear()
+            self._device_images = None
+        self.image_size = size
+        return changed
+
     def prepare_data(self) -> None:
         # Lightning calls this on one process per node, then lets the others read the cache.
         self.cache_file("train")

@@ -14,6 +14,7 @@ from competitions.pipeline.fit_budget import (
     FOLDS_VARIABLE,
     PLAN_VARIABLE,
     SAFETY,
+    SETTINGS_VARIABLE,
     Plan,
     Rates,
     TooSlow,
@@ -216,8 +217,10 @@ def test_a_budget_too_short_for_the_recipe_trains_one_fold_of_a_smaller_model(ci
     from competitions.commands.cli import main
 
     ladder = "[{model.backbone: resnet9_tiny, model.small_input_stem: false}]"
-    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-ladder", "[{data.image_size: 16}]") == 2
-    assert "error: --budget-ladder rung 1: data.image_size is not a model setting" in error_line(capsys)
+    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-ladder", "[{data.batch_size: 8}]") == 2
+    assert "error: --budget-ladder rung 1: data.batch_size is not a model setting or data.image_size" in error_line(capsys)
+    assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-ladder", "[{data.image_size: 48}]") == 2
+    assert "data.image_size 48 is not a whole number of pixels from 8 to the images' 32" in error_line(capsys)
     assert fit("cifar-10", cifar_dir, "--budget", "20s", "--budget-min-epochs", "1000", "--budget-ladder", ladder,
                "--experiment", "short", "--data.batch_size", "2") == 0  # fmt: skip
     err = capsys.readouterr().err
@@ -247,6 +250,35 @@ def test_a_budget_too_short_for_the_recipe_trains_one_fold_of_a_smaller_model(ci
     assert fit("cifar-10", cifar_dir, "--experiment", "short", "--resume") == 1
     assert ("the budget plan stepped down to that model: resume with --model.backbone=resnet9_tiny"
             in error_line(capsys))  # fmt: skip
+
+
+def test_a_budget_too_short_at_full_resolution_steps_down_to_smaller_images(cifar_dir, workdir, capsys):
+    """A rung of the ladder may name a smaller data.image_size: the images are decoded again at that size
+    (the device path's cache, train and test), the folds train on them, the run records both sizes, predict
+    feeds the model the same size, and a resume at the preset's size is refused, naming the plan's."""
+    import numpy as np
+
+    from competitions.commands.cli import main
+
+    assert fit("cifar-10", cifar_dir, "--budget", "10s", "--budget-min-epochs", "1000", "--budget-ladder",
+               "[{data.image_size: 16}]", "--data.augment_on", "device", "--experiment", "small",
+               "--data.batch_size", "4") == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "budget: stepping down to data.image_size=16" in err, err
+    assert re.search(r"too slow for 1000 epochs; test_resnet at 16 px: 2 folds: \d+ epochs? each", err), err
+    run = workdir / "runs" / "cifar-10" / "small"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["history"][-1]["budget"]["model"] == {"data.image_size": 16, "data.cache_size": 16}
+    assert (config["data"]["image_size"], config["data"]["cache_size"]) == (16, 16)
+    assert yaml.safe_load((run / "fold0" / "config.yaml").read_text())["data"]["image_size"] == 16
+    caches = sorted((workdir / "runs" / "cifar-10" / "cache").glob("*-16x16-*.npy"))
+    assert len(caches) == 2 and all(np.load(c, mmap_mode="r").shape[1:] == (16, 16, 3) for c in caches), caches
+    assert main(["predict", "cifar-10", "--run", str(run)]) == 0
+    assert len((run / "submission.csv").read_text().splitlines()) > 1
+    # A resume keeps the recorded size; one that names the preset's is refused, naming the plan's.
+    assert fit("cifar-10", cifar_dir, "--experiment", "small", "--resume", "--data.augment_on", "device",
+               "--data.batch_size", "4", "--data.image_size", "32", "--data.cache_size", "32") == 1  # fmt: skip
+    assert "resume with --data.image_size=16 --data.cache_size=16" in error_line(capsys)
 
 
 def test_the_last_rung_predicts_without_tta_when_the_model_has_several_views():
@@ -359,5 +391,11 @@ def test_a_ddp_process_trains_the_folds_its_launcher_planned(cifar_dir, workdir,
     assert context.selected == [0, 1]
     monkeypatch.setenv(PLAN_VARIABLE, "3")
     monkeypatch.setenv(FOLDS_VARIABLE, "1")
+    monkeypatch.setenv(SETTINGS_VARIABLE, '{"model.backbone": "resnet9_tiny", "data.image_size": 16}')
     assert apply_budget(context, started=0.0) is False  # read, not planned: no probe ran
     assert context.selected == [1] and context.cfg.trainer.max_epochs == 3 and context.config["trainer"]["max_epochs"] == 3
+    # The model and images the launcher's ladder stepped down to (or DDP would join two different models);
+    # the launcher recorded them, not this process.
+    assert context.cfg.model.backbone == "resnet9_tiny" and context.datamodule.image_size == 16
+    assert context.config["data"]["cache_size"] == 16
+    assert yaml.safe_load(context.layout.config.read_text())["model"]["backbone"] == "test_resnet"

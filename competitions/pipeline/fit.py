@@ -8,6 +8,7 @@ only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.j
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
@@ -102,10 +103,10 @@ def train_folds(context: FitContext, fold_trainer) -> None:
 
 def forget_budget_plan(planned_here: bool) -> None:
     """The plan is for this run's DDP processes only: the next fit in this process (a notebook) plans anew."""
-    from competitions.pipeline.fit_budget import BATCHES_VARIABLE, FOLDS_VARIABLE, PLAN_VARIABLE
+    from competitions.pipeline.fit_budget import BATCHES_VARIABLE, FOLDS_VARIABLE, PLAN_VARIABLE, SETTINGS_VARIABLE
 
     if planned_here:
-        for name in (PLAN_VARIABLE, FOLDS_VARIABLE, BATCHES_VARIABLE):
+        for name in (PLAN_VARIABLE, FOLDS_VARIABLE, BATCHES_VARIABLE, SETTINGS_VARIABLE):
             os.environ.pop(name, None)
 
 
@@ -119,12 +120,13 @@ def apply_budget(context: FitContext, started: float) -> bool:
     epochs = fb.planned_epochs_from_environment()
     planned_here = epochs is None
     if planned_here:  # the launching process plans; DDP's processes read its plan
-        plan, trained = make_budget_plan(context, fb.parse_duration(cfg.budget), started)
+        plan, trained, applied = make_budget_plan(context, fb.parse_duration(cfg.budget), started)
         epochs, batches = plan.epochs, plan.batches()
         os.environ[fb.PLAN_VARIABLE], os.environ[fb.FOLDS_VARIABLE] = str(epochs), ",".join(map(str, trained))
-        os.environ[fb.BATCHES_VARIABLE] = str(batches)
-    else:
+        os.environ[fb.BATCHES_VARIABLE], os.environ[fb.SETTINGS_VARIABLE] = str(batches), json.dumps(applied)
+    else:  # and train the model the ladder stepped down to, or DDP would join two different models
         trained, batches = fb.planned_folds_from_environment(), fb.planned_batches_from_environment()
+        step_down(context, fb.planned_settings_from_environment(), record=False)
     if trained is not None:  # the folds already done stay as they are
         context.selected = [k for k in context.selected if k in context.done or k in trained]
     set_epochs(context, epochs, batches)
@@ -141,16 +143,16 @@ def set_epochs(context: FitContext, epochs: int, batches: int) -> None:
 
 def make_budget_plan(context: FitContext, budget: float, started: float):
     """Probe, plan (the fold ladder below ``budget_min_epochs``, then the preset's ``budget_ladder`` of
-    smaller models, then the last without TTA: budget_rungs), say the plan and why, record it: (the plan,
-    the folds to train)."""
+    smaller models and resolutions, then the last without TTA: budget_rungs), say the plan and why, record
+    it: (the plan, the folds to train, the settings the rungs changed)."""
     from competitions.pipeline.fit_budget import TooSlow, fill
 
     cfg = context.cfg
     pending = [k for k in context.selected if k not in context.done]
     rungs = budget_rungs(cfg) if not context.done else [{}]  # done folds fix the model
-    passed = []
+    passed, applied = [], {}
     for i, rung in enumerate(rungs):
-        step_down(context, rung)
+        applied.update(step_down(context, rung))
         last = i == len(rungs) - 1
         try:
             plan, why = plan_folds(context, budget, started, judge_early=not last)
@@ -171,9 +173,9 @@ def make_budget_plan(context: FitContext, budget: float, started: float):
     context.plan = plan = fill(plan)
     left_out = [k for k in pending if k not in trained]
     RunRecord(context.layout.config).note(budget={**plan.as_dict(), "trained": trained, "left_out": left_out,
-                                                  "why": why, "model": dict(rungs[i])})  # fmt: skip
+                                                  "why": why, "model": applied})  # fmt: skip
     say_plan(cfg.budget, plan, pending, trained, left_out, why)
-    return plan, trained
+    return plan, trained, applied
 
 
 def budget_rungs(cfg) -> list[dict]:
@@ -196,8 +198,10 @@ def tta_views(names) -> int:
 
 
 def rung_label(cfg, rung: dict) -> str:
-    """A budget ladder rung in the plan's words: the backbone, and "without TTA" on a rung that turned it off."""
-    return f"{cfg.model.get('backbone')}{' without TTA' if 'model.tta' in rung and not rung['model.tta'] else ''}"
+    """A budget ladder rung in the plan's words: the backbone, its images' size on a rung that changed it,
+    and "without TTA" on a rung that turned it off."""
+    size = f" at {cfg.data.image_size} px" if "data.image_size" in rung else ""
+    return f"{cfg.model.get('backbone')}{size}{' without TTA' if 'model.tta' in rung and not rung['model.tta'] else ''}"
 
 
 def say_plan(budget: str, plan, pending: list[int], trained: list[int], left_out: list[int], why: str) -> None:
@@ -227,16 +231,22 @@ def plan_folds(context: FitContext, budget: float, started: float, judge_early: 
     return choose_folds(plan, min_epochs(cfg), cfg.budget)
 
 
-def step_down(context: FitContext, rung: dict) -> None:
-    """A budget ladder rung's model settings, into the run (its config.yaml says what the folds train)."""
-    if not rung:
-        return
+def step_down(context: FitContext, rung: dict, record: bool = True) -> dict:
+    """A budget ladder rung's settings, into the run (its config.yaml says what the folds train): the
+    settings it changed, ``data.cache_size`` included where the image cache follows ``data.image_size``
+    (datamodules/images.py: at_resolution). ``record`` False: a DDP process taking its launcher's rungs."""
+    applied = {}
     for key, value in rung.items():
-        name = key.removeprefix("model.")
-        context.cfg.model[name] = value
-        context.config["model"][name] = value
-    RunRecord(context.layout.config).replace(model=context.config["model"])
-    info(f"budget: stepping down to {', '.join(f'{k}={v}' for k, v in rung.items())}")
+        section, name = key.split(".", 1)
+        changed = context.datamodule.at_resolution(int(value)) if key == "data.image_size" else {name: value}
+        for name, value in changed.items():
+            context.cfg[section][name] = value
+            context.config[section][name] = value
+            applied[f"{section}.{name}"] = value
+    if applied and record:
+        RunRecord(context.layout.config).replace(model=context.config["model"], data=context.config["data"])
+        info(f"budget: stepping down to {', '.join(f'{k}={v}' for k, v in rung.items())}")
+    return applied
 
 
 def min_epochs(cfg) -> int:

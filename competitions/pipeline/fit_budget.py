@@ -12,7 +12,8 @@ own epochs (``guard_epochs``: fewer, or more, with its LR schedule stretched to 
 When every fold would get fewer epochs than the recipe needs (``budget_min_epochs``), fewer folds
 are trained: 3, then a single hold-out fold (the others stay untrained; `compete fit --resume` trains
 them later, and predict averages the folds the plan trained); after them the preset's smaller models
-(``budget_ladder``) and, last, the smallest without its TTA views (pipeline/fit.py: budget_rungs).
+and image sizes (``budget_ladder``) and, last, the smallest without its TTA views (pipeline/fit.py:
+budget_rungs).
 Setting ``max_epochs`` (rather than cutting training off, as Lightning's ``max_time`` does) keeps every
 schedule whole: warm-up, cosine decay, mixup's last clean epochs. Under DDP the launching process plans and the processes it starts
 read the plan from the environment.
@@ -20,6 +21,7 @@ read the plan from the environment.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -31,6 +33,7 @@ from competitions.core.errors import BudgetError, OptionError
 PLAN_VARIABLE = "COMPETE_BUDGET_EPOCHS"  # the launching process's plan, for the DDP processes it starts
 FOLDS_VARIABLE = "COMPETE_BUDGET_FOLDS"  # and the folds it chose to train ("0,1,2")
 BATCHES_VARIABLE = "COMPETE_BUDGET_BATCHES"  # and the training batches of each epoch (each process's)
+SETTINGS_VARIABLE = "COMPETE_BUDGET_SETTINGS"  # and what its ladder stepped down to (JSON: {"model.backbone": ...})
 PROBE_STEPS = 8  # training (and validation) steps per probe epoch; the probe runs two epochs
 EARLY_STEPS = 3  # a rung with a smaller one below it is judged after this many steps (past the first)
 GUARD_MARGIN = 0.03  # the last fold adds epochs only when they leave this share of the budget to spare
@@ -320,6 +323,11 @@ def planned_epochs_from_environment() -> int | None:
 def planned_batches_from_environment() -> int:
     value = os.environ.get(BATCHES_VARIABLE)
     return int(value) if value and value.isdigit() else 0
+
+
+def planned_settings_from_environment() -> dict:
+    value = os.environ.get(SETTINGS_VARIABLE)
+    return json.loads(value) if value else {}
 
 
 def planned_folds_from_environment() -> list[int] | None:

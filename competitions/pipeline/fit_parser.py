@@ -89,7 +89,8 @@ def add_budget_options(add) -> None:
         "trainer.max_epochs); below it the plan trains 3 of the folds, then a single hold-out fold")  # fmt: skip
     add("--budget-ladder", type=list[dict] | None, default=None,
         help="with --budget: smaller recipes to step down to, in order, when even one fold gets fewer than "
-        "budget_min_epochs, each a dict of model.* settings, e.g. '[{model.backbone: resnet9_tiny}]'")  # fmt: skip
+        "budget_min_epochs, each a dict of model.* settings or (images) a smaller data.image_size, on top of the "
+        "rung before, e.g. '[{model.backbone: resnet9_tiny}, {data.image_size: 48}]'")  # fmt: skip
     add("--on-gpu", type=dict | None, default=None,
         help="dotted settings that replace the preset's when the fit runs on a GPU (the `fast` presets: a wider "
         "net, bigger batches); options given on the command line still win")  # fmt: skip

@@ -52,11 +52,7 @@ class LightningFoldTrainer(FoldTrainer):
         super().check_options(spec, cfg)
         trainer = cfg.get("trainer") or {}
         check_strategy(trainer.get("strategy"), trainer.get("devices"), trainer.get("accelerator"))
-        for n, rung in enumerate(cfg.get("budget_ladder") or [], start=1):
-            bad = [k for k in rung if not k.startswith("model.") or k.removeprefix("model.") not in (cfg.get("model") or {})]
-            if bad:
-                raise OptionError(f"`budget_ladder` rung {n}: {bad[0]} is not a model setting; a rung names model.* "
-                                  "settings only (e.g. model.backbone: resnet9_tiny), the images stay as they are")  # fmt: skip
+        check_ladder(cfg)
         if trainer.get("limit_val_batches") in (0, 0.0):
             raise OptionError("`trainer.limit_val_batches` 0: compete validates every fold (best.ckpt and early "
                               "stopping watch the validation metric); a fraction such as 0.25 validates on fewer "
@@ -197,3 +193,19 @@ def check_classes(model, classes, ckpt: Path) -> None:
             f"{ckpt}: trained on {len(trained)} classes, the data now has {len(classes)} "
             f"(first difference: {changed[0]!r} vs {changed[1]!r}); was train.csv changed?"
         )
+
+
+def check_ladder(cfg) -> None:
+    """A budget ladder rung names model settings (``model.backbone: resnet9_tiny``) and, for images, a smaller
+    ``data.image_size`` (a whole number of pixels)."""
+    model, data = cfg.get("model") or {}, cfg.get("data") or {}
+    for n, rung in enumerate(cfg.get("budget_ladder") or [], start=1):
+        for key, value in rung.items():
+            if key == "data.image_size" and "image_size" in data:
+                if not isinstance(value, int) or isinstance(value, bool) or not 8 <= value <= int(data["image_size"]):
+                    raise OptionError(f"`budget_ladder` rung {n}: data.image_size {value!r} is not a whole number of "
+                                      f"pixels from 8 to the images' {data['image_size']}")  # fmt: skip
+            elif not key.startswith("model.") or key.removeprefix("model.") not in model:
+                raise OptionError(f"`budget_ladder` rung {n}: {key} is not a model setting or data.image_size; a rung "
+                                  "names model.* settings (e.g. model.backbone: resnet9_tiny) or, for images, a "
+                                  "smaller data.image_size")  # fmt: skip
