@@ -181,6 +181,28 @@ def test_too_few_epochs_per_fold_train_fewer_folds():
         choose_folds(plan(1), min_epochs=1, asked="1s")
 
 
+def test_folds_need_the_recipes_epochs_and_a_smaller_model_four_fifths():
+    """By default the plan keeps k folds only when each gets the preset's epochs, and steps down to a smaller
+    model only below four fifths of them on one fold; --budget-min-epochs N sets both to N."""
+    from types import SimpleNamespace
+
+    from competitions.pipeline.fit import fold_epochs, min_epochs
+
+    def cfg(max_epochs, asked=None):
+        values = {"budget_min_epochs": asked}
+        return SimpleNamespace(trainer={"max_epochs": max_epochs}, budget_min_epochs=asked, get=lambda k, d=None: values.get(k, d))
+
+    assert (fold_epochs(cfg(20)), min_epochs(cfg(20))) == (20, 16)
+    assert (fold_epochs(cfg(16)), min_epochs(cfg(16))) == (16, 13)
+    assert (fold_epochs(cfg(1)), min_epochs(cfg(1))) == (1, 1)
+    assert (fold_epochs(cfg(20, asked=7)), min_epochs(cfg(20, asked=7))) == (7, 7)
+    # cifar-shaped at 10 minutes: 5 folds of 14 epochs are under the recipe's 16, 3 folds of 24 are not.
+    plan = Plan(budget=600.0, folds=5, train_steps=36, eval_steps=10, predict_steps=20, processes=1, spent_before=17.0,
+                rates=Rates(train_step=0.19, eval_step=0.05, epoch_overhead=0.2, fold_overhead=2.0))
+    three, why = choose_folds(plan, fold_epochs(cfg(16)))
+    assert three.folds == 3 and three.epochs >= 16 and why.startswith("5 folds: ")
+
+
 def test_steps_follow_the_trainer_limits():
     assert steps(100, 32, None) == 4 and steps(100, 32, None, drop_last=True) == 3
     assert steps(100, 32, 2) == 2 and steps(1000, 10, 0.25) == 25 and steps(100, 32, 1.0) == 4

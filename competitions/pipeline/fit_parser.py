@@ -85,8 +85,9 @@ def add_budget_options(add) -> None:
         help="a wall-clock budget for the whole run, predict included (e.g. 10m, 1h30m): a short probe times the "
         "steps, then the epochs (and so the LR schedule) are set to fit; overrides trainer.max_epochs")  # fmt: skip
     add("--budget-min-epochs", type=int | None, default=None,
-        help="with --budget: the fewest epochs per fold worth training (default: half the preset's "
-        "trainer.max_epochs); below it the plan trains 3 of the folds, then a single hold-out fold")  # fmt: skip
+        help="with --budget: the fewest epochs per fold worth training; below it the plan trains 3 of the folds, "
+        "then a single hold-out fold (default: the preset's trainer.max_epochs), then the budget ladder's smaller "
+        "models (default: below four fifths of them)")  # fmt: skip
     add("--budget-ladder", type=list[dict] | None, default=None,
         help="with --budget: smaller recipes to step down to, in order, when even one fold gets fewer than "
         "budget_min_epochs, each a dict of model.* settings or (images) a smaller data.image_size, on top of the "
