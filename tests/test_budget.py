@@ -308,7 +308,7 @@ def test_the_last_rung_predicts_without_tta_when_the_model_has_several_views():
     prediction costs one view, not several); views count as many as a group expands to."""
     from types import SimpleNamespace
 
-    from competitions.pipeline.fit import budget_rungs, tta_views
+    from competitions.pipeline.fit import budget_rungs, keeps_its_views, tta_views
 
     class Model(dict):
         def as_dict(self):
@@ -324,6 +324,10 @@ def test_the_last_rung_predicts_without_tta_when_the_model_has_several_views():
     assert budget_rungs(cfg({"backbone": "r9"})) == [{}]  # a model without TTA (a table's)
     own = [{"model.tta": ["identity"]}]
     assert budget_rungs(cfg({"backbone": "r9", "tta": ["identity", "hflip"]}, own)) == [{}, *own]  # the preset decides
+    # A model short of epochs keeps its views: the rung without them is for one that does not fit at all.
+    rungs = budget_rungs(cfg({"backbone": "r9", "tta": ["identity", "hflip"]}, ladder))
+    assert [keeps_its_views(rungs, i) for i in range(len(rungs))] == [False, True, False]
+    assert not keeps_its_views([{}, *own], 0)  # a preset's own TTA rung is a rung like any other
 
 
 def test_a_budget_too_short_for_every_model_drops_the_tta_views_last(cifar_dir, workdir, capsys):
