@@ -88,6 +88,10 @@ def test_a_fast_preset_takes_its_gpu_settings_on_a_gpu_and_the_users_options_win
     assert (mine.cfg.model.backbone, mine.cfg.data.batch_size) == ("resnet9", 256)
     leaves = api.resolve("classify-leaves", config="lite0", overrides={"trainer.accelerator": "gpu"})
     assert (leaves.cfg.data.image_size, leaves.cfg.data.batch_size) == (224, 128)
+    # A budget's smaller images follow the device's size: 112 -> 80 px on a CPU, 224 -> 160 on a GPU.
+    assert leaves.cfg.budget_ladder == [{"data.image_size": 160}]
+    assert api.resolve("classify-leaves", config="lite0", overrides={"trainer.accelerator": "cpu"}).cfg.budget_ladder == [
+        {"data.image_size": 80}]
     with pytest.raises(CompeteError, match=r"`on_gpu`: .*no_such_setting"):
         api.resolve("cifar-10", config="fast", overrides={"trainer.accelerator": "gpu",
                                                           "on_gpu": {"model.no_such_setting": 1}})  # fmt: skip
