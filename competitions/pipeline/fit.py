@@ -8,6 +8,7 @@ only global rank 0 writes files (config.yaml, folds, oof.csv, metrics.json, cv.j
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -250,10 +251,10 @@ def step_down(context: FitContext, rung: dict, record: bool = True) -> dict:
     for key, value in rung.items():
         section, name = key.split(".", 1)
         changed = context.datamodule.at_resolution(int(value)) if key == "data.image_size" else {name: value}
-        for name, value in changed.items():
-            context.cfg[section][name] = value
-            context.config[section][name] = value
-            applied[f"{section}.{name}"] = value
+        for name, value in changed.items():  # copies: a rung's list (model.tta: []) is the preset's, or WITHOUT_VIEWS
+            context.cfg[section][name] = copy.deepcopy(value)
+            context.config[section][name] = copy.deepcopy(value)
+            applied[f"{section}.{name}"] = copy.deepcopy(value)
     if applied and record:
         RunRecord(context.layout.config).replace(model=context.config["model"], data=context.config["data"])
         info(f"budget: stepping down to {', '.join(f'{k}={v}' for k, v in rung.items())}")
