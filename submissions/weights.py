@@ -5,8 +5,8 @@ wins); ``oof`` (non-negative weights summing to one that minimise the blend's OO
 the blended probabilities for classification, the metric itself for values, on the log scale for prices);
 ``caruana`` (greedy ensemble selection with replacement, Caruana et al. 2004, as AutoGluon's
 WeightedEnsemble: start from the best member, then add, ITERATIONS times, the member whose addition scores
-best on the competition's metric, ties going to the member chosen most; weights are the counts); ``auto`` is the stack's choice between ``oof``
-and ``caruana`` by the nested OOF score (pipeline/ensemble.py).
+best on the competition's metric, ties going to the member chosen most; weights are the counts); ``auto`` is the stack's choice between these
+two and the second-level model of level2.py by the nested OOF score (pipeline/ensemble.py).
 """
 
 from __future__ import annotations

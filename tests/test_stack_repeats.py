@@ -58,7 +58,8 @@ def test_repeats_share_their_folds_average_oof_and_predict_with_every_model(comp
     blend = json.loads((workdir / "runs" / AMES / "ensemble" / "ensemble.json").read_text())
     assert set(blend["oof_nested_folds"]) == {"0", "1"} and blend["oof_rows"] == len(folds)
     assert set(blend["weighting_nested_oof"]) == {"oof", "caruana", "linear"}
-    assert blend["weighting"] == min(blend["weighting_nested_oof"], key=blend["weighting_nested_oof"].get)
+    nested, error = blend["weighting_nested_oof"], blend["weighting_error"]
+    assert error > 0 and blend["weighting"] == next(h for h in nested if nested[h] <= min(nested.values()) + error)
     # Resuming with other repeats would mix splits: refused.
     capsys.readouterr()
     assert fit(data, "--config", "ridge", "--experiment", "ridge", "--n-repeats=3", "--resume") == 1
@@ -94,8 +95,9 @@ def test_the_linear_level_two_model_is_chosen_when_its_nested_score_wins():
     shared = rng.normal(0, 0.3, 400)
     first, second = np.exp(log_truth + shared), np.exp(log_truth + 2 * shared + rng.normal(0, 0.02, 400))
     folds = np.arange(400) % 4
-    chosen, nested = choose_weighting(spec, "auto", np.exp(log_truth), [first, second], folds)
+    chosen, nested, error = choose_weighting(spec, "auto", np.exp(log_truth), [first, second], folds)
     assert chosen == "linear" and nested["linear"]["oof"] < 0.5 * nested["oof"]["oof"]
+    assert nested["oof"]["oof"] - nested["linear"]["oof"] > error  # better by more than the rule's error
     blender = fit_blender("linear", spec.metric, np.exp(log_truth), [first, second], spec.log_scale)
     assert blender.weights[0] > 1 and blender.weights[1] < 0
     # Classes: a logistic model on the members' log-probabilities; a class no training row held keeps a floor.
@@ -183,3 +185,24 @@ def test_a_resume_with_more_repeats_that_fails_leaves_the_run_as_it_was(competit
     assert yaml.safe_load((run / "config.yaml").read_text())["n_repeats"] == 2
     assert main(["predict", AMES, "--run", str(run)]) == 0
     assert "folds 0,1,2,3 averaged" in capsys.readouterr().err
+
+
+def test_auto_keeps_the_simplest_blender_within_one_standard_error_of_the_best():
+    from competitions.pipeline.ensemble import AUTO_CANDIDATES, simplest_within_one_error
+
+    def nested(**scores):  # the pooled nested score and four fold scores around it
+        return {how: {"oof": oof, "folds": dict(enumerate(folds))} for how, (oof, folds) in scores.items()}
+
+    accuracy, rmse = get_competition("cifar-10").metric, get_competition(AMES).metric
+    assert AUTO_CANDIDATES[0] == "caruana" and AUTO_CANDIDATES[-1] == "linear"  # simplest first
+    noisy = [0.70, 0.76, 0.72, 0.78]  # standard error 0.0183
+    close = nested(caruana=(0.735, noisy), oof=(0.738, noisy), linear=(0.745, noisy))
+    assert simplest_within_one_error(accuracy, close) == ("caruana", pytest.approx(0.0183, abs=1e-4))
+    steady = [0.744, 0.746, 0.745, 0.745]  # the same best score on folds that agree: error 0.0004
+    assert simplest_within_one_error(accuracy, nested(caruana=(0.735, steady), oof=(0.7448, steady),
+                                                      linear=(0.745, steady)))[0] == "oof"  # fmt: skip
+    # Lower is better: the level-two model far ahead of both means is kept.
+    far = nested(caruana=(0.120, [0.1] * 4), oof=(0.118, [0.1] * 4), linear=(0.090, [0.08, 0.09, 0.10, 0.09]))
+    assert simplest_within_one_error(rmse, far)[0] == "linear"
+    # One fold: no spread to measure, the best is kept.
+    assert simplest_within_one_error(rmse, nested(caruana=(0.12, [0.12]), linear=(0.11, [0.11]))) == ("linear", 0.0)

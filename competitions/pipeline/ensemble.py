@@ -110,6 +110,7 @@ class Blend:
     calibration: object | None
     weighting: str = ""  # the weighting used (``auto``: the one the nested OOF score chose)
     candidates: dict | None = None  # ``auto``: each weighting's nested OOF score
+    error: float | None = None  # ``auto``: the standard error its one-standard-error rule allowed
 
 
 def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFrame, pd.DataFrame]], weights: str) -> Blend:
@@ -121,7 +122,7 @@ def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFra
     y_true = oof_truth_and_predictions(spec, classes, aligned[0])[0]
     oof_values = [oof_truth_and_predictions(spec, classes, frame)[1] for frame in aligned]
     folds = aligned[0]["fold"].to_numpy()
-    weighting, candidates = choose_weighting(spec, weights, y_true, oof_values, folds)
+    weighting, candidates, error = choose_weighting(spec, weights, y_true, oof_values, folds)
     blender = fit_blender(weighting, spec.metric, y_true, oof_values, spec.log_scale)
     w = blender.weights
     blended_oof = blender.apply(oof_values)
@@ -132,25 +133,41 @@ def blend_members(spec: CompetitionSpec, classes, members: list[tuple[pd.DataFra
     if calibration is not None:
         blended_test = calibration.apply(blended_test)
     nested = candidates[weighting] if candidates else nested_scores(spec, weighting, y_true, oof_values, folds)
+    scores = {k: v["oof"] for k, v in candidates.items()} if candidates else None
     return Blend(ids, test_ids, y_true, [spec.metric(y_true, v) for v in oof_values], w, blended_oof, blended_test,
-                 nested, calibration, weighting, {k: v["oof"] for k, v in candidates.items()} if candidates else None)  # fmt: skip
+                 nested, calibration, weighting, scores, error)  # fmt: skip
 
 
-AUTO_CANDIDATES = ("oof", "caruana", "linear")  # two weighted means and a second-level model
+AUTO_CANDIDATES = ("caruana", "oof", "linear")  # simplest first: sparse counts, dense weights, a second-level model
 
 
 def choose_weighting(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oof_values: list[np.ndarray],
-                     folds: np.ndarray) -> tuple[str, dict | None]:  # fmt: skip
-    """``weights``, or for ``auto`` the candidate whose nested OOF score is best (and every candidate's)."""
+                     folds: np.ndarray) -> tuple[str, dict | None, float | None]:  # fmt: skip
+    """``weights``, or for ``auto`` the candidate the one-standard-error rule keeps, every candidate's
+    nested scores and the error the rule allowed."""
     if weights != "auto":
-        return weights, None
+        return weights, None, None
     candidates = [how for how in AUTO_CANDIDATES if not (spec.multi_label and how in LEVEL_TWO)]
     nested = {how: nested_scores(spec, how, y_true, oof_values, folds) for how in candidates}
-    best = candidates[0]
-    for how in candidates[1:]:
-        if spec.metric.better(nested[how]["oof"], nested[best]["oof"]):
+    chosen, error = simplest_within_one_error(spec.metric, nested)
+    return chosen, nested, error
+
+
+def simplest_within_one_error(metric, nested: dict) -> tuple[str, float]:
+    """The first (simplest) blender of ``nested`` (in AUTO_CANDIDATES' order) whose nested OOF score is
+    within one standard error of the best one's, and that error: the spread of the best's per-fold scores
+    over the square root of the folds (Breiman's one-standard-error rule). On a few hundred rows the
+    candidates' scores differ by less than their noise, and the most flexible blender wins such draws
+    more often than its held-out score deserves (the Titanic-shaped table: benchmarks/README.md); one
+    that is better by more than the noise is still chosen."""
+    best = None
+    for how, scores in nested.items():
+        if best is None or metric.better(scores["oof"], nested[best]["oof"]):
             best = how
-    return best, nested
+    fold_scores = np.array(list(nested[best]["folds"].values()), dtype=float)
+    error = float(fold_scores.std(ddof=1) / np.sqrt(len(fold_scores))) if len(fold_scores) > 1 else 0.0
+    chosen = next(how for how, scores in nested.items() if abs(scores["oof"] - nested[best]["oof"]) <= error)
+    return chosen, error
 
 
 def ensemble_runs(
@@ -196,6 +213,7 @@ def write_blend_records(spec: CompetitionSpec, out: RunLayout, runs: list[Path],
         "weights_by": weights,
         "weighting": blend.weighting,  # what ``auto`` chose
         "weighting_nested_oof": blend.candidates,
+        "weighting_error": blend.error,  # one standard error: the simplest candidate within it of the best is kept
         "members": [{"run": str(run), "oof": score, "weight": float(weight)}
                     for run, score, weight in zip(runs, blend.scores, blend.weights, strict=True)],  # fmt: skip
         "oof": spec.metric(blend.y_true, blend.oof),

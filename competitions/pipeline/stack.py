@@ -151,7 +151,8 @@ def blend_stack(run: RunConfig, roots: list) -> Run:
     details = blend.details
     if details.get("weighting_nested_oof"):
         shown = ", ".join(f"{k} {v:.4f}" for k, v in details["weighting_nested_oof"].items())
-        info(f"stack: weights by {details['weighting']} (nested OOF {spec.metric.name}: {shown})")
+        info(f"stack: weights by {details['weighting']}, the simplest within one standard error "
+             f"({details['weighting_error']:.4f}) of the best nested OOF {spec.metric.name} ({shown})")
     info(f"stack: blend of {', '.join(r.name for r in roots)}: OOF {spec.metric.name} {details['oof_nested']:.4f} "
          f"(nested: each fold blended with weights fitted on the others; {details['oof']:.4f} with the final "
          f"weights on the rows they were fitted on)")  # fmt: skip
