@@ -118,7 +118,7 @@ def ensemble(spec: CompetitionSpec, argv: list[str]) -> None:
                         help="equal; cv (by each member's pooled OOF score); oof (non-negative weights fitted on "
                         "the pooled OOF predictions); caruana (greedy selection with replacement on the metric); "
                         "linear (a second-level ridge / logistic model on the OOF predictions); "
-                        "auto (oof, caruana or linear, whichever has the best nested OOF score)")  # fmt: skip
+                        "auto (caruana, oof or linear: the simplest within one standard error of the best nested OOF score)")  # fmt: skip
     parser.add_argument("--name", type=str, default="ensemble", help="output: RUNS_DIR/SLUG/NAME/")
     parser.add_argument("--data-dir", type=str | None, default=None, help="default: the first run's")
     args = parser.parse_args(argv)

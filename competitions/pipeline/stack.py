@@ -6,7 +6,8 @@ A stack preset names families instead of settings::
       families: [lightgbm, ridge, mlp]   # each fitted as EXPERIMENT-FAMILY from its own preset
       weights: auto                      # oof (non-negative, fitted on the pooled OOF predictions, log scale),
                                          # caruana (greedy selection), linear (a second-level model on the
-                                         # OOF predictions), or auto: the best of those by nested OOF score
+                                         # OOF predictions), or auto: the simplest of those within one
+                                         # standard error of the best nested OOF score
       configs: {mlp: debug}              # optional: a preset or YAML file per family, after its base preset
 
 Each family is an ordinary run (RUNS_DIR/SLUG/stack-lightgbm, ...: `compete runs` lists them), fitted on
