@@ -206,3 +206,6 @@ def test_auto_keeps_the_simplest_blender_within_one_standard_error_of_the_best()
     assert simplest_within_one_error(rmse, far)[0] == "linear"
     # One fold: no spread to measure, the best is kept.
     assert simplest_within_one_error(rmse, nested(caruana=(0.12, [0.12]), linear=(0.11, [0.11]))) == ("linear", 0.0)
+    # A fold the metric could not score (nan): no spread is allowed, the best is kept.
+    assert simplest_within_one_error(rmse, nested(caruana=(0.12, [0.1, np.nan]), linear=(0.11, [0.1, np.nan]))) == (
+        "linear", 0.0)  # fmt: skip

@@ -19,6 +19,7 @@ from competitions.core.artifacts import read_yaml, write_json, write_yaml
 from competitions.core.console import warn
 from competitions.core.errors import CompeteError, RunExistsError
 from competitions.core.layout import DEFAULT_DATA_DIR, RunLayout
+from competitions.core.metrics import Metric
 from competitions.core.spec import CompetitionSpec
 from competitions.pipeline.factory import class_names
 from competitions.pipeline.oof import oof_truth_and_predictions, read_oof, write_cv
@@ -153,7 +154,7 @@ def choose_weighting(spec: CompetitionSpec, weights: str, y_true: np.ndarray, oo
     return chosen, nested, error
 
 
-def simplest_within_one_error(metric, nested: dict) -> tuple[str, float]:
+def simplest_within_one_error(metric: Metric, nested: dict) -> tuple[str, float]:
     """The first (simplest) blender of ``nested`` (in AUTO_CANDIDATES' order) whose nested OOF score is
     within one standard error of the best one's, and that error: the spread of the best's per-fold scores
     over the square root of the folds (Breiman's one-standard-error rule). On a few hundred rows the
@@ -166,8 +167,9 @@ def simplest_within_one_error(metric, nested: dict) -> tuple[str, float]:
             best = how
     fold_scores = np.array(list(nested[best]["folds"].values()), dtype=float)
     error = float(fold_scores.std(ddof=1) / np.sqrt(len(fold_scores))) if len(fold_scores) > 1 else 0.0
-    chosen = next(how for how, scores in nested.items() if abs(scores["oof"] - nested[best]["oof"]) <= error)
-    return chosen, error
+    error = error if np.isfinite(error) else 0.0  # a fold the metric could not score: no spread to allow
+    close = (how for how, scores in nested.items() if abs(scores["oof"] - nested[best]["oof"]) <= error)
+    return next(close, best), error
 
 
 def ensemble_runs(
