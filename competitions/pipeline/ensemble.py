@@ -161,14 +161,12 @@ def simplest_within_one_error(metric: Metric, nested: dict) -> tuple[str, float]
     candidates' scores differ by less than their noise, and the most flexible blender wins such draws
     more often than its held-out score deserves (the Titanic-shaped table: benchmarks/README.md); one
     that is better by more than the noise is still chosen."""
-    best = None
-    for how, scores in nested.items():
-        if best is None or metric.better(scores["oof"], nested[best]["oof"]):
-            best = how
+    best_score = metric.best(scores["oof"] for scores in nested.values())
+    best = next(how for how, scores in nested.items() if scores["oof"] == best_score)
     fold_scores = np.array(list(nested[best]["folds"].values()), dtype=float)
     error = float(fold_scores.std(ddof=1) / np.sqrt(len(fold_scores))) if len(fold_scores) > 1 else 0.0
     error = error if np.isfinite(error) else 0.0  # a fold the metric could not score: no spread to allow
-    close = (how for how, scores in nested.items() if abs(scores["oof"] - nested[best]["oof"]) <= error)
+    close = (how for how, scores in nested.items() if abs(scores["oof"] - best_score) <= error)
     return next(close, best), error
 
 
